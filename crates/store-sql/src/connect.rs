@@ -1,0 +1,192 @@
+//! Opening the database: pools, pragmas (asserted), migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use store::StoreError;
+
+use crate::db_err;
+
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// PostgreSQL only: use (and create) this schema; tests give each test its own.
+    pub postgres_schema: Option<String>,
+    /// Connections for readers (SQLite) or for everything (PostgreSQL). Default 8.
+    pub max_connections: Option<u32>,
+}
+
+pub(crate) enum Backend {
+    /// SQLite allows one writer at a time: writes go through a single
+    /// connection (transactions begin IMMEDIATE), reads through a pool.
+    Sqlite {
+        write: SqlitePool,
+        read: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// The store over either backend.
+pub struct SqlStore {
+    pub(crate) backend: Backend,
+}
+
+impl SqlStore {
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Runs the migrations of this backend (idempotent).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let result = match &self.backend {
+            Backend::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await,
+            Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+        };
+        result.map_err(|e| StoreError::Database(Box::new(e)))
+    }
+
+    /// Runs raw SQL: for operators' repairs and for tests that tamper on purpose.
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite { write, .. } => sqlx::raw_sql(sql)
+                .execute(write)
+                .await
+                .map(|r| r.rows_affected()),
+            Backend::Postgres(pool) => sqlx::raw_sql(sql)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .map_err(db_err)
+    }
+
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { write, read } => {
+                write.close().await;
+                read.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Opens `sqlite://path` (created if missing) or `postgres://…`.
+pub async fn connect(url: &str, options: ConnectOptions) -> Result<SqlStore, StoreError> {
+    let max = options.max_connections.unwrap_or(8);
+    if url.starts_with("sqlite:") {
+        connect_sqlite(url, max).await
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        connect_postgres(url, options.postgres_schema.as_deref(), max).await
+    } else {
+        Err(StoreError::Database(
+            "PORTAL_DATABASE_URL must start with sqlite:// or postgres://".into(),
+        ))
+    }
+}
+
+async fn connect_sqlite(url: &str, max: u32) -> Result<SqlStore, StoreError> {
+    let opts = SqliteConnectOptions::from_str(url)
+        .map_err(db_err)?
+        .create_if_missing(true)
+        // Durability: WAL with synchronous=FULL syncs the log at every commit,
+        // so a committed transaction survives power loss.
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5))
+        .pragma("temp_store", "memory");
+    if let Some(dir) = opts.get_filename().parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(Box::new(e)))?;
+    }
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts.clone())
+        .await
+        .map_err(db_err)?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(max)
+        .connect_with(opts.read_only(false))
+        .await
+        .map_err(db_err)?;
+    for pool in [&write, &read] {
+        assert_sqlite_pragmas(pool).await?;
+    }
+    Ok(SqlStore {
+        backend: Backend::Sqlite { write, read },
+    })
+}
+
+/// Refuses to run unless the durability settings really are in force.
+async fn assert_sqlite_pragmas(pool: &SqlitePool) -> Result<(), StoreError> {
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    if !journal.eq_ignore_ascii_case("wal") || synchronous != 2 || foreign_keys != 1 || busy < 1000
+    {
+        return Err(StoreError::Database(
+            format!(
+                "SQLite settings not in force: journal_mode={journal} synchronous={synchronous} \
+                 foreign_keys={foreign_keys} busy_timeout={busy}"
+            )
+            .into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn connect_postgres(
+    url: &str,
+    schema: Option<&str>,
+    max: u32,
+) -> Result<SqlStore, StoreError> {
+    let mut opts = PgConnectOptions::from_str(url).map_err(db_err)?;
+    if let Some(schema) = schema {
+        if !schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::Database("invalid schema name".into()));
+        }
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .map_err(db_err)?;
+        sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .execute(&admin)
+            .await
+            .map_err(db_err)?;
+        admin.close().await;
+        opts = opts.options([("search_path", schema)]);
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts)
+        .await
+        .map_err(db_err)?;
+    Ok(SqlStore {
+        backend: Backend::Postgres(pool),
+    })
+}

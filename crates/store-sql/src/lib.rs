@@ -1,0 +1,80 @@
+//! The one [`store::Store`] implementation, for SQLite and PostgreSQL.
+//!
+//! Each query is written once, with `$1` placeholders that both backends accept,
+//! and run on whichever pool is configured through the `read!`/`tx!` dispatch
+//! macros. What genuinely differs stays here, in one place each: how time is
+//! encoded (`ts`), the SQLite pragmas and single writer, and row locking on
+//! PostgreSQL (`FOR UPDATE`, `SKIP LOCKED`, the audit chain's advisory lock).
+
+/// Runs `$body` with `$ex` bound to the read pool of whichever backend is configured.
+macro_rules! read {
+    ($store:expr, |$ex:ident| $body:expr) => {
+        match &$store.backend {
+            crate::connect::Backend::Sqlite { read, .. } => {
+                let $ex = read;
+                $body
+            }
+            crate::connect::Backend::Postgres(pool) => {
+                let $ex = pool;
+                $body
+            }
+        }
+    };
+}
+
+/// As `read!`, with the pool that may write (SQLite's single writer).
+macro_rules! write {
+    ($store:expr, |$ex:ident| $body:expr) => {
+        match &$store.backend {
+            crate::connect::Backend::Sqlite { write, .. } => {
+                let $ex = write;
+                $body
+            }
+            crate::connect::Backend::Postgres(pool) => {
+                let $ex = pool;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$c` bound to the open transaction's connection.
+macro_rules! tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match &mut $tx.inner {
+            crate::tx_impl::TxInner::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            crate::tx_impl::TxInner::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+mod connect;
+mod rows;
+mod store_impl;
+mod ts;
+mod tx_impl;
+
+pub use connect::{ConnectOptions, SqlStore, connect};
+
+/// The migration folders' file names, for the test that keeps them in step.
+pub const MIGRATIONS_SQLITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
+pub const MIGRATIONS_POSTGRES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
+
+/// Maps a driver error into the store's terms; unique violations become conflicts.
+pub(crate) fn db_err(e: sqlx::Error) -> store::StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        let constraint = d
+            .constraint()
+            .map_or_else(|| d.message().to_owned(), str::to_owned);
+        return store::StoreError::Conflict { constraint };
+    }
+    store::StoreError::Database(Box::new(e))
+}

@@ -1,0 +1,287 @@
+//! Reads and the outbox worker's own transactions.
+
+use async_trait::async_trait;
+use domain::ids::MessageId;
+use domain::{OrgId, Ukprn, UserId};
+use store::{
+    AuditRecord, OrganisationRecord, OutboxMessage, RoleGrant, SessionWithUser, Snapshot, Store,
+    StoreResult, StoreTx, UserRecord,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::connect::{Backend, SqlStore};
+use crate::db_err;
+use crate::rows::*;
+use crate::ts::Ts;
+use crate::tx_impl::{SqlTx, TxInner};
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
+        let inner = match &self.backend {
+            // IMMEDIATE takes the write lock up front, so a transaction that reads
+            // and then writes can never fail half-way for another writer's sake.
+            Backend::Sqlite { write, .. } => {
+                TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?)
+            }
+            Backend::Postgres(pool) => TxInner::Postgres(pool.begin().await.map_err(db_err)?),
+        };
+        Ok(Box::new(SqlTx { inner }))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        read!(self, |ex| sqlx::query("SELECT 1")
+            .execute(ex)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionWithUser>> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1");
+        let Some(session) = read!(self, |ex| sqlx::query_as::<_, SessionRow>(&sql)
+            .bind(token_hash)
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let session: store::SessionRecord = session.try_into()?;
+        let Some(user) = self.user(session.user_id).await? else {
+            return Ok(None);
+        };
+        let Some(organisation) = self.organisation(user.organisation_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(SessionWithUser {
+            session,
+            user,
+            organisation,
+        }))
+    }
+
+    async fn touch_session(&self, token_hash: &[u8], now: OffsetDateTime) -> StoreResult<()> {
+        write!(self, |ex| sqlx::query(
+            "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND ended_at IS NULL AND last_seen_at < $2"
+        )
+        .bind(token_hash)
+        .bind(Ts(now))
+        .execute(ex)
+        .await.map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn user_roles(&self, user: UserId) -> StoreResult<Vec<RoleGrant>> {
+        let rows = read!(self, |ex| sqlx::query_as::<_, RoleRow>(
+            "SELECT r.role_id, a.name AS area_name FROM user_roles r \
+             LEFT JOIN areas a ON a.slug = r.area_slug WHERE r.user_id = $1 ORDER BY r.role_id"
+        )
+        .bind(user.0)
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        rows.into_iter().map(RoleGrant::try_from).collect()
+    }
+
+    async fn organisation(&self, id: OrgId) -> StoreResult<Option<OrganisationRecord>> {
+        let sql = format!("SELECT {ORG_COLUMNS} FROM organisations WHERE id = $1");
+        read!(self, |ex| sqlx::query_as::<_, OrgRow>(&sql)
+            .bind(id.0)
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?
+        .map(OrganisationRecord::try_from)
+        .transpose()
+    }
+
+    async fn organisation_by_ukprn(
+        &self,
+        ukprn: &Ukprn,
+    ) -> StoreResult<Option<OrganisationRecord>> {
+        let sql = format!("SELECT {ORG_COLUMNS} FROM organisations WHERE ukprn = $1");
+        read!(self, |ex| sqlx::query_as::<_, OrgRow>(&sql)
+            .bind(ukprn.as_str())
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?
+        .map(OrganisationRecord::try_from)
+        .transpose()
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = read!(self, |ex| sqlx::query_as::<_, UserRow>(&sql)
+            .bind(id.0)
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn user_by_email(&self, email_norm: &str) -> StoreResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_norm = $1");
+        let row = read!(self, |ex| sqlx::query_as::<_, UserRow>(&sql)
+            .bind(email_norm)
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn organisation_count(&self) -> StoreResult<i64> {
+        read!(self, |ex| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM organisations"
+        )
+        .fetch_one(ex)
+        .await)
+        .map_err(db_err)
+    }
+
+    async fn claim_email(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> StoreResult<Option<OutboxMessage>> {
+        // PostgreSQL: several workers may claim at once; SKIP LOCKED gives each a
+        // different message. SQLite has one writer, so the plain sub-select is enough.
+        let skip_locked = match self.backend {
+            Backend::Sqlite { .. } => "",
+            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE outbox SET attempts = attempts + 1, leased_until = $2 \
+             WHERE id = (SELECT id FROM outbox \
+                 WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $1 \
+                   AND (leased_until IS NULL OR leased_until <= $1) \
+                 ORDER BY next_attempt_at, created_at LIMIT 1{skip_locked}) \
+             RETURNING {OUTBOX_COLUMNS}"
+        );
+        let row = write!(self, |ex| sqlx::query_as::<_, OutboxRow>(&sql)
+            .bind(Ts(now))
+            .bind(Ts(now + lease))
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?;
+        Ok(row.map(OutboxMessage::from))
+    }
+
+    async fn mark_email_sent(&self, id: MessageId, now: OffsetDateTime) -> StoreResult<()> {
+        write!(self, |ex| sqlx::query(
+            "UPDATE outbox SET sent_at = $2, body = '', leased_until = NULL, last_error = NULL WHERE id = $1"
+        )
+        .bind(id.0)
+        .bind(Ts(now))
+        .execute(ex)
+        .await.map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn mark_email_failed(
+        &self,
+        id: MessageId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let (sql, at) = match retry_at {
+            Some(at) => (
+                "UPDATE outbox SET last_error = $2, next_attempt_at = $3, leased_until = NULL WHERE id = $1",
+                at,
+            ),
+            None => (
+                "UPDATE outbox SET last_error = $2, dead_at = $3, body = '', leased_until = NULL WHERE id = $1",
+                now,
+            ),
+        };
+        let error: String = error.chars().take(500).collect();
+        write!(self, |ex| sqlx::query(sql)
+            .bind(id.0)
+            .bind(&error)
+            .bind(Ts(at))
+            .execute(ex)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn outbox(&self) -> StoreResult<Vec<OutboxMessage>> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY created_at, id");
+        let rows = read!(self, |ex| sqlx::query_as::<_, OutboxRow>(&sql)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(OutboxMessage::from).collect())
+    }
+
+    async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>> {
+        let sql =
+            format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows = read!(self, |ex| sqlx::query_as::<_, AuditRow>(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        rows.into_iter().map(AuditRecord::try_from).collect()
+    }
+
+    async fn snapshot(&self) -> StoreResult<Snapshot> {
+        let mut snap = Snapshot::new();
+        let orgs = read!(self, |ex| sqlx::query_as::<_, OrgRow>(&format!(
+            "SELECT {ORG_COLUMNS} FROM organisations ORDER BY id"
+        ))
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "organisations",
+            orgs.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let users = read!(self, |ex| sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY id"
+        ))
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert("users", users.iter().map(|r| format!("{r:?}")).collect());
+        let roles = read!(self, |ex| sqlx::query_as::<_, RoleGrantRow>(
+            "SELECT user_id, role_id, granted_by, granted_at FROM user_roles ORDER BY user_id, role_id"
+        )
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "user_roles",
+            roles.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let attempts = read!(self, |ex| sqlx::query_as::<_, AttemptSnapshotRow>(
+            "SELECT id, email_norm, user_id, code_hash, created_at, expires_at, guesses, consumed_at \
+             FROM sign_in_attempts ORDER BY id"
+        )
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "sign_in_attempts",
+            attempts.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let sessions = read!(self, |ex| sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions ORDER BY token_hash"
+        ))
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "sessions",
+            sessions.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let outbox = self.outbox().await?;
+        snap.insert("outbox", outbox.iter().map(|r| format!("{r:?}")).collect());
+        Ok(snap)
+    }
+}

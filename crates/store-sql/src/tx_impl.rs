@@ -1,0 +1,357 @@
+//! Write transactions.
+
+use async_trait::async_trait;
+use domain::audit::{AuditEntry, GENESIS};
+use domain::{AttemptId, UserId};
+use store::{
+    AttemptRecord, NewAttempt, NewAuditEvent, NewEmail, NewOrganisation, NewRoleGrant, NewSession,
+    NewUser, StoreResult, StoreTx, UserRecord,
+};
+use time::OffsetDateTime;
+
+use crate::db_err;
+use crate::rows::*;
+use crate::ts::Ts;
+
+pub(crate) enum TxInner {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+pub(crate) struct SqlTx {
+    pub(crate) inner: TxInner,
+}
+
+impl SqlTx {
+    /// Row locks exist only on PostgreSQL; SQLite's write transaction already
+    /// holds the whole database.
+    fn for_update(&self) -> &'static str {
+        match self.inner {
+            TxInner::Sqlite(_) => "",
+            TxInner::Postgres(_) => " FOR UPDATE",
+        }
+    }
+
+    async fn user_where(
+        &mut self,
+        clause: &str,
+        bind: UserKey<'_>,
+    ) -> StoreResult<Option<UserRecord>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE {clause}{}",
+            self.for_update()
+        );
+        let row = match bind {
+            UserKey::Id(id) => tx!(self, |c| sqlx::query_as::<_, UserRow>(&sql)
+                .bind(id.0)
+                .fetch_optional(&mut *c)
+                .await),
+            UserKey::Email(e) => tx!(self, |c| sqlx::query_as::<_, UserRow>(&sql)
+                .bind(e)
+                .fetch_optional(&mut *c)
+                .await),
+        }
+        .map_err(db_err)?;
+        Ok(row.map(UserRecord::from))
+    }
+}
+
+enum UserKey<'a> {
+    Id(UserId),
+    Email(&'a str),
+}
+
+#[async_trait]
+impl StoreTx for SqlTx {
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await,
+            TxInner::Postgres(t) => t.commit().await,
+        }
+        .map_err(db_err)
+    }
+
+    async fn insert_organisation(&mut self, org: &NewOrganisation) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO organisations (id, kind, name, ukprn, accountable_officer_name, \
+             accountable_officer_email, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(org.id.0)
+        .bind(org.kind.as_str())
+        .bind(&org.name)
+        .bind(org.ukprn.as_ref().map(|u| u.as_str()))
+        .bind(org.accountable_officer_name.as_deref())
+        .bind(org.accountable_officer_email.as_ref().map(|e| e.as_str()))
+        .bind(Ts(org.created_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_user(&mut self, user: &NewUser) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO users (id, organisation_id, title, first_name, last_name, email, email_norm, \
+             created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )
+        .bind(user.id.0)
+        .bind(user.organisation_id.0)
+        .bind(&user.title)
+        .bind(&user.first_name)
+        .bind(&user.last_name)
+        .bind(user.email.as_str())
+        .bind(user.email.normalised())
+        .bind(Ts(user.created_at))
+        .bind(user.created_by.map(|u| u.0))
+        .execute(&mut *c)
+        .await.map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn user_by_email_for_update(
+        &mut self,
+        email_norm: &str,
+    ) -> StoreResult<Option<UserRecord>> {
+        self.user_where("email_norm = $1", UserKey::Email(email_norm))
+            .await
+    }
+
+    async fn user_for_update(&mut self, id: UserId) -> StoreResult<Option<UserRecord>> {
+        self.user_where("id = $1", UserKey::Id(id)).await
+    }
+
+    async fn grant_role(&mut self, grant: &NewRoleGrant) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO user_roles (user_id, role_id, area_slug, granted_by, granted_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, role_id) DO NOTHING"
+        )
+        .bind(grant.user_id.0)
+        .bind(grant.role.id())
+        .bind(grant.role.area().map(|a| a.as_str()))
+        .bind(grant.granted_by.map(|u| u.0))
+        .bind(Ts(grant.granted_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn add_sign_in_failure(&mut self, user: UserId) -> StoreResult<i64> {
+        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+            "UPDATE users SET failed_sign_ins = failed_sign_ins + 1 WHERE id = $1 RETURNING failed_sign_ins"
+        )
+        .bind(user.0)
+        .fetch_one(&mut *c)
+        .await)
+        .map_err(db_err)
+    }
+
+    async fn lock_sign_in(&mut self, user: UserId, until: OffsetDateTime) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET locked_until = $2, lock_count = lock_count + 1, failed_sign_ins = 0 WHERE id = $1"
+        )
+        .bind(user.0)
+        .bind(Ts(until))
+        .execute(&mut *c)
+        .await.map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn record_sign_in(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET failed_sign_ins = 0, lock_count = 0, locked_until = NULL, \
+             last_signed_in_at = $2 WHERE id = $1"
+        )
+        .bind(user.0)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn codes_sent_since(
+        &mut self,
+        email_norm: &str,
+        since: OffsetDateTime,
+    ) -> StoreResult<i64> {
+        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM sign_in_attempts \
+             WHERE email_norm = $1 AND created_at > $2 AND code_hash IS NOT NULL"
+        )
+        .bind(email_norm)
+        .bind(Ts(since))
+        .fetch_one(&mut *c)
+        .await)
+        .map_err(db_err)
+    }
+
+    async fn insert_attempt(&mut self, a: &NewAttempt) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO sign_in_attempts (id, email_norm, user_id, code_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(a.id.0)
+        .bind(&a.email_norm)
+        .bind(a.user_id.map(|u| u.0))
+        .bind(a.code_hash.as_deref())
+        .bind(Ts(a.created_at))
+        .bind(Ts(a.expires_at))
+        .execute(&mut *c)
+        .await.map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn take_guess(
+        &mut self,
+        id: AttemptId,
+        max_guesses: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<AttemptRecord>> {
+        // One statement: on PostgreSQL concurrent guesses queue on the row lock and
+        // re-check the condition, so no more than `max_guesses` ever get through.
+        let row = tx!(self, |c| sqlx::query_as::<_, AttemptRow>(
+            "UPDATE sign_in_attempts SET guesses = guesses + 1 \
+             WHERE id = $1 AND consumed_at IS NULL AND guesses < $2 AND expires_at > $3 \
+             RETURNING id, user_id, code_hash, guesses, expires_at"
+        )
+        .bind(id.0)
+        .bind(max_guesses)
+        .bind(Ts(now))
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(db_err)?;
+        Ok(row.map(AttemptRecord::from))
+    }
+
+    async fn consume_attempt(&mut self, id: AttemptId, now: OffsetDateTime) -> StoreResult<bool> {
+        let done = tx!(self, |c| sqlx::query(
+            "UPDATE sign_in_attempts SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL"
+        )
+        .bind(id.0)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(done == 1)
+    }
+
+    async fn insert_session(&mut self, s: &NewSession) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, kind, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)"
+        )
+        .bind(&s.token_hash)
+        .bind(s.user_id.0)
+        .bind(s.kind.as_str())
+        .bind(Ts(s.created_at))
+        .execute(&mut *c)
+        .await.map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn end_session(&mut self, token_hash: &[u8], now: OffsetDateTime) -> StoreResult<bool> {
+        let done = tx!(self, |c| sqlx::query(
+            "UPDATE sessions SET ended_at = $2 WHERE token_hash = $1 AND ended_at IS NULL"
+        )
+        .bind(token_hash)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(done == 1)
+    }
+
+    async fn end_sessions_of(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<u64> {
+        let done = tx!(self, |c| sqlx::query(
+            "UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL"
+        )
+        .bind(user.0)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(done)
+    }
+
+    async fn enqueue_email(&mut self, e: &NewEmail) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO outbox (id, to_address, subject, body, created_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)"
+        )
+        .bind(e.id.0)
+        .bind(&e.to)
+        .bind(&e.subject)
+        .bind(&e.body)
+        .bind(Ts(e.created_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn append_audit(&mut self, ev: &NewAuditEvent) -> StoreResult<i64> {
+        // The chain needs one writer at a time: PostgreSQL takes a transaction-scoped
+        // advisory lock (released at commit); SQLite's write transaction already is one.
+        if let TxInner::Postgres(t) = &mut self.inner {
+            sqlx::query("SELECT pg_advisory_xact_lock(7262001)")
+                .execute(&mut **t)
+                .await
+                .map_err(db_err)?;
+        }
+        let last = tx!(self, |c| sqlx::query_as::<_, (i64, Vec<u8>)>(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+        )
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(db_err)?;
+        let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_vec()));
+        let entry = AuditEntry {
+            seq: prev_seq + 1,
+            // Stored with microsecond precision: hash what will be read back.
+            at: ev
+                .at
+                .replace_nanosecond(ev.at.nanosecond() / 1_000 * 1_000)
+                .unwrap_or(ev.at),
+            actor_id: ev.actor_id.map(|u| u.0),
+            organisation_id: ev.organisation_id.map(|o| o.0),
+            action: ev.action.clone(),
+            target: ev.target.clone(),
+            outcome: ev.outcome,
+            detail: ev.detail.clone(),
+            request_id: ev.request_id.clone(),
+            ip: ev.ip.clone(),
+        };
+        let hash = entry.chain_hash(&prev_hash);
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor_id, organisation_id, action, target, outcome, detail, \
+             request_id, ip, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        )
+        .bind(entry.seq)
+        .bind(Ts(entry.at))
+        .bind(entry.actor_id)
+        .bind(entry.organisation_id)
+        .bind(&entry.action)
+        .bind(entry.target.as_deref())
+        .bind(entry.outcome.as_str())
+        .bind(&entry.detail)
+        .bind(entry.request_id.as_deref())
+        .bind(entry.ip.as_deref())
+        .bind(&prev_hash)
+        .bind(hash.as_slice())
+        .execute(&mut *c)
+        .await.map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(entry.seq)
+    }
+}

@@ -1,0 +1,397 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The behaviour every backend must show. Each backend's tests call
+//! [`conformance_tests!`] with an expression that makes a fresh, migrated store.
+
+use std::sync::Arc;
+
+use domain::audit::{GENESIS, Outcome};
+use domain::ids::MessageId;
+use domain::{AttemptId, EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
+use time::{Duration, OffsetDateTime};
+
+use crate::*;
+
+/// Generates one `#[tokio::test]` per conformance check, each on a fresh store
+/// made by `$make` (an `async` expression giving `Option<Arc<dyn Store>>`).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@each $make;
+            duplicate_email_is_a_conflict_whatever_its_case,
+            duplicate_ukprn_is_a_conflict,
+            a_dropped_transaction_changes_nothing,
+            no_more_guesses_than_allowed_even_concurrently,
+            used_and_expired_attempts_take_no_guess,
+            failures_count_up_and_a_lock_starts_them_again,
+            outbox_messages_are_leased_retried_and_dead_lettered,
+            audit_rows_are_chained_in_order_even_concurrently,
+            sessions_end_one_or_all,
+            roles_are_read_back_with_their_area_names,
+        );
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                // `$make` gives `None` where this backend is not configured here.
+                let Some(store): Option<std::sync::Arc<dyn $crate::Store>> = $make.await else {
+                    return;
+                };
+                $crate::conformance::$name(store).await;
+            }
+        )*
+    };
+}
+
+fn t0() -> OffsetDateTime {
+    time::macros::datetime!(2026-03-01 09:00 UTC)
+}
+
+async fn org(store: &Arc<dyn Store>, ukprn: &str) -> OrgId {
+    let id = OrgId::random();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_organisation(&NewOrganisation {
+        id,
+        kind: OrganisationKind::Provider,
+        name: format!("Provider {ukprn}"),
+        ukprn: Some(Ukprn::parse(ukprn).unwrap()),
+        accountable_officer_name: None,
+        accountable_officer_email: None,
+        created_at: t0(),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn user(store: &Arc<dyn Store>, org: OrgId, email: &str) -> UserId {
+    let id = UserId::random();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_user(&new_user(id, org, email)).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn new_user(id: UserId, org: OrgId, email: &str) -> NewUser {
+    NewUser {
+        id,
+        organisation_id: org,
+        title: String::new(),
+        first_name: "Test".into(),
+        last_name: "User".into(),
+        email: EmailAddress::parse(email).unwrap(),
+        created_at: t0(),
+        created_by: None,
+    }
+}
+
+pub async fn duplicate_email_is_a_conflict_whatever_its_case(store: Arc<dyn Store>) {
+    let o = org(&store, "10000001").await;
+    user(&store, o, "Ada@Example.ac.uk").await;
+    let mut tx = store.begin().await.unwrap();
+    let err = tx
+        .insert_user(&new_user(UserId::random(), o, "ada@example.AC.UK"))
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    drop(tx);
+    let found = store
+        .user_by_email("ada@example.ac.uk")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.email, "Ada@Example.ac.uk", "kept as entered");
+}
+
+pub async fn duplicate_ukprn_is_a_conflict(store: Arc<dyn Store>) {
+    org(&store, "10000002").await;
+    let mut tx = store.begin().await.unwrap();
+    let err = tx
+        .insert_organisation(&NewOrganisation {
+            id: OrgId::random(),
+            kind: OrganisationKind::Provider,
+            name: "Other".into(),
+            ukprn: Some(Ukprn::parse("10000002").unwrap()),
+            accountable_officer_name: None,
+            accountable_officer_email: None,
+            created_at: t0(),
+        })
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+}
+
+pub async fn a_dropped_transaction_changes_nothing(store: Arc<dyn Store>) {
+    let before = store.snapshot().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_organisation(&NewOrganisation {
+        id: OrgId::random(),
+        kind: OrganisationKind::Regulator,
+        name: "Gone".into(),
+        ukprn: None,
+        accountable_officer_name: None,
+        accountable_officer_email: None,
+        created_at: t0(),
+    })
+    .await
+    .unwrap();
+    drop(tx);
+    assert_eq!(store.snapshot().await.unwrap(), before);
+    assert_eq!(store.organisation_count().await.unwrap(), 0);
+}
+
+async fn attempt(store: &Arc<dyn Store>, user: Option<UserId>) -> AttemptId {
+    let id = AttemptId::random();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_attempt(&NewAttempt {
+        id,
+        email_norm: "a@example.com".into(),
+        user_id: user,
+        code_hash: Some(vec![1; 32]),
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(10),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+pub async fn no_more_guesses_than_allowed_even_concurrently(store: Arc<dyn Store>) {
+    let id = attempt(&store, None).await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = store.begin().await.unwrap();
+            let got = tx.take_guess(id, 5, t0()).await.unwrap();
+            tx.commit().await.unwrap();
+            got.is_some()
+        }));
+    }
+    let mut granted = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 5);
+}
+
+pub async fn used_and_expired_attempts_take_no_guess(store: Arc<dyn Store>) {
+    let id = attempt(&store, None).await;
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.take_guess(id, 5, t0() + Duration::minutes(10))
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    let g = tx.take_guess(id, 5, t0()).await.unwrap().unwrap();
+    assert_eq!(g.guesses, 1);
+    assert!(tx.consume_attempt(id, t0()).await.unwrap());
+    assert!(!tx.consume_attempt(id, t0()).await.unwrap(), "only once");
+    assert!(tx.take_guess(id, 5, t0()).await.unwrap().is_none(), "used");
+    assert!(
+        tx.take_guess(AttemptId::random(), 5, t0())
+            .await
+            .unwrap()
+            .is_none(),
+        "unknown"
+    );
+    tx.commit().await.unwrap();
+}
+
+pub async fn failures_count_up_and_a_lock_starts_them_again(store: Arc<dyn Store>) {
+    let o = org(&store, "10000003").await;
+    let u = user(&store, o, "f@example.com").await;
+    let mut tx = store.begin().await.unwrap();
+    for n in 1..=3 {
+        assert_eq!(tx.add_sign_in_failure(u).await.unwrap(), n);
+    }
+    tx.lock_sign_in(u, t0() + Duration::minutes(15))
+        .await
+        .unwrap();
+    let rec = tx.user_for_update(u).await.unwrap().unwrap();
+    assert_eq!((rec.failed_sign_ins, rec.lock_count), (0, 1));
+    assert_eq!(rec.locked_until, Some(t0() + Duration::minutes(15)));
+    tx.record_sign_in(u, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    let rec = store.user(u).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.failed_sign_ins, rec.lock_count, rec.locked_until),
+        (0, 0, None)
+    );
+    assert_eq!(rec.last_signed_in_at, Some(t0()));
+}
+
+async fn email(store: &Arc<dyn Store>, to: &str, at: OffsetDateTime) -> MessageId {
+    let id = MessageId::random();
+    let mut tx = store.begin().await.unwrap();
+    tx.enqueue_email(&NewEmail {
+        id,
+        to: to.into(),
+        subject: "Hello".into(),
+        body: "Body".into(),
+        created_at: at,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+pub async fn outbox_messages_are_leased_retried_and_dead_lettered(store: Arc<dyn Store>) {
+    let lease = Duration::minutes(1);
+    let a = email(&store, "a@example.com", t0()).await;
+    let b = email(&store, "b@example.com", t0() + Duration::seconds(1)).await;
+    let now = t0() + Duration::seconds(2);
+    let first = store.claim_email(now, lease).await.unwrap().unwrap();
+    assert_eq!((first.id, first.attempts), (a, 1));
+    let second = store.claim_email(now, lease).await.unwrap().unwrap();
+    assert_eq!(second.id, b);
+    assert!(
+        store.claim_email(now, lease).await.unwrap().is_none(),
+        "both leased"
+    );
+    store.mark_email_sent(a, now).await.unwrap();
+    // b's worker died: after the lease, b is due again; a never is.
+    let later = now + lease;
+    let again = store.claim_email(later, lease).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (b, 2));
+    store
+        .mark_email_failed(b, "refused", Some(later + Duration::minutes(5)), later)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_email(later + Duration::minutes(4), lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let third = store
+        .claim_email(later + Duration::minutes(5), lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.attempts, 3);
+    store
+        .mark_email_failed(b, "refused again", None, later)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_email(later + Duration::days(9), lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let all = store.outbox().await.unwrap();
+    assert!(
+        all[0].sent_at.is_some() && all[0].body.is_empty(),
+        "sent bodies are erased"
+    );
+    assert!(all[1].dead_at.is_some() && all[1].body.is_empty());
+    assert_eq!(all[1].last_error.as_deref(), Some("refused again"));
+}
+
+fn event(action: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        at: t0(),
+        actor_id: None,
+        organisation_id: None,
+        action: action.into(),
+        target: None,
+        outcome: Outcome::Success,
+        detail: String::new(),
+        request_id: None,
+        ip: None,
+    }
+}
+
+pub async fn audit_rows_are_chained_in_order_even_concurrently(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = store.begin().await.unwrap();
+            tx.append_audit(&event(&format!("test.{i}"))).await.unwrap();
+            tx.commit().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rows = store.audit_after(0, 100).await.unwrap();
+    assert_eq!(rows.len(), 12);
+    let mut prev = GENESIS.to_vec();
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.entry.seq, i as i64 + 1);
+        assert_eq!(r.prev_hash, prev);
+        assert_eq!(r.hash, r.entry.chain_hash(&prev).to_vec());
+        prev = r.hash.clone();
+    }
+    assert_eq!(store.audit_after(10, 100).await.unwrap().len(), 2);
+}
+
+pub async fn sessions_end_one_or_all(store: Arc<dyn Store>) {
+    let o = org(&store, "10000004").await;
+    let u = user(&store, o, "s@example.com").await;
+    let mut tx = store.begin().await.unwrap();
+    for h in [[1u8; 32], [2u8; 32], [3u8; 32]] {
+        tx.insert_session(&NewSession {
+            token_hash: h.to_vec(),
+            user_id: u,
+            kind: SessionKind::Web,
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+    }
+    assert!(tx.end_session(&[1u8; 32], t0()).await.unwrap());
+    assert!(!tx.end_session(&[1u8; 32], t0()).await.unwrap());
+    assert_eq!(tx.end_sessions_of(u, t0()).await.unwrap(), 2);
+    tx.commit().await.unwrap();
+    let s = store.session(&[2u8; 32]).await.unwrap().unwrap();
+    assert_eq!(s.session.ended_at, Some(t0()));
+    assert_eq!(s.user.id, u);
+    assert_eq!(s.organisation.id, o);
+    store
+        .touch_session(&[2u8; 32], t0() + Duration::minutes(1))
+        .await
+        .unwrap();
+    let s = store.session(&[2u8; 32]).await.unwrap().unwrap();
+    assert_eq!(
+        s.session.last_seen_at,
+        t0(),
+        "ended sessions are not touched"
+    );
+}
+
+pub async fn roles_are_read_back_with_their_area_names(store: Arc<dyn Store>) {
+    let o = org(&store, "10000005").await;
+    let u = user(&store, o, "r@example.com").await;
+    let mut tx = store.begin().await.unwrap();
+    for id in ["portal-admin", "data-collection-contributor:heses"] {
+        tx.grant_role(&role_grant(u, Role::parse(id).unwrap(), None, t0()))
+            .await
+            .unwrap();
+    }
+    // Granting twice is harmless.
+    tx.grant_role(&role_grant(u, Role::PortalAdmin, None, t0()))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let roles = store.user_roles(u).await.unwrap();
+    let names: Vec<String> = roles.iter().map(RoleGrant::name).collect();
+    assert_eq!(
+        names,
+        [
+            "Data collection contributor - HESES",
+            "Portal Administrator"
+        ]
+    );
+}

@@ -1,0 +1,167 @@
+//! The storage seam.
+//!
+//! Use cases talk to storage only through [`Store`] (reads and the outbox worker's
+//! leasing) and [`StoreTx`] (everything that changes data, in one transaction with
+//! its audit row and its outbox row). Records are plain data; rules stay in
+//! `domain` and `app`. Every backend must pass the conformance suite
+//! (`--features conformance`), which is run against SQLite and PostgreSQL.
+
+mod error;
+mod records;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use async_trait::async_trait;
+use domain::ids::MessageId;
+use domain::{AttemptId, OrgId, Role, Ukprn, UserId};
+use time::{Duration, OffsetDateTime};
+
+pub use error::StoreError;
+pub use records::*;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Reads, and the few writes that are their own transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Starts a write transaction. It rolls back if dropped without [`StoreTx::commit`].
+    async fn begin(&self) -> StoreResult<Box<dyn StoreTx>>;
+
+    /// The database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// The live-or-not session with this token hash, its user and organisation.
+    async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionWithUser>>;
+
+    /// Records that a session was used (at most once a minute, see `domain::session`).
+    async fn touch_session(&self, token_hash: &[u8], now: OffsetDateTime) -> StoreResult<()>;
+
+    /// A user's roles, each with the name of its area (if any), ordered by role id.
+    async fn user_roles(&self, user: UserId) -> StoreResult<Vec<RoleGrant>>;
+
+    async fn organisation(&self, id: OrgId) -> StoreResult<Option<OrganisationRecord>>;
+
+    async fn organisation_by_ukprn(&self, ukprn: &Ukprn)
+    -> StoreResult<Option<OrganisationRecord>>;
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
+
+    async fn user_by_email(&self, email_norm: &str) -> StoreResult<Option<UserRecord>>;
+
+    /// Number of organisations (to know whether a database is empty).
+    async fn organisation_count(&self) -> StoreResult<i64>;
+
+    /// Leases the oldest due outbox message for `lease`, counting the attempt.
+    /// A message whose lease ran out (its worker died) becomes due again.
+    async fn claim_email(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> StoreResult<Option<OutboxMessage>>;
+
+    /// The transport accepted the message: it is never sent again. Its body is
+    /// erased, since it may hold a passcode.
+    async fn mark_email_sent(&self, id: MessageId, now: OffsetDateTime) -> StoreResult<()>;
+
+    /// Sending failed: try again at `retry_at`, or, with `None`, give up
+    /// (dead letter). The body is erased on giving up.
+    async fn mark_email_failed(
+        &self,
+        id: MessageId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// Outbox messages in creation order (operators and tests).
+    async fn outbox(&self) -> StoreResult<Vec<OutboxMessage>>;
+
+    /// Audit rows with `seq > after`, in order, at most `limit`.
+    async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+
+    /// Every row of every table but the audit log, as text: tests compare two
+    /// snapshots to show that a refused request changed nothing.
+    async fn snapshot(&self) -> StoreResult<Snapshot>;
+}
+
+/// A write transaction. Dropping it without `commit` rolls everything back.
+#[async_trait]
+pub trait StoreTx: Send {
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+
+    async fn insert_organisation(&mut self, org: &NewOrganisation) -> StoreResult<()>;
+
+    /// `StoreError::Conflict` if the address (compared case-insensitively) has an account.
+    async fn insert_user(&mut self, user: &NewUser) -> StoreResult<()>;
+
+    /// Looks the user up and, on PostgreSQL, locks the row until commit, so that
+    /// concurrent sign-in steps for one account happen one after the other.
+    async fn user_by_email_for_update(
+        &mut self,
+        email_norm: &str,
+    ) -> StoreResult<Option<UserRecord>>;
+
+    async fn user_for_update(&mut self, id: UserId) -> StoreResult<Option<UserRecord>>;
+
+    async fn grant_role(&mut self, grant: &NewRoleGrant) -> StoreResult<()>;
+
+    /// Counts one more consecutive sign-in failure; returns the new count.
+    async fn add_sign_in_failure(&mut self, user: UserId) -> StoreResult<i64>;
+
+    /// Locks sign-in until `until`, counts the lock, and starts the failure count again.
+    async fn lock_sign_in(&mut self, user: UserId, until: OffsetDateTime) -> StoreResult<()>;
+
+    /// A successful sign-in: failures and locks forgotten, `last_signed_in_at` set.
+    async fn record_sign_in(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<()>;
+
+    /// Codes actually sent to this address since `since`.
+    async fn codes_sent_since(
+        &mut self,
+        email_norm: &str,
+        since: OffsetDateTime,
+    ) -> StoreResult<i64>;
+
+    async fn insert_attempt(&mut self, attempt: &NewAttempt) -> StoreResult<()>;
+
+    /// Uses up one guess of an unexpired, unused attempt that has fewer than
+    /// `max_guesses` guesses, atomically, and returns it; `None` if there is no
+    /// such attempt (unknown, expired, used or voided).
+    async fn take_guess(
+        &mut self,
+        id: AttemptId,
+        max_guesses: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<AttemptRecord>>;
+
+    /// Marks the attempt used; `false` if it already was.
+    async fn consume_attempt(&mut self, id: AttemptId, now: OffsetDateTime) -> StoreResult<bool>;
+
+    async fn insert_session(&mut self, session: &NewSession) -> StoreResult<()>;
+
+    /// Ends one session; `false` if it had already ended or never existed.
+    async fn end_session(&mut self, token_hash: &[u8], now: OffsetDateTime) -> StoreResult<bool>;
+
+    /// Ends every live session of a user; returns how many.
+    async fn end_sessions_of(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<u64>;
+
+    async fn enqueue_email(&mut self, email: &NewEmail) -> StoreResult<()>;
+
+    /// Appends an audit row chained to the last one; returns its sequence number.
+    async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<i64>;
+}
+
+/// Convenience for the many places that grant a role by value.
+pub fn role_grant(
+    user: UserId,
+    role: Role,
+    granted_by: Option<UserId>,
+    at: OffsetDateTime,
+) -> NewRoleGrant {
+    NewRoleGrant {
+        user_id: user,
+        role,
+        granted_by,
+        granted_at: at,
+    }
+}

@@ -1,0 +1,221 @@
+//! Plain data going in and out of the store.
+
+use std::collections::BTreeMap;
+
+use domain::audit::AuditEntry;
+use domain::ids::MessageId;
+use domain::user::AccountState;
+use domain::{AttemptId, EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganisationRecord {
+    pub id: OrgId,
+    pub kind: OrganisationKind,
+    pub name: String,
+    pub ukprn: Option<Ukprn>,
+    pub accountable_officer_name: Option<String>,
+    pub accountable_officer_email: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOrganisation {
+    pub id: OrgId,
+    pub kind: OrganisationKind,
+    pub name: String,
+    pub ukprn: Option<Ukprn>,
+    pub accountable_officer_name: Option<String>,
+    pub accountable_officer_email: Option<EmailAddress>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub organisation_id: OrgId,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// As entered.
+    pub email: String,
+    pub access_enabled: bool,
+    pub expires_at: Option<OffsetDateTime>,
+    pub locked_until: Option<OffsetDateTime>,
+    pub lock_count: i64,
+    pub failed_sign_ins: i64,
+    pub last_signed_in_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub created_by: Option<UserId>,
+}
+
+impl UserRecord {
+    pub fn account_state(&self) -> AccountState {
+        AccountState {
+            access_enabled: self.access_enabled,
+            expires_at: self.expires_at,
+            locked_until: self.locked_until,
+            last_signed_in_at: self.last_signed_in_at,
+        }
+    }
+
+    pub fn display_name(&self) -> String {
+        domain::user::display_name(&self.title, &self.first_name, &self.last_name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: UserId,
+    pub organisation_id: OrgId,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: EmailAddress,
+    pub created_at: OffsetDateTime,
+    pub created_by: Option<UserId>,
+}
+
+/// A role a user holds, with its area's name for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleGrant {
+    pub role: Role,
+    pub area_name: Option<String>,
+}
+
+impl RoleGrant {
+    pub fn name(&self) -> String {
+        self.role
+            .name(self.area_name.as_deref().unwrap_or_default())
+    }
+
+    pub fn description(&self) -> String {
+        self.role
+            .description(self.area_name.as_deref().unwrap_or_default())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRoleGrant {
+    pub user_id: UserId,
+    pub role: Role,
+    pub granted_by: Option<UserId>,
+    pub granted_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub id: AttemptId,
+    pub email_norm: String,
+    /// `None` when the address may not sign in: no code was sent.
+    pub user_id: Option<UserId>,
+    pub code_hash: Option<Vec<u8>>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub id: AttemptId,
+    pub user_id: Option<UserId>,
+    pub code_hash: Option<Vec<u8>>,
+    pub guesses: i64,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A browser session (cookie).
+    Web,
+    /// An API bearer token.
+    Api,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "web" => Some(Self::Web),
+            "api" => Some(Self::Api),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: Vec<u8>,
+    pub user_id: UserId,
+    pub kind: SessionKind,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub token_hash: Vec<u8>,
+    pub user_id: UserId,
+    pub kind: SessionKind,
+    pub created_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionWithUser {
+    pub session: SessionRecord,
+    pub user: UserRecord,
+    pub organisation: OrganisationRecord,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEmail {
+    pub id: MessageId,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: MessageId,
+    pub to: String,
+    pub subject: String,
+    /// Erased (empty) once sent or dead-lettered.
+    pub body: String,
+    pub created_at: OffsetDateTime,
+    pub attempts: i64,
+    pub next_attempt_at: OffsetDateTime,
+    pub sent_at: Option<OffsetDateTime>,
+    pub dead_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub at: OffsetDateTime,
+    pub actor_id: Option<UserId>,
+    pub organisation_id: Option<OrgId>,
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: domain::audit::Outcome,
+    pub detail: String,
+    pub request_id: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub entry: AuditEntry,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// Every row of the mutable tables, as text, by table name.
+pub type Snapshot = BTreeMap<&'static str, Vec<String>>;

@@ -1,0 +1,89 @@
+//! A fresh database for each test, on SQLite always and on PostgreSQL when
+//! `PORTAL_TEST_POSTGRES_URL` is set. With `CI=true` PostgreSQL is required:
+//! a missing URL or server fails the test instead of skipping it.
+
+use std::sync::Arc;
+
+use store_sql::{ConnectOptions, SqlStore, connect};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A migrated, empty database of its own.
+pub struct TestDb {
+    pub store: Arc<SqlStore>,
+    /// The URL (and, for PostgreSQL, the schema) another process could open it with.
+    pub url: String,
+    pub schema: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self::sqlite().await),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("portal-test-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot make a temporary directory: {e}"));
+        // Kept after the test, like any database a process left behind: the
+        // store may still hold it open while the test finishes.
+        let dir = dir.keep();
+        let url = format!("sqlite://{}/portal.db", dir.display());
+        let store = connect(&url, ConnectOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {url}: {e:?}"));
+        store
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("migrations failed: {e:?}"));
+        Self {
+            store: Arc::new(store),
+            url,
+            schema: None,
+        }
+    }
+
+    /// `None` (the test passes without running) when no PostgreSQL URL is given
+    /// outside CI.
+    pub async fn postgres() -> Option<Self> {
+        let url = match std::env::var("PORTAL_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!(
+                    "CI=true but PORTAL_TEST_POSTGRES_URL is not set: PostgreSQL tests must run in CI"
+                )
+            }
+            _ => {
+                eprintln!("PostgreSQL not configured (PORTAL_TEST_POSTGRES_URL unset): not run");
+                return None;
+            }
+        };
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let store = connect(
+            &url,
+            ConnectOptions {
+                postgres_schema: Some(schema.clone()),
+                max_connections: Some(4),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {url}: {e:?}"));
+        store
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("migrations failed: {e:?}"));
+        Some(Self {
+            store: Arc::new(store),
+            url,
+            schema: Some(schema),
+        })
+    }
+}
