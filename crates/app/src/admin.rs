@@ -1,0 +1,243 @@
+//! Operator actions: bootstrapping organisations and their first users from the
+//! command line (API.md "Operator CLI"). Audited with no actor and the CLI's
+//! request id.
+
+use domain::audit::Outcome;
+use domain::{EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
+use store::{NewOrganisation, NewUser, role_grant};
+
+use crate::{App, AppError, AppResult, FieldErrors, RequestMeta, emails};
+
+#[derive(Debug, Clone)]
+pub struct OrganisationInput {
+    pub name: String,
+    pub kind: String,
+    pub ukprn: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserInput {
+    /// An organisation id, or a provider's UKPRN.
+    pub organisation: String,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub roles: Vec<String>,
+}
+
+fn required(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    value: &str,
+    label: &str,
+    max: usize,
+) -> String {
+    let v = value.trim();
+    if v.is_empty() {
+        errors.insert(field, format!("Enter {label}"));
+    } else if v.chars().count() > max {
+        errors.insert(field, format!("{label} must be {max} characters or fewer"));
+    } else if v.chars().any(char::is_control) {
+        errors.insert(
+            field,
+            format!("{label} must not contain control characters"),
+        );
+    }
+    v.to_owned()
+}
+
+impl App {
+    pub async fn create_organisation(
+        &self,
+        input: &OrganisationInput,
+        meta: &RequestMeta,
+    ) -> AppResult<OrgId> {
+        let mut errors = FieldErrors::new();
+        let name = required(
+            &mut errors,
+            "name",
+            &input.name,
+            "the organisation's name",
+            200,
+        );
+        let kind = OrganisationKind::parse(input.kind.trim());
+        if kind.is_none() {
+            errors.insert("kind", "Kind must be provider or regulator".into());
+        }
+        let ukprn = match (
+            kind,
+            input
+                .ukprn
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
+        ) {
+            (Some(OrganisationKind::Provider), Some(u)) => match Ukprn::parse(u) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    errors.insert("ukprn", e.to_string());
+                    None
+                }
+            },
+            (Some(OrganisationKind::Provider), None) => {
+                errors.insert("ukprn", "Enter the provider's UKPRN".into());
+                None
+            }
+            (Some(OrganisationKind::Regulator), Some(_)) => {
+                errors.insert("ukprn", "A regulator has no UKPRN".into());
+                None
+            }
+            _ => None,
+        };
+        let Some(kind) = kind.filter(|_| errors.is_empty()) else {
+            return Err(AppError::Invalid(errors));
+        };
+        let now = self.clock.now();
+        let id = OrgId::random();
+        let mut tx = self.store.begin().await?;
+        let inserted = tx
+            .insert_organisation(&NewOrganisation {
+                id,
+                kind,
+                name: name.clone(),
+                ukprn: ukprn.clone(),
+                accountable_officer_name: None,
+                accountable_officer_email: None,
+                created_at: now,
+            })
+            .await;
+        if let Err(e) = inserted {
+            return Err(if e.is_conflict() {
+                AppError::Conflict("An organisation with this UKPRN already exists".into())
+            } else {
+                e.into()
+            });
+        }
+        let mut event = meta.event(
+            now,
+            None,
+            "organisation.created",
+            Some(id.to_string()),
+            Outcome::Success,
+            &name,
+        );
+        event.organisation_id = Some(id);
+        tx.append_audit(&event).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Creates a user with roles and queues their welcome email.
+    pub async fn create_user(&self, input: &UserInput, meta: &RequestMeta) -> AppResult<UserId> {
+        let mut errors = FieldErrors::new();
+        let title = input.title.trim().to_owned();
+        if title.chars().count() > 35 {
+            errors.insert("title", "Title must be 35 characters or fewer".into());
+        }
+        let first_name = required(
+            &mut errors,
+            "first_name",
+            &input.first_name,
+            "a first name",
+            100,
+        );
+        let last_name = required(
+            &mut errors,
+            "last_name",
+            &input.last_name,
+            "a last name",
+            100,
+        );
+        let email = EmailAddress::parse(&input.email)
+            .map_err(|e| errors.insert("email", e.to_string()))
+            .ok();
+        let organisation = match input.organisation.trim() {
+            o if o.len() == 8 => match Ukprn::parse(o) {
+                Ok(u) => self.store.organisation_by_ukprn(&u).await?,
+                Err(_) => None,
+            },
+            o => match o.parse::<OrgId>() {
+                Ok(id) => self.store.organisation(id).await?,
+                Err(_) => None,
+            },
+        };
+        let Some(organisation) = organisation else {
+            errors.insert(
+                "organisation",
+                "No organisation has this id or UKPRN".into(),
+            );
+            return Err(AppError::Invalid(errors));
+        };
+        let mut roles = Vec::new();
+        for r in &input.roles {
+            match Role::parse(r.trim()) {
+                Some(role) if role.organisation_kind() == organisation.kind => roles.push(role),
+                Some(_) => {
+                    errors.insert(
+                        "roles",
+                        format!(
+                            "{r} cannot be held by a {} user",
+                            organisation.kind.as_str()
+                        ),
+                    );
+                }
+                None => {
+                    errors.insert("roles", format!("{r} is not a portal role"));
+                }
+            }
+        }
+        let Some(email) = email.filter(|_| errors.is_empty()) else {
+            return Err(AppError::Invalid(errors));
+        };
+        let now = self.clock.now();
+        let id = UserId::random();
+        let mut tx = self.store.begin().await?;
+        let inserted = tx
+            .insert_user(&NewUser {
+                id,
+                organisation_id: organisation.id,
+                title: title.clone(),
+                first_name: first_name.clone(),
+                last_name: last_name.clone(),
+                email: email.clone(),
+                created_at: now,
+                created_by: None,
+            })
+            .await;
+        if let Err(e) = inserted {
+            return Err(if e.is_conflict() {
+                AppError::Conflict("This email address already has a portal account".into())
+            } else {
+                e.into()
+            });
+        }
+        for role in &roles {
+            tx.grant_role(&role_grant(id, role.clone(), None, now))
+                .await?;
+        }
+        let name = domain::user::display_name(&title, &first_name, &last_name);
+        tx.enqueue_email(&emails::welcome(
+            email.as_str(),
+            &name,
+            &organisation.name,
+            &self.settings.base_url,
+            now,
+        ))
+        .await?;
+        let role_ids: Vec<String> = roles.iter().map(Role::id).collect();
+        let mut event = meta.event(
+            now,
+            None,
+            "user.created",
+            Some(id.to_string()),
+            Outcome::Success,
+            &format!("{} roles=[{}]", email.normalised(), role_ids.join(",")),
+        );
+        event.organisation_id = Some(organisation.id);
+        tx.append_audit(&event).await?;
+        tx.commit().await?;
+        self.outbox_ready.notify_one();
+        Ok(id)
+    }
+}

@@ -1,0 +1,46 @@
+//! The emails the portal sends: plain text, short, and saying what to do next.
+
+use domain::ids::MessageId;
+use domain::otp::Passcode;
+use store::NewEmail;
+use time::OffsetDateTime;
+
+pub(crate) fn passcode(to: &str, code: &Passcode, now: OffsetDateTime) -> NewEmail {
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: "Your Provider Portal sign-in code".into(),
+        body: format!(
+            "Your code to sign in to Provider Portal is:\n\n\
+             {}\n\n\
+             The code expires in 10 minutes and can be used once.\n\n\
+             If you did not try to sign in, you can ignore this email: nobody can\n\
+             sign in without the code. Never share it with anyone.\n",
+            code.expose()
+        ),
+        created_at: now,
+    }
+}
+
+pub(crate) fn welcome(
+    to: &str,
+    name: &str,
+    organisation: &str,
+    base_url: &str,
+    now: OffsetDateTime,
+) -> NewEmail {
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: "You have a Provider Portal account".into(),
+        body: format!(
+            "Dear {name},\n\n\
+             An account on Provider Portal has been created for you at {organisation}.\n\n\
+             To sign in, go to {base_url}/sign-in and enter this email address.\n\
+             Each time you sign in we will email you a one-time code: you do not\n\
+             need a password. Your account is yours alone; please do not share it.\n\n\
+             If you were not expecting this email, contact portal@officeforstudents.org.uk.\n"
+        ),
+        created_at: now,
+    }
+}

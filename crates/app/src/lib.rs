@@ -1,0 +1,132 @@
+//! Use cases of the Provider Portal.
+//!
+//! A use case takes who is asking and what they ask, decides (with `domain`),
+//! and does it in one store transaction together with its audit row and any
+//! outbox email. Ports to the outside world are traits here: [`Clock`],
+//! [`mail::Mailer`]. Nothing here knows about HTTP.
+
+pub mod admin;
+pub mod audit;
+pub mod clock;
+pub mod demo;
+mod emails;
+pub mod error;
+pub mod limiter;
+pub mod mail;
+pub mod outbox;
+pub mod session;
+pub mod sign_in;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use domain::otp::SecretKey;
+use store::{NewAuditEvent, Store};
+use tokio::sync::Notify;
+
+pub use clock::{Clock, SystemClock};
+pub use error::{AppError, AppResult, FieldErrors};
+pub use session::Principal;
+
+/// Settings the use cases need.
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    /// Where people reach the portal, for links in emails (no trailing slash).
+    pub base_url: String,
+    /// Requests to sign in (code, token) per client address per minute.
+    pub sign_in_per_ip_per_minute: u32,
+}
+
+/// Everything a use case may touch. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub key: SecretKey,
+    pub settings: Arc<AppSettings>,
+    pub sign_in_limiter: Arc<limiter::IpLimiter>,
+    /// Woken whenever an email is queued, so the worker sends it at once.
+    pub outbox_ready: Arc<Notify>,
+}
+
+impl App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        key: SecretKey,
+        settings: AppSettings,
+    ) -> Self {
+        let limiter = limiter::IpLimiter::new(settings.sign_in_per_ip_per_minute);
+        Self {
+            store,
+            clock,
+            key,
+            settings: Arc::new(settings),
+            sign_in_limiter: Arc::new(limiter),
+            outbox_ready: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Records a refusal that happened before any use case ran (bad input,
+    /// a cross-site form, a missing session…), in its own transaction.
+    pub async fn audit_refusal(
+        &self,
+        meta: &RequestMeta,
+        actor: Option<&Principal>,
+        action: &str,
+        detail: &str,
+    ) -> AppResult<()> {
+        let mut tx = self.store.begin().await?;
+        tx.append_audit(&meta.event(
+            self.clock.now(),
+            actor,
+            action,
+            None,
+            domain::audit::Outcome::Refused,
+            detail,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Who sent a request and how to find it in the logs.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: String,
+    /// The connecting socket's address. Never taken from `X-Forwarded-For`.
+    pub ip: Option<IpAddr>,
+}
+
+impl RequestMeta {
+    /// For work started outside a request (the CLI, demo data).
+    pub fn operator(what: &str) -> Self {
+        Self {
+            request_id: format!("cli-{what}-{}", uuid::Uuid::new_v4().simple()),
+            ip: None,
+        }
+    }
+
+    pub fn event(
+        &self,
+        at: time::OffsetDateTime,
+        actor: Option<&Principal>,
+        action: &str,
+        target: Option<String>,
+        outcome: domain::audit::Outcome,
+        detail: &str,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
+            at,
+            actor_id: actor.map(|p| p.user.id),
+            organisation_id: actor.map(|p| p.organisation.id),
+            action: action.to_owned(),
+            target,
+            outcome,
+            detail: detail.to_owned(),
+            request_id: Some(self.request_id.clone()),
+            ip: self.ip.map(|ip| ip.to_string()),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The outbox worker: sends what use cases queued, at least once.
+//!
+//! A message is leased before sending and marked sent only after the transport
+//! accepted it. If the worker dies in between, the lease runs out and the message
+//! is sent again (with the same Message-ID). Failures are retried with
+//! exponential back-off; after [`MAX_ATTEMPTS`] the message is dead-lettered.
+//! A failing message never blocks the others: it waits, they go on.
+
+use std::sync::Arc;
+
+use time::Duration;
+
+use crate::App;
+use crate::mail::Mailer;
+
+pub const MAX_ATTEMPTS: i64 = 8;
+/// How long a worker owns a message it is sending.
+pub const LEASE: Duration = Duration::minutes(2);
+
+/// What one step of the worker did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutionOutcome {
+    EmptyQueue,
+    Sent,
+    WillRetry,
+    DeadLettered,
+}
+
+/// Back-off after the `attempts`th failure: 30 s, 1 min, 2 min, … at most 1 hour.
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = attempts.clamp(1, 12) - 1;
+    Duration::seconds(30 * (1_i64 << exp)).min(Duration::hours(1))
+}
+
+/// Claims one due message and tries to send it.
+pub async fn try_execute_task(
+    app: &App,
+    mailer: &dyn Mailer,
+) -> Result<ExecutionOutcome, store::StoreError> {
+    let now = app.clock.now();
+    let Some(message) = app.store.claim_email(now, LEASE).await? else {
+        return Ok(ExecutionOutcome::EmptyQueue);
+    };
+    match mailer.send(&message).await {
+        Ok(()) => {
+            app.store
+                .mark_email_sent(message.id, app.clock.now())
+                .await?;
+            tracing::info!(message_id = %message.id, attempts = message.attempts, "email sent");
+            Ok(ExecutionOutcome::Sent)
+        }
+        Err(e) if message.attempts >= MAX_ATTEMPTS => {
+            app.store
+                .mark_email_failed(message.id, &e.0, None, app.clock.now())
+                .await?;
+            tracing::error!(message_id = %message.id, error = %e, "email dead-lettered");
+            Ok(ExecutionOutcome::DeadLettered)
+        }
+        Err(e) => {
+            let now = app.clock.now();
+            let retry_at = now + backoff(message.attempts);
+            app.store
+                .mark_email_failed(message.id, &e.0, Some(retry_at), now)
+                .await?;
+            tracing::warn!(message_id = %message.id, attempts = message.attempts, error = %e, "email will be retried");
+            Ok(ExecutionOutcome::WillRetry)
+        }
+    }
+}
+
+/// Runs until `shutdown` resolves: sends everything due, then waits to be woken
+/// (a use case queued mail) or for a second to pass (retries fall due).
+pub async fn run_worker(
+    app: App,
+    mailer: Arc<dyn Mailer>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let idle = match try_execute_task(&app, mailer.as_ref()).await {
+            Ok(ExecutionOutcome::EmptyQueue) => true,
+            Ok(_) => false,
+            Err(e) => {
+                tracing::error!(error = ?e, "outbox worker cannot reach the store");
+                true
+            }
+        };
+        if idle {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = app.outbox_ready.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(backoff(1), Duration::seconds(30));
+        assert_eq!(backoff(2), Duration::seconds(60));
+        assert_eq!(backoff(3), Duration::seconds(120));
+        assert_eq!(backoff(8), Duration::hours(1));
+    }
+}

@@ -1,0 +1,82 @@
+//! Who is asking: sessions resolved fresh on every request (PRODUCT §2 rule 6).
+
+use domain::audit::Outcome;
+use domain::session::{self, SessionToken};
+use store::{OrganisationRecord, RoleGrant, SessionKind, UserRecord};
+
+use crate::{App, AppResult, RequestMeta};
+
+/// A signed-in person, as of this request: their account, organisation and
+/// roles are read from the store each time, so a removed role, disabled access
+/// or expiry takes effect on the very next request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: UserRecord,
+    pub organisation: OrganisationRecord,
+    pub roles: Vec<RoleGrant>,
+    pub session_hash: Vec<u8>,
+    pub session_kind: SessionKind,
+}
+
+impl Principal {
+    pub fn display_name(&self) -> String {
+        self.user.display_name()
+    }
+}
+
+impl App {
+    /// The principal behind a presented token, if its session is live and its
+    /// account may still use the portal. `kind` must match: a browser cookie is
+    /// not an API token, nor the reverse.
+    pub async fn resolve_session(
+        &self,
+        token: &str,
+        kind: SessionKind,
+    ) -> AppResult<Option<Principal>> {
+        let Some(token) = SessionToken::parse(token) else {
+            return Ok(None);
+        };
+        let hash = token.hash();
+        let Some(found) = self.store.session(&hash).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let s = &found.session;
+        if s.kind != kind
+            || s.ended_at.is_some()
+            || !session::is_live(s.created_at, s.last_seen_at, now)
+            || !found.user.account_state().may_keep_session(now)
+        {
+            return Ok(None);
+        }
+        if now - s.last_seen_at >= session::TOUCH_INTERVAL {
+            self.store.touch_session(&hash, now).await?;
+        }
+        let roles = self.store.user_roles(found.user.id).await?;
+        Ok(Some(Principal {
+            user: found.user,
+            organisation: found.organisation,
+            roles,
+            session_hash: hash,
+            session_kind: kind,
+        }))
+    }
+
+    /// Ends the principal's session on the server.
+    pub async fn sign_out(&self, principal: &Principal, meta: &RequestMeta) -> AppResult<()> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        tx.end_session(&principal.session_hash, now).await?;
+        tx.append_audit(&meta.event(
+            now,
+            Some(principal),
+            "sign_out",
+            None,
+            Outcome::Success,
+            principal.session_kind.as_str(),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

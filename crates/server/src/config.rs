@@ -1,0 +1,174 @@
+//! Configuration: `PORTAL_*` environment variables, optionally a TOML file named
+//! by `PORTAL_CONFIG` (environment wins). Loading never writes anything.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub env: Environment,
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// Where people reach the portal; used in emails. Default `http://<listen>`.
+    pub base_url: Option<String>,
+    /// Every email is also written here as an `.eml` file. Default `data/mail`
+    /// in development, none in production.
+    pub mail_dir: Option<PathBuf>,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub files_dir: PathBuf,
+    /// At least 32 bytes. Required in production.
+    pub secret_key: Option<String>,
+    /// Development: fill an empty database with demonstration data.
+    pub demo: bool,
+    pub sign_in_per_ip_per_minute: u32,
+    /// `pretty` (development default) or `json` (production default).
+    pub log_format: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            env: Environment::Development,
+            database_url: "sqlite://data/portal.db".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            base_url: None,
+            mail_dir: None,
+            smtp_url: None,
+            mail_from: "Provider Portal <no-reply@provider-portal.localhost>".into(),
+            files_dir: "data/files".into(),
+            secret_key: None,
+            demo: true,
+            sign_in_per_ip_per_minute: 30,
+            log_format: None,
+        }
+    }
+}
+
+/// The key used when none is configured, in development only. It is public,
+/// so production refuses to start without `PORTAL_SECRET_KEY`.
+const DEVELOPMENT_KEY: &str = "provider-portal-development-key-not-secret-0000";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl Config {
+    /// Defaults, then the TOML file named by `PORTAL_CONFIG`, then `PORTAL_*` variables.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Ok(path) = std::env::var("PORTAL_CONFIG") {
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        let config: Config = fig
+            .merge(Env::prefixed("PORTAL_").ignore(&["config"]))
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        config.checked()
+    }
+
+    /// Refuses settings that would be unsafe in production.
+    pub fn checked(self) -> Result<Self, ConfigError> {
+        if self.env == Environment::Production {
+            let mut problems = Vec::new();
+            match &self.secret_key {
+                None => problems.push("PORTAL_SECRET_KEY is not set (use at least 32 random bytes, e.g. `openssl rand -hex 32`)"),
+                Some(k) if k.len() < 32 => problems.push("PORTAL_SECRET_KEY is shorter than 32 bytes"),
+                Some(k) if k == DEVELOPMENT_KEY => problems.push("PORTAL_SECRET_KEY is the public development key"),
+                Some(_) => {}
+            }
+            if self.smtp_url.as_deref().is_none_or(str::is_empty) {
+                problems.push("PORTAL_SMTP_URL is not set: production needs a real mail transport");
+            }
+            if !problems.is_empty() {
+                return Err(ConfigError::Refused(format!(
+                    "refusing to start in production: {}",
+                    problems.join("; ")
+                )));
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn production(&self) -> bool {
+        self.env == Environment::Production
+    }
+
+    pub fn base_url(&self) -> String {
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// The mail directory in force: as configured, or `data/mail` in development.
+    pub fn mail_dir(&self) -> Option<PathBuf> {
+        match (&self.mail_dir, self.env) {
+            (Some(d), _) => Some(d.clone()),
+            (None, Environment::Development) => Some(PathBuf::from("data/mail")),
+            (None, Environment::Production) => None,
+        }
+    }
+
+    pub fn secret_key(&self) -> Result<domain::otp::SecretKey, ConfigError> {
+        let k = self.secret_key.as_deref().unwrap_or(DEVELOPMENT_KEY);
+        domain::otp::SecretKey::new(k.as_bytes().to_vec())
+            .map_err(|e| ConfigError::Refused(format!("PORTAL_SECRET_KEY: {e}")))
+    }
+
+    /// Demonstration data is never loaded in production.
+    pub fn loads_demo(&self) -> bool {
+        self.demo && !self.production()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_to_start_without_a_key_or_smtp() {
+        let c = Config {
+            env: Environment::Production,
+            ..Config::default()
+        };
+        let err = c.checked().unwrap_err().to_string();
+        assert!(err.contains("PORTAL_SECRET_KEY is not set"), "{err}");
+        assert!(err.contains("PORTAL_SMTP_URL is not set"), "{err}");
+        let c = Config {
+            env: Environment::Production,
+            secret_key: Some("x".repeat(40)),
+            smtp_url: Some("smtp://127.0.0.1:25".into()),
+            ..Config::default()
+        };
+        let c = c.checked().unwrap();
+        assert!(!c.loads_demo());
+        assert_eq!(c.mail_dir(), None);
+    }
+
+    #[test]
+    fn development_defaults_need_nothing() {
+        let c = Config::default().checked().unwrap();
+        assert!(c.loads_demo());
+        assert_eq!(c.base_url(), "http://127.0.0.1:8080");
+        assert_eq!(c.mail_dir(), Some(PathBuf::from("data/mail")));
+        assert!(c.secret_key().is_ok());
+    }
+}

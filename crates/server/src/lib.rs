@@ -1,0 +1,128 @@
+//! The `portal` program: assembles the store, the use cases, the web router and
+//! the outbox worker from [`Config`], and runs them.
+
+pub mod config;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use app::mail::{AllMailers, FileMailer, Mailer, SmtpMailer};
+use app::{App, AppSettings, Clock};
+use store_sql::{ConnectOptions, SqlStore};
+use tokio::net::TcpListener;
+
+pub use config::{Config, ConfigError, Environment};
+
+/// Opens the configured database and brings its schema up to date.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
+    let store = store_sql::connect(&config.database_url, ConnectOptions::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e:?}"))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("database migrations failed: {e:?}"))?;
+    Ok(Arc::new(store))
+}
+
+/// The configured transports: SMTP if given, and `.eml` files if a directory is.
+pub fn mailer(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
+    let from = config
+        .mail_from
+        .parse()
+        .map_err(|e| anyhow::anyhow!("PORTAL_MAIL_FROM is not an address: {e}"))?;
+    let mut all: Vec<Box<dyn Mailer>> = Vec::new();
+    if let Some(url) = config.smtp_url.as_deref().filter(|u| !u.is_empty()) {
+        all.push(Box::new(
+            SmtpMailer::from_url(url, from).map_err(|e| anyhow::anyhow!("{e}"))?,
+        ));
+        let from = config
+            .mail_from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(dir) = config.mail_dir() {
+            all.push(Box::new(FileMailer::new(dir, from)));
+        }
+    } else if let Some(dir) = config.mail_dir() {
+        all.push(Box::new(FileMailer::new(dir, from)));
+    }
+    if all.is_empty() {
+        anyhow::bail!("no mail transport: set PORTAL_SMTP_URL or PORTAL_MAIL_DIR");
+    }
+    Ok(Arc::new(AllMailers(all)))
+}
+
+/// Everything the portal runs, assembled.
+#[derive(Clone)]
+pub struct Portal {
+    pub app: App,
+    pub web: web::WebState,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+impl Portal {
+    pub fn assemble(
+        config: &Config,
+        store: Arc<SqlStore>,
+        clock: Arc<dyn Clock>,
+        mailer: Arc<dyn Mailer>,
+    ) -> Result<Self, ConfigError> {
+        let app = App::new(
+            store,
+            clock,
+            config.secret_key()?,
+            AppSettings {
+                base_url: config.base_url(),
+                sign_in_per_ip_per_minute: config.sign_in_per_ip_per_minute,
+            },
+        );
+        let web = web::WebState::new(
+            app.clone(),
+            web::WebConfig {
+                production: config.production(),
+                dev_mail_dir: if config.production() {
+                    None
+                } else {
+                    config.mail_dir()
+                },
+            },
+        );
+        Ok(Self { app, web, mailer })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        web::router(self.web.clone())
+    }
+
+    /// Serves HTTP and runs the outbox worker until `shutdown` resolves, then
+    /// lets requests in flight finish.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(app::outbox::run_worker(
+                self.app.clone(),
+                self.mailer.clone(),
+                async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                },
+            ))
+        };
+        let router = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await?;
+        worker.await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,242 @@
+//! `portal`: the Provider Portal server and its operator commands (API.md).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use app::admin::{OrganisationInput, UserInput};
+use app::{AppError, RequestMeta, SystemClock};
+use clap::{Parser, Subcommand};
+use server::{Config, Portal};
+
+#[derive(Parser)]
+#[command(
+    name = "portal",
+    version,
+    about = "Provider Portal: the regulator's secure portal for providers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server and the email worker (the default).
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Load demonstration data into an empty database.
+    Demo,
+    /// Organisations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organisation; prints its id.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// provider or regulator
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        ukprn: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (e.g. a provider's first Portal Administrator) and queue
+    /// their welcome email; prints the new id.
+    Create {
+        /// The organisation's id or UKPRN.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        first_name: String,
+        #[arg(long)]
+        last_name: String,
+        #[arg(long, default_value = "")]
+        title: String,
+        /// A role id such as portal-admin or data-collection-contributor:heses (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; report the first broken row.
+    Verify,
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let json = match config.log_format.as_deref() {
+        Some("json") => true,
+        Some(_) => false,
+        None => config.production(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("portal: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    match run(cli.command.unwrap_or(Command::Serve), config).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("portal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    let store = server::open_store(&config).await?;
+    let portal = Portal::assemble(
+        &config,
+        store.clone(),
+        Arc::new(SystemClock),
+        server::mailer(&config)?,
+    )?;
+    let app = &portal.app;
+    match command {
+        Command::Migrate => {
+            println!("database is up to date");
+        }
+        Command::Serve => {
+            use store::Store;
+            if config.loads_demo() && store.organisation_count().await? == 0 {
+                app.load_demo().await.map_err(explain)?;
+                tracing::info!(
+                    "empty database: demonstration data loaded (see README for the addresses)"
+                );
+            }
+            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            tracing::info!(
+                url = %config.base_url(),
+                dev_mail = config.mail_dir().filter(|_| !config.production()).is_some(),
+                "Provider Portal is listening"
+            );
+            portal.serve(listener, shutdown_signal()).await?;
+        }
+        Command::Demo => {
+            use store::Store;
+            if config.production() {
+                anyhow::bail!("demonstration data is never loaded in production");
+            }
+            if store.organisation_count().await? > 0 {
+                eprintln!("portal: the database is not empty; demonstration data not loaded");
+                return Ok(ExitCode::FAILURE);
+            }
+            app.load_demo().await.map_err(explain)?;
+            println!("demonstration data loaded");
+        }
+        Command::Org(OrgCommand::Create { name, kind, ukprn }) => {
+            let input = OrganisationInput { name, kind, ukprn };
+            let id = app
+                .create_organisation(&input, &RequestMeta::operator("org-create"))
+                .await
+                .map_err(explain)?;
+            println!("{id}");
+        }
+        Command::User(UserCommand::Create {
+            org,
+            email,
+            first_name,
+            last_name,
+            title,
+            roles,
+        }) => {
+            let input = UserInput {
+                organisation: org,
+                title,
+                first_name,
+                last_name,
+                email,
+                roles,
+            };
+            let id = app
+                .create_user(&input, &RequestMeta::operator("user-create"))
+                .await
+                .map_err(explain)?;
+            println!("{id}");
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let report = app
+                .verify_audit_chain()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            match report.first_broken {
+                None => println!("audit trail intact: {} rows checked", report.rows),
+                Some((seq, why)) => {
+                    println!("audit trail BROKEN at row {seq}: {why}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Turns a refused operator command into a readable message.
+fn explain(e: AppError) -> anyhow::Error {
+    match e {
+        AppError::Invalid(fields) => {
+            let lines: Vec<String> = fields.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+            anyhow::anyhow!("invalid input: {}", lines.join("; "))
+        }
+        AppError::Conflict(why) => anyhow::anyhow!("{why}"),
+        other => anyhow::anyhow!("{other:?}"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

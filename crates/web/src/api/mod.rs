@@ -1,0 +1,117 @@
+//! The JSON API under `/api/v1` (API.md). Bearer tokens only: no cookies, so
+//! no cross-site request can act with a user's authority here.
+
+mod auth;
+
+use app::{AppError, Principal};
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::body::{self, BodyError};
+use crate::context::Ctx;
+use crate::error::ApiError;
+use crate::state::WebState;
+
+pub fn router() -> Router<WebState> {
+    auth::routes().fallback(not_found)
+}
+
+async fn not_found(ctx: Ctx) -> Response {
+    ApiError::new(AppError::NotFound, &ctx.meta).into_response()
+}
+
+/// Audits a refusal made by the HTTP layer itself.
+async fn audit(state: &WebState, ctx: &Ctx, action: &str, detail: &str) {
+    if let Err(e) = state
+        .app
+        .audit_refusal(&ctx.meta, ctx.principal(), action, detail)
+        .await
+    {
+        tracing::error!(error = ?e, "could not audit a refusal");
+    }
+}
+
+/// A JSON body: `application/json` (else 415), at most 64 KiB (else 413), and
+/// exactly the fields `T` declares (else 400). Every refusal is audited.
+pub struct ApiJson<T> {
+    pub ctx: Ctx,
+    pub data: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<WebState> for ApiJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &WebState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let ctx = Ctx::from_request_parts(&mut parts, state).await?;
+        let bytes = match body::read(&parts.headers, body, "application/json").await {
+            Ok(b) => b,
+            Err(e) => {
+                audit(state, &ctx, "api.refused", e.detail()).await;
+                let err = match e {
+                    BodyError::WrongType => ApiError::plain(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "unsupported_media_type",
+                        "Send the body as application/json",
+                    ),
+                    BodyError::TooLarge => ApiError::plain(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        format!("The body must be at most {} bytes", body::MAX_BODY_BYTES),
+                    ),
+                    BodyError::Unreadable => ApiError::plain(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        "The body could not be read",
+                    ),
+                };
+                return Err(err.into_response());
+            }
+        };
+        match serde_json::from_slice::<T>(&bytes) {
+            Ok(data) => Ok(Self { ctx, data }),
+            Err(e) => {
+                // serde's message names the offending field or position, never
+                // anything of ours: it helps the caller and leaks nothing.
+                let message = format!("The JSON body is not valid: {e}");
+                audit(state, &ctx, "api.invalid", &message).await;
+                Err(ApiError::plain(StatusCode::BAD_REQUEST, "invalid", message).into_response())
+            }
+        }
+    }
+}
+
+/// The signed-in caller, or 401 (audited).
+pub struct Caller {
+    pub ctx: Ctx,
+}
+
+impl Caller {
+    pub fn principal(&self) -> &Principal {
+        // Constructed only with a principal present.
+        match self.ctx.principal() {
+            Some(p) => p,
+            None => unreachable!("Caller is only built for signed-in requests"),
+        }
+    }
+}
+
+impl FromRequestParts<WebState> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &WebState,
+    ) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::from_request_parts(parts, state).await?;
+        if ctx.principal.is_none() {
+            audit(state, &ctx, "api.unauthenticated", parts.uri.path()).await;
+            return Err(ApiError::new(AppError::Unauthenticated, &ctx.meta).into_response());
+        }
+        Ok(Self { ctx })
+    }
+}

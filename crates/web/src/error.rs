@@ -1,0 +1,242 @@
+//! One error, two renderings: JSON for the API, a GOV.UK page for people.
+//!
+//! The cause of an internal error is logged once, with the request id; the
+//! client sees only a generic message and that id.
+
+use app::{AppError, RequestMeta};
+use askama::Template;
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Serialize;
+
+use crate::layout::Layout;
+
+/// The API's error body (API.md "Conventions").
+#[derive(Debug, Serialize)]
+pub struct ApiErrorBody {
+    pub error: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<std::collections::BTreeMap<&'static str, String>>,
+}
+
+pub struct ApiError {
+    status: StatusCode,
+    body: ApiErrorBody,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(e: AppError, meta: &RequestMeta) -> Self {
+        let (status, error, message, fields, retry_after) = match e {
+            AppError::Invalid(f) => (
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                "Some fields are not valid".to_owned(),
+                Some(f),
+                None,
+            ),
+            AppError::CodeRejected => (
+                StatusCode::UNAUTHORIZED,
+                "code_rejected",
+                "The code is incorrect, expired or already used".to_owned(),
+                None,
+                None,
+            ),
+            AppError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Sign in to use this".to_owned(),
+                None,
+                None,
+            ),
+            AppError::Forbidden(why) => (StatusCode::FORBIDDEN, "forbidden", why, None, None),
+            AppError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found".to_owned(),
+                None,
+                None,
+            ),
+            AppError::Conflict(why) => (StatusCode::CONFLICT, "conflict", why, None, None),
+            AppError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests: try again later".to_owned(),
+                None,
+                Some(retry_after_secs),
+            ),
+            AppError::Internal(cause) => {
+                tracing::error!(request_id = %meta.request_id, error = ?cause, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("Something went wrong. Reference: {}", meta.request_id),
+                    None,
+                    None,
+                )
+            }
+        };
+        Self {
+            status,
+            body: ApiErrorBody {
+                error,
+                message,
+                fields,
+            },
+            retry_after,
+        }
+    }
+
+    /// Errors the HTTP layer finds before any use case runs.
+    pub fn plain(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ApiErrorBody {
+                error,
+                message: message.into(),
+                fields: None,
+            },
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/error.html")]
+struct ErrorPage {
+    layout: Layout,
+    heading: String,
+    message: String,
+    request_id: String,
+    show_reference: bool,
+}
+
+/// A whole page saying what went wrong, for people.
+pub struct PageError {
+    status: StatusCode,
+    heading: &'static str,
+    message: String,
+    request_id: String,
+    show_reference: bool,
+    layout: Layout,
+    retry_after: Option<u64>,
+    redirect_to_sign_in: bool,
+}
+
+impl PageError {
+    pub fn new(e: AppError, meta: &RequestMeta, layout: Option<Layout>) -> Self {
+        let mut page = Self {
+            status: StatusCode::BAD_REQUEST,
+            heading: "There is a problem",
+            message: String::new(),
+            request_id: meta.request_id.clone(),
+            show_reference: false,
+            layout: layout.unwrap_or_default(),
+            retry_after: None,
+            redirect_to_sign_in: false,
+        };
+        match e {
+            AppError::Invalid(fields) => {
+                page.message = fields.into_values().collect::<Vec<_>>().join(". ");
+            }
+            AppError::CodeRejected => {
+                page.status = StatusCode::UNAUTHORIZED;
+                page.message = "The code is incorrect or has expired.".into();
+            }
+            AppError::Unauthenticated => page.redirect_to_sign_in = true,
+            AppError::Forbidden(why) => {
+                page.status = StatusCode::FORBIDDEN;
+                page.heading = "You cannot do this";
+                page.message = why;
+            }
+            AppError::NotFound => {
+                page.status = StatusCode::NOT_FOUND;
+                page.heading = "Page not found";
+                page.message = "If you typed the web address, check it is correct. \
+                                If you pasted the web address, check you copied the entire address."
+                    .into();
+            }
+            AppError::Conflict(why) => {
+                page.status = StatusCode::CONFLICT;
+                page.message = why;
+            }
+            AppError::RateLimited { retry_after_secs } => {
+                page.status = StatusCode::TOO_MANY_REQUESTS;
+                page.heading = "Too many attempts";
+                page.message = format!("Wait {retry_after_secs} seconds, then try again.");
+                page.retry_after = Some(retry_after_secs);
+            }
+            AppError::Internal(cause) => {
+                tracing::error!(request_id = %meta.request_id, error = ?cause, "internal error");
+                page.status = StatusCode::INTERNAL_SERVER_ERROR;
+                page.heading = "Sorry, there is a problem with the service";
+                page.message = "Try again later. If it keeps happening, contact \
+                                portal@officeforstudents.org.uk and quote the reference below."
+                    .into();
+                page.show_reference = true;
+            }
+        }
+        page
+    }
+
+    /// A refusal found by the HTTP layer (e.g. a cross-site form), with its own words.
+    pub fn refused(
+        status: StatusCode,
+        heading: &'static str,
+        message: &str,
+        meta: &RequestMeta,
+    ) -> Self {
+        Self {
+            status,
+            heading,
+            message: message.to_owned(),
+            request_id: meta.request_id.clone(),
+            show_reference: true,
+            layout: Layout::default(),
+            retry_after: None,
+            redirect_to_sign_in: false,
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if self.redirect_to_sign_in {
+            return Redirect::to("/sign-in").into_response();
+        }
+        let mut layout = self.layout;
+        layout.title = self.heading.to_owned();
+        let page = ErrorPage {
+            layout,
+            heading: self.heading.to_owned(),
+            message: self.message,
+            request_id: self.request_id,
+            show_reference: self.show_reference,
+        };
+        let mut resp = match page.render() {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "error page failed to render");
+                (self.status, "Sorry, there is a problem with the service").into_response()
+            }
+        };
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}

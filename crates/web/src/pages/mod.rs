@@ -1,0 +1,24 @@
+//! Server-rendered pages (GOV.UK Design System). Every page works without
+//! JavaScript; every form goes through [`crate::page::Form`].
+
+mod dev_mail;
+mod home;
+mod sign_in;
+
+use axum::Router;
+use axum::response::Response;
+
+use crate::page::Page;
+use crate::state::WebState;
+
+pub fn router(dev_mail: bool) -> Router<WebState> {
+    let mut r = sign_in::routes().merge(home::routes());
+    if dev_mail {
+        r = r.merge(dev_mail::routes());
+    }
+    r.fallback(not_found)
+}
+
+async fn not_found(page: Page) -> Response {
+    page.error(app::AppError::NotFound)
+}
