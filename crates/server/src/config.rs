@@ -57,6 +57,23 @@ impl Default for Config {
     }
 }
 
+/// The settings read from `PORTAL_*` variables. Other `PORTAL_*` variables
+/// (`PORTAL_CONFIG`, `PORTAL_LOG`, the tests' `PORTAL_TEST_POSTGRES_URL`) are not settings.
+const KEYS: [&str; 12] = [
+    "env",
+    "database_url",
+    "listen",
+    "base_url",
+    "mail_dir",
+    "smtp_url",
+    "mail_from",
+    "files_dir",
+    "secret_key",
+    "demo",
+    "sign_in_per_ip_per_minute",
+    "log_format",
+];
+
 /// The key used when none is configured, in development only. It is public,
 /// so production refuses to start without `PORTAL_SECRET_KEY`.
 const DEVELOPMENT_KEY: &str = "provider-portal-development-key-not-secret-0000";
@@ -77,7 +94,7 @@ impl Config {
             fig = fig.merge(Toml::file_exact(path));
         }
         let config: Config = fig
-            .merge(Env::prefixed("PORTAL_").ignore(&["config"]))
+            .merge(Env::prefixed("PORTAL_").only(&KEYS))
             .extract()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
         config.checked()

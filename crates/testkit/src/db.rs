@@ -21,6 +21,17 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A database URL another process (the `portal` binary) can open this database with.
+    pub fn process_url(&self) -> String {
+        match &self.schema {
+            None => self.url.clone(),
+            Some(schema) => {
+                let sep = if self.url.contains('?') { '&' } else { '?' };
+                format!("{}{sep}options=-c%20search_path%3D{schema}", self.url)
+            }
+        }
+    }
+
     pub async fn new(backend: Backend) -> Option<Self> {
         match backend {
             Backend::Sqlite => Some(Self::sqlite().await),

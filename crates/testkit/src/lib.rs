@@ -1,7 +1,311 @@
-//! Test harness: fresh databases on both backends, the app in-process, a memory
-//! mailer and a manual clock.
+//! Test harness: fresh databases on both backends, the portal in-process on
+//! `127.0.0.1:0`, a memory mailer, a manual clock, and a cookie-keeping client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod db;
+mod http;
+mod mail;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use app::Clock;
+use app::outbox::{ExecutionOutcome, try_execute_task};
+use server::{Config, Environment, Portal};
+use store::{AuditRecord, Snapshot, Store};
+use time::{Duration, OffsetDateTime};
 
 pub use db::{Backend, TestDb};
+pub use http::{Browser, Reply};
+pub use mail::{MemoryMailer, only_six_digit_number};
+
+/// Runs each named `async fn(TestApp)` on SQLite and, when configured, on
+/// PostgreSQL: the test log then shows `sqlite::name` and `postgres::name`.
+/// Names after `; raw:` are `async fn(Backend)` that build what they need.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)? $(; raw: $($raw:ident),* $(,)?)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::TestApp::spawn($crate::Backend::Sqlite).await.unwrap();
+                    super::$name(app).await;
+                }
+            )*
+            $($(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $raw() {
+                    super::$raw($crate::Backend::Sqlite).await;
+                }
+            )*)?
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+            $($(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $raw() {
+                    if $crate::postgres_configured() {
+                        super::$raw($crate::Backend::Postgres).await;
+                    }
+                }
+            )*)?
+        }
+    };
+}
+
+/// Whether PostgreSQL tests run here; with `CI=true` and no URL, panics.
+pub fn postgres_configured() -> bool {
+    match std::env::var("PORTAL_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => true,
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "CI=true but PORTAL_TEST_POSTGRES_URL is not set: PostgreSQL tests must run in CI"
+            )
+        }
+        _ => {
+            eprintln!("PostgreSQL not configured (PORTAL_TEST_POSTGRES_URL unset): not run");
+            false
+        }
+    }
+}
+
+/// A clock that stands still until told to move.
+pub struct ManualClock(Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    pub fn new(at: OffsetDateTime) -> Self {
+        Self(Mutex::new(at))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+
+    pub fn now_plus(&self, by: Duration) -> OffsetDateTime {
+        self.now() + by
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// The portal running in-process on a fresh database. The outbox worker does
+/// not run by itself: tests deliver mail with [`TestApp::deliver_mail`], so
+/// they decide exactly when email leaves.
+pub struct TestApp {
+    pub backend: Backend,
+    pub db: TestDb,
+    pub portal: Portal,
+    pub clock: Arc<ManualClock>,
+    pub mailer: Arc<MemoryMailer>,
+    pub addr: SocketAddr,
+    pub base: String,
+    pub config: Config,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The configuration tests start from: development, generous per-IP limit.
+pub fn test_config() -> Config {
+    Config {
+        env: Environment::Development,
+        sign_in_per_ip_per_minute: 100_000,
+        base_url: Some("http://portal.test".into()),
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, test_config()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, config: Config) -> Option<Self> {
+        let db = TestDb::new(backend).await?;
+        let clock = Arc::new(ManualClock::new(
+            time::macros::datetime!(2026-09-01 09:00 UTC),
+        ));
+        let mailer = Arc::new(MemoryMailer::default());
+        let portal =
+            Portal::assemble(&config, db.store.clone(), clock.clone(), mailer.clone()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = portal
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Some(Self {
+            backend,
+            db,
+            portal,
+            clock,
+            mailer,
+            addr,
+            base: format!("http://{addr}"),
+            config,
+            server,
+        })
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.db.store.clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client that follows no redirects and keeps no cookies of its own.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(self.client(), self.base.clone())
+    }
+
+    /// Sends everything due now, as the worker would.
+    pub async fn deliver_mail(&self) -> usize {
+        let mut sent = 0;
+        loop {
+            match try_execute_task(&self.portal.app, self.mailer.as_ref())
+                .await
+                .unwrap()
+            {
+                ExecutionOutcome::EmptyQueue => return sent,
+                ExecutionOutcome::Sent => sent += 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// Delivers queued mail, then reads the newest passcode sent to `email`.
+    pub async fn last_code_for(&self, email: &str) -> Option<String> {
+        self.deliver_mail().await;
+        self.mailer.last_code_for(email)
+    }
+
+    /// Creates an organisation with one user holding `roles`; returns the user's email.
+    pub async fn user(&self, ukprn: &str, email: &str, roles: &[&str]) -> String {
+        let meta = app::RequestMeta::operator("test");
+        let org = match self
+            .store()
+            .organisation_by_ukprn(&domain::Ukprn::parse(ukprn).unwrap())
+            .await
+            .unwrap()
+        {
+            Some(o) => o.id,
+            None => self
+                .portal
+                .app
+                .create_organisation(
+                    &app::admin::OrganisationInput {
+                        name: format!("Provider {ukprn}"),
+                        kind: "provider".into(),
+                        ukprn: Some(ukprn.into()),
+                    },
+                    &meta,
+                )
+                .await
+                .unwrap(),
+        };
+        self.portal
+            .app
+            .create_user(
+                &app::admin::UserInput {
+                    organisation: org.to_string(),
+                    title: String::new(),
+                    first_name: "Test".into(),
+                    last_name: "Person".into(),
+                    email: email.into(),
+                    roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                },
+                &meta,
+            )
+            .await
+            .unwrap();
+        self.deliver_mail().await;
+        email.to_owned()
+    }
+
+    /// Signs in through the API; returns the bearer token.
+    pub async fn api_sign_in(&self, email: &str) -> String {
+        let c = self.client();
+        let r: serde_json::Value = c
+            .post(self.url("/api/v1/auth/code"))
+            .json(&serde_json::json!({ "email": email }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let attempt = r["attempt_id"].as_str().unwrap().to_owned();
+        let code = self.last_code_for(email).await.expect("a code was sent");
+        let r = c
+            .post(self.url("/api/v1/auth/token"))
+            .json(&serde_json::json!({ "attempt_id": attempt, "code": code }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "sign-in failed");
+        let body: serde_json::Value = r.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn snapshot(&self) -> Snapshot {
+        self.store().snapshot().await.unwrap()
+    }
+
+    /// Every audit row, in order.
+    pub async fn audit(&self) -> Vec<AuditRecord> {
+        self.store().audit_after(0, 1_000_000).await.unwrap()
+    }
+
+    /// Audit rows written after row `seq`.
+    pub async fn audit_since(&self, seq: i64) -> Vec<AuditRecord> {
+        self.store().audit_after(seq, 1_000_000).await.unwrap()
+    }
+
+    pub async fn last_audit_seq(&self) -> i64 {
+        self.audit().await.last().map_or(0, |r| r.entry.seq)
+    }
+
+    /// Runs SQL against the test database directly (to set up states or tamper).
+    pub async fn sql(&self, sql: &str) {
+        self.db.store.execute_raw(sql).await.unwrap();
+    }
+
+    /// A timestamp literal in this backend's storage format.
+    pub fn sql_time(&self, t: OffsetDateTime) -> String {
+        match self.backend {
+            Backend::Sqlite => ((t.unix_timestamp_nanos() / 1000) as i64).to_string(),
+            Backend::Postgres => format!(
+                "'{}'",
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap()
+            ),
+        }
+    }
+}

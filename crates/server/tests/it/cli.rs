@@ -1,0 +1,295 @@
+//! The `portal` binary itself: operator commands, serving, production refusal.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+use testkit::{Backend, TestApp, TestDb};
+
+testkit::both_backends!(
+    ;
+    raw:
+    an_operator_made_user_signs_in_through_the_api_with_the_code_from_the_eml,
+    tampering_with_an_audit_row_is_reported_by_audit_verify,
+);
+
+fn portal() -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_portal"));
+    // Only what the test says: nothing from the developer's environment.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PORTAL_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("PORTAL_LOG", "warn");
+    c
+}
+
+/// Runs a command to the end; returns (exit code, stdout, stderr).
+async fn run(mut c: tokio::process::Command) -> (i32, String, String) {
+    let out = c.output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn last_line(s: &str) -> String {
+    s.lines().last().unwrap_or_default().trim().to_owned()
+}
+
+/// The 6-digit code in the text part of the newest sign-in `.eml` to `to`.
+async fn code_from_eml(dir: &Path, to: &str) -> String {
+    for _ in 0..100 {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                    .collect()
+            })
+            .unwrap_or_else(|_| Vec::new());
+        files.sort();
+        for f in files.iter().rev() {
+            let bytes = std::fs::read(f).unwrap();
+            let mail = mailparse::parse_mail(&bytes).unwrap();
+            let header = |n: &str| {
+                mail.headers
+                    .iter()
+                    .find(|h| h.get_key() == n)
+                    .map(|h| h.get_value())
+            };
+            if header("To").as_deref() == Some(to)
+                && header("Subject").is_some_and(|s| s.contains("code"))
+            {
+                let text = mail.get_body().unwrap();
+                return testkit::only_six_digit_number(&text)
+                    .unwrap_or_else(|| panic!("the passcode must be the only 6-digit number: {text}"));
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no sign-in email to {to} in {}", dir.display());
+}
+
+async fn an_operator_made_user_signs_in_through_the_api_with_the_code_from_the_eml(
+    backend: Backend,
+) {
+    let db = TestDb::new(backend).await.unwrap();
+    let url = db.process_url();
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail");
+    let with_db = |mut c: tokio::process::Command| {
+        c.env("PORTAL_DATABASE_URL", &url)
+            .env("PORTAL_MAIL_DIR", &mail);
+        c
+    };
+    let mut c = with_db(portal());
+    c.args([
+        "org",
+        "create",
+        "--name",
+        "University of Testing",
+        "--kind",
+        "provider",
+        "--ukprn",
+        "10000051",
+    ]);
+    let (code, out, err) = run(c).await;
+    assert_eq!(code, 0, "{err}");
+    let org_id = last_line(&out);
+    assert_eq!(org_id.len(), 36, "{out}");
+    let mut c = with_db(portal());
+    c.args([
+        "user",
+        "create",
+        "--org",
+        "10000051",
+        "--email",
+        "First.Admin@testing.example.ac.uk",
+    ])
+    .args([
+        "--first-name",
+        "First",
+        "--last-name",
+        "Admin",
+        "--title",
+        "Dr",
+        "--role",
+        "portal-admin",
+    ]);
+    let (code, out, err) = run(c).await;
+    assert_eq!(code, 0, "{err}");
+    let user_id = last_line(&out);
+    // Bad input is refused clearly and creates nothing.
+    let mut c = with_db(portal());
+    c.args([
+        "user",
+        "create",
+        "--org",
+        "10000051",
+        "--email",
+        "not-an-email",
+    ])
+    .args([
+        "--first-name",
+        "X",
+        "--last-name",
+        "Y",
+        "--role",
+        "regulator-admin",
+    ]);
+    let (code, _, err) = run(c).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("email") && err.contains("regulator-admin"),
+        "{err}"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut c = with_db(portal());
+    c.env("PORTAL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PORTAL_DEMO", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let _server = c.spawn().unwrap();
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "portal serve did not become ready");
+
+    let r: Value = http
+        .post(format!("{base}/api/v1/auth/code"))
+        .json(&json!({ "email": "first.admin@testing.example.ac.uk" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let attempt = r["attempt_id"].as_str().unwrap();
+    let code = code_from_eml(&mail, "First.Admin@testing.example.ac.uk").await;
+    let r = http
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({ "attempt_id": attempt, "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token: Value = r.json().await.unwrap();
+    let token = token["token"].as_str().unwrap();
+    let me: Value = http
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["id"], user_id);
+    assert_eq!(me["title"], "Dr");
+    assert_eq!(me["organisation"]["id"], org_id);
+    assert_eq!(me["roles"][0]["id"], "portal-admin");
+    assert_eq!(me["roles"][0]["name"], "Portal Administrator");
+    let r = http
+        .delete(format!("{base}/api/v1/auth/token"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = http
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The welcome email went out too, through the same outbox.
+    let welcome = std::fs::read_dir(&mail)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .any(|m| m.contains("Subject: You have a Provider Portal account"));
+    assert!(welcome);
+}
+
+async fn tampering_with_an_audit_row_is_reported_by_audit_verify(backend: Backend) {
+    let app = TestApp::spawn(backend).await.unwrap();
+    app.user("10000052", "audit@example.ac.uk", &["portal-admin"])
+        .await;
+    app.api_sign_in("audit@example.ac.uk").await;
+    let url = app.db.process_url();
+    let verify = || {
+        let mut c = portal();
+        c.env("PORTAL_DATABASE_URL", &url)
+            .arg("audit")
+            .arg("verify");
+        run(c)
+    };
+    let (code, out, err) = verify().await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("audit trail intact"), "{out}");
+    // The portal itself cannot change an audit row.
+    assert!(
+        app.db
+            .store
+            .execute_raw("UPDATE audit_log SET target = 'x' WHERE seq = 2")
+            .await
+            .is_err()
+    );
+    assert!(
+        app.db
+            .store
+            .execute_raw("DELETE FROM audit_log WHERE seq = 2")
+            .await
+            .is_err()
+    );
+    // Someone with the database's owner rights can; the chain shows it.
+    let disable = match backend {
+        Backend::Sqlite => "DROP TRIGGER audit_log_no_update",
+        Backend::Postgres => "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+    };
+    app.sql(disable).await;
+    app.sql("UPDATE audit_log SET target = 'someone-else@example.ac.uk' WHERE seq = 3")
+        .await;
+    let (code, out, _) = verify().await;
+    assert_eq!(code, 1);
+    assert!(out.contains("BROKEN at row 3"), "{out}");
+}
+
+#[tokio::test]
+async fn production_without_a_key_or_smtp_refuses_to_start() {
+    let mut c = portal();
+    c.env("PORTAL_ENV", "production").arg("serve");
+    let (code, _, err) = run(c).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("refusing to start in production"), "{err}");
+    assert!(err.contains("PORTAL_SECRET_KEY is not set"), "{err}");
+    assert!(err.contains("PORTAL_SMTP_URL is not set"), "{err}");
+    let mut c = portal();
+    c.env("PORTAL_ENV", "production")
+        .env("PORTAL_SECRET_KEY", "k".repeat(40))
+        .arg("serve");
+    let (code, _, err) = run(c).await;
+    assert_eq!(code, 2);
+    assert!(!err.contains("PORTAL_SECRET_KEY"), "{err}");
+    assert!(err.contains("PORTAL_SMTP_URL"), "{err}");
+}

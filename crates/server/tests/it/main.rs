@@ -1,0 +1,8 @@
+//! Integration tests of the portal over HTTP, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api_sign_in;
+mod attacks;
+mod cli;
+mod outbox;
+mod pages;
