@@ -63,8 +63,9 @@ async fn code_from_eml(dir: &Path, to: &str) -> String {
                 && header("Subject").is_some_and(|s| s.contains("code"))
             {
                 let text = mail.get_body().unwrap();
-                return testkit::only_six_digit_number(&text)
-                    .unwrap_or_else(|| panic!("the passcode must be the only 6-digit number: {text}"));
+                return testkit::only_six_digit_number(&text).unwrap_or_else(|| {
+                    panic!("the passcode must be the only 6-digit number: {text}")
+                });
             }
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
