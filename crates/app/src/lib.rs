@@ -67,6 +67,20 @@ impl App {
         }
     }
 
+    /// As [`App::audit_refusal`], for callers that are already answering with a
+    /// refusal: a failure to audit is logged, and the refusal still goes out.
+    pub async fn record_refusal(
+        &self,
+        meta: &RequestMeta,
+        actor: Option<&Principal>,
+        action: &str,
+        detail: &str,
+    ) {
+        if let Err(e) = self.audit_refusal(meta, actor, action, detail).await {
+            tracing::error!(request_id = %meta.request_id, error = ?e, "could not audit a refusal");
+        }
+    }
+
     /// Records a refusal that happened before any use case ran (bad input,
     /// a cross-site form, a missing session…), in its own transaction.
     pub async fn audit_refusal(

@@ -62,33 +62,26 @@ async fn no_passcode_or_session_token_is_ever_logged(backend: Backend) {
 
     // API.
     let c = app.client();
-    let r: Value = c
-        .post(app.url("/api/v1/auth/code"))
-        .json(&json!({ "email": email }))
-        .send()
+    let r: Value = app
+        .post_json("/api/v1/auth/code", json!({ "email": email }))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let code = app.last_code_for(&email).await.unwrap();
     secrets.push(code.clone());
-    let t: Value = c
-        .post(app.url("/api/v1/auth/token"))
-        .json(&json!({ "attempt_id": r["attempt_id"], "code": code }))
-        .send()
+    let t: Value = app
+        .post_json(
+            "/api/v1/auth/token",
+            json!({ "attempt_id": r["attempt_id"], "code": code }),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let token = t["token"].as_str().unwrap().to_owned();
     secrets.push(token.clone());
-    c.get(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    app.get_with("/api/v1/me", &token).await;
     c.delete(app.url("/api/v1/auth/token"))
         .bearer_auth(&token)
         .send()

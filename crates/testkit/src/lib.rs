@@ -181,6 +181,26 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST path` with a JSON body, as an anonymous API client.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client()
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET path` with a bearer token.
+    pub async fn get_with(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn browser(&self) -> Browser {
         Browser::new(self.client(), self.base.clone())
     }
@@ -251,24 +271,20 @@ impl TestApp {
 
     /// Signs in through the API; returns the bearer token.
     pub async fn api_sign_in(&self, email: &str) -> String {
-        let c = self.client();
-        let r: serde_json::Value = c
-            .post(self.url("/api/v1/auth/code"))
-            .json(&serde_json::json!({ "email": email }))
-            .send()
+        let r: serde_json::Value = self
+            .post_json("/api/v1/auth/code", serde_json::json!({ "email": email }))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
         let attempt = r["attempt_id"].as_str().unwrap().to_owned();
         let code = self.last_code_for(email).await.expect("a code was sent");
-        let r = c
-            .post(self.url("/api/v1/auth/token"))
-            .json(&serde_json::json!({ "attempt_id": attempt, "code": code }))
-            .send()
-            .await
-            .unwrap();
+        let r = self
+            .post_json(
+                "/api/v1/auth/token",
+                serde_json::json!({ "attempt_id": attempt, "code": code }),
+            )
+            .await;
         assert_eq!(r.status(), 200, "sign-in failed");
         let body: serde_json::Value = r.json().await.unwrap();
         body["token"].as_str().unwrap().to_owned()

@@ -184,12 +184,8 @@ async fn refuse(page: &Page, e: BodyError) -> Response {
 }
 
 async fn audit(page: &Page, action: &str, detail: &str) {
-    if let Err(e) = page
-        .state
+    page.state
         .app
-        .audit_refusal(&page.ctx.meta, page.principal(), action, detail)
-        .await
-    {
-        tracing::error!(error = ?e, "could not audit a refusal");
-    }
+        .record_refusal(&page.ctx.meta, page.principal(), action, detail)
+        .await;
 }

@@ -19,12 +19,9 @@ async fn api_sign_in_reads_me_and_signs_out(app: TestApp) {
         .await;
     let token = app.api_sign_in(&email).await;
     let c = app.client();
-    let me: Value = c
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
+    let me: Value = app
+        .get_with("/api/v1/me", &token)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -51,12 +48,7 @@ async fn api_sign_in_reads_me_and_signs_out(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let r = c
-        .get(app.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get_with("/api/v1/me", &token).await;
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "unauthenticated");
@@ -72,12 +64,8 @@ async fn api_sign_in_reads_me_and_signs_out(app: TestApp) {
 
 pub async fn request_code(app: &TestApp, email: &str) -> String {
     let r: Value = app
-        .client()
-        .post(app.url("/api/v1/auth/code"))
-        .json(&json!({ "email": email }))
-        .send()
+        .post_json("/api/v1/auth/code", json!({ "email": email }))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -85,12 +73,11 @@ pub async fn request_code(app: &TestApp, email: &str) -> String {
 }
 
 pub async fn verify(app: &TestApp, attempt: &str, code: &str) -> reqwest::Response {
-    app.client()
-        .post(app.url("/api/v1/auth/token"))
-        .json(&json!({ "attempt_id": attempt, "code": code }))
-        .send()
-        .await
-        .unwrap()
+    app.post_json(
+        "/api/v1/auth/token",
+        json!({ "attempt_id": attempt, "code": code }),
+    )
+    .await
 }
 
 async fn a_code_works_until_ten_minutes_have_passed(app: TestApp) {

@@ -107,12 +107,8 @@ async fn new_codes_do_not_reset_failures_and_the_tenth_locks(app: TestApp) {
     let sent = app.mailer.count();
     let before = app.snapshot().await;
     let r = app
-        .client()
-        .post(app.url("/api/v1/auth/code"))
-        .json(&json!({ "email": email }))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/api/v1/auth/code", json!({ "email": email }))
+        .await;
     assert_eq!(r.status(), 202);
     app.deliver_mail().await;
     assert_eq!(app.mailer.count(), sent);
@@ -136,15 +132,11 @@ async fn new_codes_do_not_reset_failures_and_the_tenth_locks(app: TestApp) {
 
 async fn a_sixth_code_in_fifteen_minutes_is_not_sent_and_looks_the_same(app: TestApp) {
     let email = app.user("10000013", "many@example.ac.uk", &[]).await;
-    let c = app.client();
     let mut answers = Vec::new();
     for _ in 0..6 {
-        let r = c
-            .post(app.url("/api/v1/auth/code"))
-            .json(&json!({ "email": email }))
-            .send()
-            .await
-            .unwrap();
+        let r = app
+            .post_json("/api/v1/auth/code", json!({ "email": email }))
+            .await;
         answers.push(normalised(r).await);
         if answers.len() == 5 {
             app.deliver_mail().await;
@@ -338,12 +330,8 @@ async fn unknown_disabled_locked_and_expired_addresses_get_identical_answers_and
         &expired,
     ] {
         let r = app
-            .client()
-            .post(app.url("/api/v1/auth/code"))
-            .json(&json!({ "email": email }))
-            .send()
-            .await
-            .unwrap();
+            .post_json("/api/v1/auth/code", json!({ "email": email }))
+            .await;
         api.push(normalised(r).await);
         let mut b = app.browser();
         b.get("/sign-in").await;
@@ -667,12 +655,11 @@ async fn bad_json_requests_get_400_415_413(app: TestApp) {
 async fn a_forced_internal_error_shows_a_request_id_and_no_detail(app: TestApp) {
     app.sql("DROP TABLE sign_in_attempts").await;
     let r = app
-        .client()
-        .post(app.url("/api/v1/auth/code"))
-        .json(&json!({ "email": "someone@example.ac.uk" }))
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/v1/auth/code",
+            json!({ "email": "someone@example.ac.uk" }),
+        )
+        .await;
     assert_eq!(r.status(), 500);
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     let text = r.text().await.unwrap();
@@ -738,11 +725,8 @@ async fn spoofed_forwarded_for_does_not_escape_the_per_ip_limit(backend: Backend
     );
     // The next minute, the address may try again.
     app.clock.advance(Duration::seconds(60));
-    let r = c
-        .post(app.url("/api/v1/auth/code"))
-        .json(&json!({ "email": "ip@example.ac.uk" }))
-        .send()
-        .await
-        .unwrap();
+    let r = app
+        .post_json("/api/v1/auth/code", json!({ "email": "ip@example.ac.uk" }))
+        .await;
     assert_eq!(r.status(), 202);
 }

@@ -16,12 +16,8 @@ async fn mail_queued_before_a_crash_is_sent_once_after_restart(app: TestApp) {
     let email = app.user("10000041", "crash@example.ac.uk", &[]).await;
     let sent_before = app.mailer.count();
     // The request commits its outbox row; no worker runs yet.
-    app.client()
-        .post(app.url("/api/v1/auth/code"))
-        .json(&json!({ "email": email }))
-        .send()
-        .await
-        .unwrap();
+    app.post_json("/api/v1/auth/code", json!({ "email": email }))
+        .await;
     assert_eq!(
         app.mailer.count(),
         sent_before,
@@ -156,12 +152,11 @@ async fn mail_is_delivered_to_a_real_smtp_server(backend: Backend) {
         ..testkit::test_config()
     };
     let smtp = server::mailer(&config).unwrap();
-    app.client()
-        .post(app.url("/api/v1/auth/code"))
-        .json(&json!({ "email": "smtp@example.ac.uk" }))
-        .send()
-        .await
-        .unwrap();
+    app.post_json(
+        "/api/v1/auth/code",
+        json!({ "email": "smtp@example.ac.uk" }),
+    )
+    .await;
     assert_eq!(
         try_execute_task(&app.portal.app, smtp.as_ref())
             .await

@@ -24,17 +24,6 @@ async fn not_found(ctx: Ctx) -> Response {
     ApiError::new(AppError::NotFound, &ctx.meta).into_response()
 }
 
-/// Audits a refusal made by the HTTP layer itself.
-async fn audit(state: &WebState, ctx: &Ctx, action: &str, detail: &str) {
-    if let Err(e) = state
-        .app
-        .audit_refusal(&ctx.meta, ctx.principal(), action, detail)
-        .await
-    {
-        tracing::error!(error = ?e, "could not audit a refusal");
-    }
-}
-
 /// A JSON body: `application/json` (else 415), at most 64 KiB (else 413), and
 /// exactly the fields `T` declares (else 400). Every refusal is audited.
 pub struct ApiJson<T> {
@@ -51,7 +40,10 @@ impl<T: DeserializeOwned + Send> FromRequest<WebState> for ApiJson<T> {
         let bytes = match body::read(&parts.headers, body, "application/json").await {
             Ok(b) => b,
             Err(e) => {
-                audit(state, &ctx, "api.refused", e.detail()).await;
+                state
+                    .app
+                    .record_refusal(&ctx.meta, ctx.principal(), "api.refused", e.detail())
+                    .await;
                 let err = match e {
                     BodyError::WrongType => ApiError::plain(
                         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -78,7 +70,10 @@ impl<T: DeserializeOwned + Send> FromRequest<WebState> for ApiJson<T> {
                 // serde's message names the offending field or position, never
                 // anything of ours: it helps the caller and leaks nothing.
                 let message = format!("The JSON body is not valid: {e}");
-                audit(state, &ctx, "api.invalid", &message).await;
+                state
+                    .app
+                    .record_refusal(&ctx.meta, ctx.principal(), "api.invalid", &message)
+                    .await;
                 Err(ApiError::plain(StatusCode::BAD_REQUEST, "invalid", message).into_response())
             }
         }
@@ -109,7 +104,10 @@ impl FromRequestParts<WebState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let ctx = Ctx::from_request_parts(parts, state).await?;
         if ctx.principal.is_none() {
-            audit(state, &ctx, "api.unauthenticated", parts.uri.path()).await;
+            state
+                .app
+                .record_refusal(&ctx.meta, None, "api.unauthenticated", parts.uri.path())
+                .await;
             return Err(ApiError::new(AppError::Unauthenticated, &ctx.meta).into_response());
         }
         Ok(Self { ctx })
