@@ -29,7 +29,7 @@ pub async fn headers(State(state): State<WebState>, req: Request, next: Next) ->
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         "cross-origin-opener-policy",
@@ -86,10 +86,11 @@ pub async fn same_origin(
 }
 
 fn is_cross_site(headers: &axum::http::HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return true;
+    // Browsers that send Fetch Metadata say exactly where the request came
+    // from; trust that first. (Origin can be "null" on a same-origin post
+    // under some referrer policies, so it is only the fallback.)
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
@@ -131,6 +132,12 @@ mod tests {
         assert!(!is_cross_site(&headers(&[
             ("host", "portal.example"),
             ("origin", "https://portal.example")
+        ])));
+        // A same-origin post whose Origin the browser serialised as "null".
+        assert!(!is_cross_site(&headers(&[
+            ("sec-fetch-site", "same-origin"),
+            ("host", "portal.example"),
+            ("origin", "null")
         ])));
         assert!(is_cross_site(&headers(&[
             ("host", "portal.example"),
