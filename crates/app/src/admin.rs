@@ -217,14 +217,14 @@ impl App {
                 .await?;
         }
         let name = domain::user::display_name(&title, &first_name, &last_name);
-        tx.enqueue_email(&emails::welcome(
+        let welcome = emails::welcome(
             email.as_str(),
             &name,
             &organisation.name,
             &self.settings.base_url,
             now,
-        ))
-        .await?;
+        );
+        self.queue_email(tx.as_mut(), welcome).await?;
         let role_ids: Vec<String> = roles.iter().map(Role::id).collect();
         let mut event = meta.event(
             now,

@@ -14,6 +14,7 @@ pub mod error;
 pub mod limiter;
 pub mod mail;
 pub mod outbox;
+pub mod sealed;
 pub mod session;
 pub mod sign_in;
 
@@ -65,6 +66,17 @@ impl App {
             sign_in_limiter: Arc::new(limiter),
             outbox_ready: Arc::new(Notify::new()),
         }
+    }
+
+    /// Queues an email in the caller's transaction, its body sealed at rest.
+    pub(crate) async fn queue_email(
+        &self,
+        tx: &mut dyn store::StoreTx,
+        mut email: store::NewEmail,
+    ) -> AppResult<()> {
+        email.body = sealed::seal(&self.key, email.id, &email.body);
+        tx.enqueue_email(&email).await?;
+        Ok(())
     }
 
     /// As [`App::audit_refusal`], for callers that are already answering with a
@@ -138,9 +150,21 @@ impl RequestMeta {
             action: action.to_owned(),
             target,
             outcome,
-            detail: detail.to_owned(),
+            detail: bounded(detail),
             request_id: Some(self.request_id.clone()),
             ip: self.ip.map(|ip| ip.to_string()),
         }
+    }
+}
+
+/// Audit details are short: some carry text a client chose, and rows are kept forever.
+fn bounded(detail: &str) -> String {
+    const MAX: usize = 200;
+    if detail.chars().count() <= MAX {
+        detail.to_owned()
+    } else {
+        let mut s: String = detail.chars().take(MAX).collect();
+        s.push('…');
+        s
     }
 }

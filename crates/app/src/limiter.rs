@@ -13,14 +13,24 @@ use time::OffsetDateTime;
 
 pub struct IpLimiter {
     per_minute: u32,
-    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    windows: Mutex<Windows>,
 }
+
+#[derive(Default)]
+struct Windows {
+    minute: i64,
+    counts: HashMap<IpAddr, u32>,
+}
+
+/// Addresses tracked within one minute at most; past it, new addresses are
+/// refused until the minute turns (memory stays bounded under a flood).
+const MAX_TRACKED: usize = 200_000;
 
 impl IpLimiter {
     pub fn new(per_minute: u32) -> Self {
         Self {
             per_minute,
-            windows: Mutex::new(HashMap::new()),
+            windows: Mutex::new(Windows::default()),
         }
     }
 
@@ -33,18 +43,20 @@ impl IpLimiter {
             Ok(w) => w,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if windows.len() > 100_000 {
-            windows.retain(|_, (m, _)| *m == minute);
+        let retry = (60 - now.unix_timestamp().rem_euclid(60)).max(1) as u64;
+        if windows.minute != minute {
+            // A new window: forget the old one in one go.
+            windows.minute = minute;
+            windows.counts.clear();
         }
-        let entry = windows.entry(key).or_insert((minute, 0));
-        if entry.0 != minute {
-            *entry = (minute, 0);
+        if windows.counts.len() >= MAX_TRACKED && !windows.counts.contains_key(&key) {
+            return Err(retry);
         }
-        if entry.1 >= self.per_minute {
-            let retry = 60 - now.unix_timestamp().rem_euclid(60);
-            return Err(retry.max(1) as u64);
+        let count = windows.counts.entry(key).or_insert(0);
+        if *count >= self.per_minute {
+            return Err(retry);
         }
-        entry.1 += 1;
+        *count += 1;
         Ok(())
     }
 }

@@ -38,9 +38,23 @@ pub async fn try_execute_task(
     mailer: &dyn Mailer,
 ) -> Result<ExecutionOutcome, store::StoreError> {
     let now = app.clock.now();
-    let Some(message) = app.store.claim_email(now, LEASE).await? else {
+    let Some(mut message) = app.store.claim_email(now, LEASE).await? else {
         return Ok(ExecutionOutcome::EmptyQueue);
     };
+    let Some(body) = crate::sealed::open(&app.key, message.id, &message.body) else {
+        // Sealed with another key (or not by us): no retry can help.
+        app.store
+            .mark_email_failed(
+                message.id,
+                "body cannot be opened with this server's key",
+                None,
+                now,
+            )
+            .await?;
+        tracing::error!(message_id = %message.id, "email dead-lettered: body cannot be opened");
+        return Ok(ExecutionOutcome::DeadLettered);
+    };
+    message.body = body;
     match mailer.send(&message).await {
         Ok(()) => {
             app.store

@@ -86,7 +86,7 @@ impl App {
         let (code_hash, user_id, outcome, detail) = match (refusal, &user) {
             (None, Some(u)) => {
                 let code = Passcode::generate(&mut OsRng);
-                tx.enqueue_email(&emails::passcode(&u.email, &code, now))
+                self.queue_email(tx.as_mut(), emails::passcode(&u.email, &code, now))
                     .await?;
                 (
                     Some(self.key.code_hash(attempt_id, &code).to_vec()),
@@ -132,11 +132,13 @@ impl App {
     /// Step 2: the code is entered. Every guess is counted against the code
     /// (five void it) and every wrong one against the account (ten in a row lock
     /// sign-in, for 15 minutes doubling up to a day; new codes do not reset it).
+    /// `replaces` is the session the client already had, if any: it ends.
     pub async fn verify_code(
         &self,
         attempt: &str,
         code_input: &str,
         kind: SessionKind,
+        replaces: Option<&[u8]>,
         meta: &RequestMeta,
     ) -> AppResult<SignedIn> {
         let now = self.clock.now();
@@ -221,6 +223,10 @@ impl App {
             return Err(AppError::CodeRejected);
         }
         tx.record_sign_in(user.id, now).await?;
+        // Signing in again from a signed-in browser ends the session it replaces.
+        if let Some(previous) = replaces {
+            tx.end_session(previous, now).await?;
+        }
         let token = SessionToken::generate(&mut OsRng);
         tx.insert_session(&NewSession {
             token_hash: token.hash(),

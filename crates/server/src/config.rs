@@ -15,7 +15,7 @@ pub enum Environment {
     Production,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub env: Environment,
@@ -55,6 +55,35 @@ impl Default for Config {
             log_format: None,
         }
     }
+}
+
+// Written by hand so that the secret key and SMTP credentials never reach a log.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("env", &self.env)
+            .field("listen", &self.listen)
+            .field("base_url", &self.base_url)
+            .field("mail_dir", &self.mail_dir)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "…"))
+            .field("mail_from", &self.mail_from)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "…"))
+            .field("demo", &self.demo)
+            .field("sign_in_per_ip_per_minute", &self.sign_in_per_ip_per_minute)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SMTP that is encrypted, or that never leaves this machine.
+fn smtp_is_private(url: &str) -> bool {
+    if url.starts_with("smtps://") || url.contains("tls=required") {
+        return true;
+    }
+    let rest = url.strip_prefix("smtp://").unwrap_or(url);
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = host_port.split(['/', '?']).next().unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 
 /// The settings read from `PORTAL_*` variables. Other `PORTAL_*` variables
@@ -102,6 +131,14 @@ impl Config {
 
     /// Refuses settings that would be unsafe in production.
     pub fn checked(self) -> Result<Self, ConfigError> {
+        if self.env == Environment::Development && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::Refused(format!(
+                "refusing to listen on {} in development: development mode serves everyone's email at \
+                 /dev/mail and uses a public key, so it only listens on a loopback address. \
+                 Set PORTAL_ENV=production to serve other machines",
+                self.listen
+            )));
+        }
         if self.env == Environment::Production {
             let mut problems = Vec::new();
             match &self.secret_key {
@@ -110,8 +147,14 @@ impl Config {
                 Some(k) if k == DEVELOPMENT_KEY => problems.push("PORTAL_SECRET_KEY is the public development key"),
                 Some(_) => {}
             }
-            if self.smtp_url.as_deref().is_none_or(str::is_empty) {
-                problems.push("PORTAL_SMTP_URL is not set: production needs a real mail transport");
+            match self.smtp_url.as_deref() {
+                None | Some("") => {
+                    problems.push("PORTAL_SMTP_URL is not set: production needs a real mail transport")
+                }
+                Some(url) if !smtp_is_private(url) => problems.push(
+                    "PORTAL_SMTP_URL sends in clear: use smtps://, or smtp://…?tls=required, unless the relay is on this machine",
+                ),
+                Some(_) => {}
             }
             if !problems.is_empty() {
                 return Err(ConfigError::Refused(format!(
@@ -178,6 +221,39 @@ mod tests {
         let c = c.checked().unwrap();
         assert!(!c.loads_demo());
         assert_eq!(c.mail_dir(), None);
+    }
+
+    #[test]
+    fn production_smtp_must_be_encrypted_unless_local_and_development_stays_on_loopback() {
+        for (url, ok) in [
+            ("smtp://relay.example:25", false),
+            ("smtp://user:pw@relay.example:587", false),
+            ("smtp://relay.example:587?tls=required", true),
+            ("smtps://user:pw@relay.example", true),
+            ("smtp://127.0.0.1:2525", true),
+            ("smtp://localhost:25", true),
+        ] {
+            let c = Config {
+                env: Environment::Production,
+                secret_key: Some("x".repeat(40)),
+                smtp_url: Some(url.into()),
+                ..Config::default()
+            };
+            assert_eq!(c.checked().is_ok(), ok, "{url}");
+        }
+        let c = Config {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(c.checked().unwrap_err().to_string().contains("loopback"));
+        let shown = format!(
+            "{:?}",
+            Config {
+                secret_key: Some("s3cr3t-s3cr3t".into()),
+                ..Config::default()
+            }
+        );
+        assert!(!shown.contains("s3cr3t"));
     }
 
     #[test]

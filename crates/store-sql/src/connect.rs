@@ -100,7 +100,10 @@ async fn connect_sqlite(url: &str, max: u32) -> Result<SqlStore, StoreError> {
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5))
-        .pragma("temp_store", "memory");
+        .pragma("temp_store", "memory")
+        // Deleted and overwritten content (e.g. an email body once sent) is
+        // zeroed on disk rather than left in free pages.
+        .pragma("secure_delete", "on");
     if let Some(dir) = opts.get_filename().parent()
         && !dir.as_os_str().is_empty()
     {

@@ -18,6 +18,7 @@ testkit::both_backends!(
     a_code_from_another_attempt_is_refused,
     unknown_disabled_locked_and_expired_addresses_get_identical_answers_and_no_email,
     a_session_cookie_set_before_sign_in_is_replaced,
+    signing_in_again_ends_the_previous_session,
     signed_out_and_timed_out_sessions_are_refused,
     development_cookie_flags_are_exact,
     a_cross_site_form_post_is_refused,
@@ -422,6 +423,23 @@ async fn a_session_cookie_set_before_sign_in_is_replaced(app: TestApp) {
     );
 }
 
+async fn signing_in_again_ends_the_previous_session(app: TestApp) {
+    let email = app.user("10000024", "again@example.ac.uk", &[]).await;
+    let mut b = page_sign_in(&app, &email).await;
+    let first = b.cookies["portal_session"].clone();
+    // The sign-in form itself sends a signed-in browser home, but a form post still works.
+    b.get("/home").await;
+    b.submit("/sign-in", &[("email", &email)]).await;
+    let code = app.last_code_for(&email).await.unwrap();
+    b.get("/sign-in/code").await;
+    let r = b.submit("/sign-in/code", &[("code", &code)]).await;
+    assert_eq!(r.location(), Some("/home"));
+    assert_ne!(b.cookies["portal_session"], first);
+    let mut old = app.browser();
+    old.cookies.insert("portal_session".into(), first);
+    assert_eq!(old.get("/home").await.location(), Some("/sign-in"));
+}
+
 async fn signed_out_and_timed_out_sessions_are_refused(app: TestApp) {
     let email = app.user("10000019", "timeout@example.ac.uk", &[]).await;
     let c = app.client();
@@ -647,6 +665,12 @@ async fn bad_json_requests_get_400_415_413(app: TestApp) {
             400,
             "invalid",
         ),
+        (
+            c.post(app.url("/api/v1/auth/token"))
+                .json(&json!({ "attempt_id": "x", "code": 987654 })),
+            400,
+            "invalid",
+        ),
     ];
     for (req, status, error) in cases {
         let before = app.snapshot().await;
@@ -659,6 +683,10 @@ async fn bad_json_requests_get_400_415_413(app: TestApp) {
         let rows = app.audit_since(seq).await;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].entry.outcome, Outcome::Refused);
+        assert!(
+            !rows[0].entry.detail.contains("987654"),
+            "no value from the body is audited"
+        );
     }
 }
 

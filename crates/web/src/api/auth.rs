@@ -69,6 +69,7 @@ async fn create_token(State(state): State<WebState>, body: ApiJson<TokenRequest>
             &body.data.attempt_id,
             &body.data.code,
             SessionKind::Api,
+            None,
             &body.ctx.meta,
         )
         .await;

@@ -70,9 +70,17 @@ impl<T: DeserializeOwned + Send> FromRequest<WebState> for ApiJson<T> {
                 // serde's message names the offending field or position, never
                 // anything of ours: it helps the caller and leaks nothing.
                 let message = format!("The JSON body is not valid: {e}");
+                // The audit keeps where and what kind of error, not serde's text:
+                // that quotes the caller's values, which may be a live passcode.
+                let detail = format!(
+                    "{:?} error at line {} column {}",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                );
                 state
                     .app
-                    .record_refusal(&ctx.meta, ctx.principal(), "api.invalid", &message)
+                    .record_refusal(&ctx.meta, ctx.principal(), "api.invalid", &detail)
                     .await;
                 Err(ApiError::plain(StatusCode::BAD_REQUEST, "invalid", message).into_response())
             }

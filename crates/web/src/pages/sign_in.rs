@@ -170,7 +170,13 @@ async fn code_submit(headers: axum::http::HeaderMap, form: Form<CodeInput>) -> R
     let result = page
         .state
         .app
-        .verify_code(&attempt_id, &data.code, SessionKind::Web, &page.ctx.meta)
+        .verify_code(
+            &attempt_id,
+            &data.code,
+            SessionKind::Web,
+            page.principal().map(|p| p.session_hash.as_slice()),
+            &page.ctx.meta,
+        )
         .await;
     let message = match result {
         Ok(signed_in) => {
