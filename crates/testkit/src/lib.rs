@@ -2,6 +2,7 @@
 //! `127.0.0.1:0`, a memory mailer, a manual clock, and a cookie-keeping client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod chrome;
 pub mod db;
 mod http;
 mod mail;
@@ -15,6 +16,7 @@ use server::{Config, Environment, Portal};
 use store::{AuditRecord, Snapshot, Store};
 use time::{Duration, OffsetDateTime};
 
+pub use chrome::Chrome;
 pub use db::{Backend, TestDb};
 pub use http::{Browser, Reply};
 pub use mail::{MemoryMailer, only_six_digit_number};

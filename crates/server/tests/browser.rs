@@ -1,0 +1,164 @@
+//! The sign-in journey in a real browser (headless Chromium), with JavaScript
+//! on and off; axe-core checks every page visited for WCAG 2.2 AA.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fantoccini::Locator;
+use testkit::{Backend, Chrome, TestApp};
+
+testkit::both_backends!(
+    ;
+    raw:
+    a_person_signs_in_and_out_in_a_real_browser_and_every_page_passes_axe,
+    the_same_journey_works_with_javascript_off,
+);
+
+/// Fails with every violation found on the page the browser shows.
+async fn assert_accessible(chrome: &Chrome, page: &str) {
+    let violations = chrome.axe().await;
+    assert!(violations.is_empty(), "{page}: {violations:#?}");
+}
+
+async fn journey(backend: Backend, javascript: bool) {
+    let Some(chrome) = Chrome::start(javascript).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await.unwrap();
+    let email = app
+        .user(
+            "10000071",
+            "browser@example.ac.uk",
+            &["portal-admin", "data-collection-contributor:heses"],
+        )
+        .await;
+    let c = &chrome.client;
+    let check = |page: &'static str| {
+        let chrome = &chrome;
+        async move {
+            if javascript {
+                assert_accessible(chrome, page).await;
+            }
+        }
+    };
+
+    c.goto(&app.url("/")).await.unwrap();
+    check("start").await;
+    c.find(Locator::Css("main a.govuk-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/sign-in");
+    check("sign-in").await;
+
+    // A mistake is explained, in the error summary and beside the field.
+    c.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys("not an address")
+        .await
+        .unwrap();
+    c.find(Locator::Css("main button.govuk-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(c.source().await.unwrap().contains("govuk-error-summary"));
+    check("sign-in with an error").await;
+
+    let field = c.find(Locator::Css("#email")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(&email).await.unwrap();
+    c.find(Locator::Css("main button.govuk-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/sign-in/code");
+    check("enter code").await;
+
+    c.find(Locator::LinkText("Not received a code?"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/sign-in/resend");
+    check("not received a code").await;
+    c.find(Locator::Css("main button.govuk-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/sign-in/code");
+
+    // The code from the newest email, pasted with a space in the middle.
+    let code = app.last_code_for(&email).await.unwrap();
+    let pasted = format!("{} {}", &code[..3], &code[3..]);
+    c.find(Locator::Css("#code"))
+        .await
+        .unwrap()
+        .send_keys(&pasted)
+        .await
+        .unwrap();
+    c.find(Locator::Css("main button.govuk-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/home");
+    let home = c.source().await.unwrap();
+    for text in [
+        "Test Person",
+        "Provider 10000071",
+        "Portal Administrator",
+        "Data collection contributor - HESES",
+    ] {
+        assert!(home.contains(text), "{text} missing from home");
+    }
+    check("home").await;
+    if javascript {
+        let body_class: String = c
+            .execute("return document.body.className", vec![])
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            body_class.contains("govuk-frontend-supported"),
+            "GOV.UK Frontend ran: {body_class}"
+        );
+    }
+
+    c.find(Locator::Css("button.portal-link-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/signed-out");
+    check("signed out").await;
+    c.goto(&app.url("/home")).await.unwrap();
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/sign-in",
+        "the session ended"
+    );
+
+    c.goto(&app.url("/no-such-page")).await.unwrap();
+    check("page not found").await;
+    chrome.client.clone().close().await.unwrap();
+}
+
+async fn a_person_signs_in_and_out_in_a_real_browser_and_every_page_passes_axe(backend: Backend) {
+    journey(backend, true).await;
+}
+
+async fn the_same_journey_works_with_javascript_off(backend: Backend) {
+    journey(backend, false).await;
+}
