@@ -6,6 +6,7 @@
 //! randomness are passed in, so every rule can be tested exactly.
 
 pub mod audit;
+pub mod authz;
 pub mod email;
 pub mod ids;
 pub mod org;

@@ -1,0 +1,372 @@
+//! Who may do what to whom (PRODUCT §2): the one place that decides.
+//!
+//! Pages, the API, the role guidance page and the API's `grantable` flags all
+//! ask [`decide`] and [`may_grant`]; nothing else compares roles. Every answer
+//! is `Ok(())` or a [`Denial`] whose reason can be shown to the person and
+//! written to the audit log. The rule that needs counting (a provider keeps an
+//! enabled Portal Administrator) is [`keeps_a_portal_admin`], given the count.
+
+use crate::{OrgId, OrganisationKind, Role, UserId};
+
+/// Something done to an organisation's users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// See the list of users (and search, filter, export it).
+    ListUsers,
+    /// See one user.
+    ViewUser,
+    /// Ask for a new user to be created.
+    AddUser,
+    /// Change title, names or email address.
+    EditDetails,
+    /// Enable or disable portal access.
+    SetAccess,
+    /// Set or change the expiry date.
+    SetExpiry,
+    /// Unlock a locked account.
+    Unlock,
+    /// Change roles (each role added or removed is also checked by [`may_grant`]).
+    SetRoles,
+}
+
+impl Action {
+    pub const ALL: [Action; 8] = [
+        Action::ListUsers,
+        Action::ViewUser,
+        Action::AddUser,
+        Action::EditDetails,
+        Action::SetAccess,
+        Action::SetExpiry,
+        Action::Unlock,
+        Action::SetRoles,
+    ];
+
+    /// Actions on one user, as opposed to on the organisation.
+    pub fn has_target_user(self) -> bool {
+        !matches!(self, Action::ListUsers | Action::AddUser)
+    }
+
+    fn changes_access(self) -> bool {
+        matches!(
+            self,
+            Action::SetAccess | Action::SetExpiry | Action::Unlock | Action::SetRoles
+        )
+    }
+}
+
+/// A signed-in actor, or the user an action is done to.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub user: UserId,
+    pub org: OrgId,
+    pub org_kind: OrganisationKind,
+    pub roles: &'a [Role],
+}
+
+impl Subject<'_> {
+    fn has(&self, role: &Role) -> bool {
+        self.roles.contains(role)
+    }
+
+    fn is_regulator_admin(&self) -> bool {
+        self.org_kind == OrganisationKind::Regulator && self.has(&Role::RegulatorAdmin)
+    }
+
+    fn is_portal_admin(&self) -> bool {
+        self.org_kind == OrganisationKind::Provider && self.has(&Role::PortalAdmin)
+    }
+
+    fn is_delegated_admin(&self) -> bool {
+        self.org_kind == OrganisationKind::Provider && self.has(&Role::DelegatedPortalAdmin)
+    }
+
+    /// Holds either administrator role of a provider.
+    pub fn is_provider_admin(&self) -> bool {
+        self.is_portal_admin() || self.is_delegated_admin()
+    }
+}
+
+/// Why not. `NotFound` is answered exactly as a missing resource (404), so that
+/// nobody learns what another organisation has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    NotFound,
+    Forbidden(&'static str),
+    /// The change would leave a provider without an enabled Portal Administrator (409).
+    LastPortalAdmin,
+}
+
+impl Denial {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Denial::NotFound => "not found",
+            Denial::Forbidden(why) => why,
+            Denial::LastPortalAdmin => LAST_PORTAL_ADMIN,
+        }
+    }
+}
+
+pub type Decision = Result<(), Denial>;
+
+pub const NOT_AN_ADMIN: &str =
+    "You need the Portal Administrator or Delegated - Portal Administrator role to manage users";
+pub const NOT_YOURSELF: &str =
+    "You cannot change your own roles or access: ask another administrator";
+pub const DELEGATE_ON_ADMIN: &str = "Delegated - Portal Administrators cannot change the account of a Portal Administrator or another Delegated - Portal Administrator";
+pub const DELEGATE_ROLE: &str = "Delegated - Portal Administrators can only give or remove Data collection contributor and Area member roles";
+pub const SENSITIVE_ROLE: &str =
+    "This role is for a sensitive area: it can only be obtained with an access key";
+pub const WRONG_KIND: &str = "This role cannot be held by a user of this kind of organisation";
+pub const LAST_PORTAL_ADMIN: &str = "Your organisation must always have at least one Portal Administrator with access: add another Portal Administrator first";
+
+/// May `actor` do `action` in organisation `org`, to
+/// `target` when the action has one?
+pub fn decide(actor: &Subject, action: Action, org: OrgId, target: Option<&Subject>) -> Decision {
+    // Rule 1: everything is scoped to the actor's organisation; only a
+    // regulator administrator crosses organisations.
+    let regulator_admin = actor.is_regulator_admin();
+    if org != actor.org && !regulator_admin {
+        return Err(Denial::NotFound);
+    }
+    if !(regulator_admin || actor.is_provider_admin()) {
+        return Err(Denial::Forbidden(NOT_AN_ADMIN));
+    }
+    let Some(target) = target.filter(|_| action.has_target_user()) else {
+        return Ok(());
+    };
+    if target.org != org {
+        return Err(Denial::NotFound);
+    }
+    // Rule 3: nobody changes their own roles or access.
+    if target.user == actor.user && action.changes_access() {
+        return Err(Denial::Forbidden(NOT_YOURSELF));
+    }
+    // Rule 2: a delegated administrator leaves administrators alone.
+    let delegate_only = !regulator_admin && !actor.is_portal_admin();
+    if delegate_only
+        && action != Action::ViewUser
+        && (target.has(&Role::PortalAdmin) || target.has(&Role::DelegatedPortalAdmin))
+    {
+        return Err(Denial::Forbidden(DELEGATE_ON_ADMIN));
+    }
+    Ok(())
+}
+
+/// May `actor` give `role` to (or remove it from) `target`? `sensitive` is
+/// whether the role's area is sensitive. [`decide`] with `SetRoles` must also allow.
+pub fn may_grant(actor: &Subject, target: &Subject, role: &Role, sensitive: bool) -> Decision {
+    decide(actor, Action::SetRoles, target.org, Some(target))?;
+    // Rule 5: sensitive areas only through an access key.
+    if sensitive {
+        return Err(Denial::Forbidden(SENSITIVE_ROLE));
+    }
+    if role.organisation_kind() != target.org_kind {
+        return Err(Denial::Forbidden(WRONG_KIND));
+    }
+    if actor.is_regulator_admin() || actor.is_portal_admin() {
+        return Ok(());
+    }
+    match role {
+        Role::DataCollectionContributor(_) | Role::AreaMember(_) => Ok(()),
+        _ => Err(Denial::Forbidden(DELEGATE_ROLE)),
+    }
+}
+
+/// Rule 4: after a change, does the provider still have an enabled, unexpired
+/// Portal Administrator? `remaining` is how many it would have.
+pub fn keeps_a_portal_admin(org_kind: OrganisationKind, remaining: i64) -> Decision {
+    if org_kind == OrganisationKind::Provider && remaining < 1 {
+        return Err(Denial::LastPortalAdmin);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AreaSlug;
+
+    fn heses() -> Role {
+        Role::DataCollectionContributor(AreaSlug::parse("heses").unwrap())
+    }
+
+    struct World {
+        provider: OrgId,
+        other: OrgId,
+        regulator: OrgId,
+    }
+
+    fn world() -> World {
+        World {
+            provider: OrgId::random(),
+            other: OrgId::random(),
+            regulator: OrgId::random(),
+        }
+    }
+
+    fn subject<'a>(org: OrgId, kind: OrganisationKind, roles: &'a [Role]) -> Subject<'a> {
+        Subject {
+            user: UserId::random(),
+            org,
+            org_kind: kind,
+            roles,
+        }
+    }
+
+    const P: OrganisationKind = OrganisationKind::Provider;
+    const R: OrganisationKind = OrganisationKind::Regulator;
+
+    #[test]
+    fn another_organisations_users_do_not_exist_for_provider_users() {
+        let w = world();
+        for roles in [
+            vec![Role::PortalAdmin],
+            vec![Role::DelegatedPortalAdmin],
+            vec![heses()],
+            vec![],
+        ] {
+            let actor = subject(w.provider, P, &roles);
+            let target_roles = [heses()];
+            let target = subject(w.other, P, &target_roles);
+            for action in Action::ALL {
+                assert_eq!(
+                    decide(&actor, action, w.other, Some(&target)),
+                    Err(Denial::NotFound),
+                    "{action:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_administrators_manage_users() {
+        let w = world();
+        let officer_roles = [Role::RegulatorOfficer(AreaSlug::parse("heses").unwrap())];
+        for (org, kind, roles) in [
+            (w.provider, P, vec![heses()]),
+            (w.provider, P, vec![]),
+            (w.regulator, R, officer_roles.to_vec()),
+        ] {
+            let actor = subject(org, kind, &roles);
+            assert_eq!(
+                decide(&actor, Action::ListUsers, org, None),
+                Err(Denial::Forbidden(NOT_AN_ADMIN))
+            );
+            assert_eq!(
+                decide(&actor, Action::AddUser, org, None),
+                Err(Denial::Forbidden(NOT_AN_ADMIN))
+            );
+        }
+        // A regulator officer sees no provider's users at all.
+        let actor = subject(w.regulator, R, &officer_roles);
+        assert_eq!(
+            decide(&actor, Action::ListUsers, w.provider, None),
+            Err(Denial::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_delegated_admin_leaves_administrators_alone_and_grants_only_contributor_roles() {
+        let w = world();
+        let dpa = [Role::DelegatedPortalAdmin];
+        let actor = subject(w.provider, P, &dpa);
+        let pa = [Role::PortalAdmin];
+        let pa_target = subject(w.provider, P, &pa);
+        let contributor_roles = [heses()];
+        let contributor = subject(w.provider, P, &contributor_roles);
+        assert!(decide(&actor, Action::ViewUser, w.provider, Some(&pa_target)).is_ok());
+        for action in [
+            Action::EditDetails,
+            Action::SetAccess,
+            Action::SetExpiry,
+            Action::Unlock,
+            Action::SetRoles,
+        ] {
+            assert_eq!(
+                decide(&actor, action, w.provider, Some(&pa_target)),
+                Err(Denial::Forbidden(DELEGATE_ON_ADMIN))
+            );
+            assert!(decide(&actor, action, w.provider, Some(&contributor)).is_ok());
+        }
+        assert!(may_grant(&actor, &contributor, &heses(), false).is_ok());
+        assert_eq!(
+            may_grant(&actor, &contributor, &Role::PortalAdmin, false),
+            Err(Denial::Forbidden(DELEGATE_ROLE))
+        );
+        assert_eq!(
+            may_grant(&actor, &contributor, &Role::DelegatedPortalAdmin, false),
+            Err(Denial::Forbidden(DELEGATE_ROLE))
+        );
+    }
+
+    #[test]
+    fn nobody_changes_their_own_roles_or_access() {
+        let w = world();
+        let pa = [Role::PortalAdmin];
+        let actor = subject(w.provider, P, &pa);
+        for action in [
+            Action::SetAccess,
+            Action::SetExpiry,
+            Action::Unlock,
+            Action::SetRoles,
+        ] {
+            assert_eq!(
+                decide(&actor, action, w.provider, Some(&actor)),
+                Err(Denial::Forbidden(NOT_YOURSELF))
+            );
+        }
+        assert!(decide(&actor, Action::EditDetails, w.provider, Some(&actor)).is_ok());
+        assert!(decide(&actor, Action::ViewUser, w.provider, Some(&actor)).is_ok());
+    }
+
+    #[test]
+    fn sensitive_and_wrong_kind_roles_are_never_granted_directly() {
+        let w = world();
+        let ra = [Role::RegulatorAdmin];
+        let admin = subject(w.regulator, R, &ra);
+        let target_roles = [];
+        let provider_user = subject(w.provider, P, &target_roles);
+        assert!(may_grant(&admin, &provider_user, &Role::PortalAdmin, false).is_ok());
+        assert_eq!(
+            may_grant(&admin, &provider_user, &heses(), true),
+            Err(Denial::Forbidden(SENSITIVE_ROLE))
+        );
+        assert_eq!(
+            may_grant(&admin, &provider_user, &Role::RegulatorAdmin, false),
+            Err(Denial::Forbidden(WRONG_KIND))
+        );
+        let pa = [Role::PortalAdmin];
+        let provider_admin = subject(w.provider, P, &pa);
+        assert_eq!(
+            may_grant(
+                &provider_admin,
+                &provider_user,
+                &Role::RegulatorAdmin,
+                false
+            ),
+            Err(Denial::Forbidden(WRONG_KIND))
+        );
+    }
+
+    #[test]
+    fn a_regulator_administrator_supports_any_provider() {
+        let w = world();
+        let ra = [Role::RegulatorAdmin];
+        let admin = subject(w.regulator, R, &ra);
+        let pa = [Role::PortalAdmin];
+        let target = subject(w.other, P, &pa);
+        for action in Action::ALL {
+            assert!(
+                decide(&admin, action, w.other, Some(&target)).is_ok(),
+                "{action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_provider_keeps_a_portal_admin() {
+        assert_eq!(keeps_a_portal_admin(P, 0), Err(Denial::LastPortalAdmin));
+        assert!(keeps_a_portal_admin(P, 1).is_ok());
+        assert!(keeps_a_portal_admin(R, 0).is_ok());
+    }
+}
