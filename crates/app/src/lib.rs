@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod sealed;
 pub mod session;
 pub mod sign_in;
+pub mod users;
 
 use std::net::IpAddr;
 use std::sync::Arc;

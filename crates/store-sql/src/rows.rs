@@ -92,8 +92,8 @@ impl From<UserRow> for UserRecord {
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct RoleRow {
-    role_id: String,
-    area_name: Option<String>,
+    pub role_id: String,
+    pub area_name: Option<String>,
 }
 
 impl TryFrom<RoleRow> for RoleGrant {
@@ -253,4 +253,32 @@ pub struct AttemptSnapshotRow {
     pub expires_at: Ts,
     pub guesses: i64,
     pub consumed_at: Option<Ts>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct UserRoleRow {
+    pub user_id: Uuid,
+    pub role_id: String,
+    pub area_name: Option<String>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AreaRow {
+    slug: String,
+    name: String,
+    kind: String,
+    sensitive: bool,
+}
+
+impl TryFrom<AreaRow> for domain::role::Area {
+    type Error = StoreError;
+    fn try_from(r: AreaRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            slug: domain::AreaSlug::parse(&r.slug).ok_or_else(|| corrupt("area slug", &r.slug))?,
+            kind: domain::role::AreaKind::parse(&r.kind)
+                .ok_or_else(|| corrupt("area kind", &r.kind))?,
+            name: r.name,
+            sensitive: r.sensitive,
+        })
+    }
 }

@@ -5,7 +5,7 @@ use domain::ids::MessageId;
 use domain::{OrgId, Ukprn, UserId};
 use store::{
     AuditRecord, OrganisationRecord, OutboxMessage, RoleGrant, SessionWithUser, Snapshot, Store,
-    StoreResult, StoreTx, UserRecord,
+    StoreResult, StoreTx, UserFilter, UserRecord, UserWithRoles,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -228,6 +228,100 @@ impl Store for SqlStore {
             .await)
         .map_err(db_err)?;
         rows.into_iter().map(AuditRecord::try_from).collect()
+    }
+
+    async fn list_users(
+        &self,
+        org: OrgId,
+        filter: &UserFilter,
+    ) -> StoreResult<(Vec<UserWithRoles>, i64)> {
+        // One filter, three uses: the page, the page's roles, the count.
+        const MATCHING: &str = "FROM users u WHERE u.organisation_id = $1 \
+             AND ($2 IS NULL OR u.email_norm LIKE $2 ESCAPE '\\' OR lower(u.first_name) LIKE $2 ESCAPE '\\' \
+                  OR lower(u.last_name) LIKE $2 ESCAPE '\\' \
+                  OR lower(u.first_name || ' ' || u.last_name) LIKE $2 ESCAPE '\\') \
+             AND ($3 IS NULL OR EXISTS (SELECT 1 FROM user_roles f WHERE f.user_id = u.id AND f.role_id = $3))";
+        const ORDER: &str =
+            "ORDER BY lower(u.last_name), lower(u.first_name), u.id LIMIT $4 OFFSET $5";
+        let pattern = filter
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(|q| {
+                let escaped = q
+                    .to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("{escaped}%")
+            });
+        let role = filter.role.as_deref().filter(|r| !r.is_empty());
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let page_sql = format!("SELECT {columns} {MATCHING} {ORDER}");
+        let roles_sql = format!(
+            "SELECT r.user_id, r.role_id, a.name AS area_name FROM user_roles r \
+             LEFT JOIN areas a ON a.slug = r.area_slug \
+             WHERE r.user_id IN (SELECT u.id {MATCHING} {ORDER}) ORDER BY r.role_id"
+        );
+        let count_sql = format!("SELECT COUNT(*) {MATCHING}");
+        let users = read!(self, |ex| sqlx::query_as::<_, UserRow>(&page_sql)
+            .bind(org.0)
+            .bind(pattern.as_deref())
+            .bind(role)
+            .bind(filter.limit)
+            .bind(filter.offset)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        let roles = read!(self, |ex| sqlx::query_as::<_, UserRoleRow>(&roles_sql)
+            .bind(org.0)
+            .bind(pattern.as_deref())
+            .bind(role)
+            .bind(filter.limit)
+            .bind(filter.offset)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        let total = read!(self, |ex| sqlx::query_scalar::<_, i64>(&count_sql)
+            .bind(org.0)
+            .bind(pattern.as_deref())
+            .bind(role)
+            .fetch_one(ex)
+            .await)
+        .map_err(db_err)?;
+        let mut by_user: std::collections::HashMap<uuid::Uuid, Vec<RoleGrant>> =
+            std::collections::HashMap::new();
+        for r in roles {
+            let grant = RoleGrant::try_from(RoleRow {
+                role_id: r.role_id,
+                area_name: r.area_name,
+            })?;
+            by_user.entry(r.user_id).or_default().push(grant);
+        }
+        let items = users
+            .into_iter()
+            .map(|row| {
+                let user = UserRecord::from(row);
+                let roles = by_user.remove(&user.id.0).unwrap_or_default();
+                UserWithRoles { user, roles }
+            })
+            .collect();
+        Ok((items, total))
+    }
+
+    async fn areas(&self) -> StoreResult<Vec<domain::role::Area>> {
+        let rows = read!(self, |ex| sqlx::query_as::<_, AreaRow>(
+            "SELECT slug, name, kind, sensitive FROM areas ORDER BY name"
+        )
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        rows.into_iter().map(domain::role::Area::try_from).collect()
     }
 
     async fn snapshot(&self) -> StoreResult<Snapshot> {

@@ -27,6 +27,7 @@ macro_rules! conformance_tests {
             audit_rows_are_chained_in_order_even_concurrently,
             sessions_end_one_or_all,
             roles_are_read_back_with_their_area_names,
+            users_are_listed_per_organisation_searched_filtered_and_paged,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -394,4 +395,115 @@ pub async fn roles_are_read_back_with_their_area_names(store: Arc<dyn Store>) {
             "Portal Administrator"
         ]
     );
+}
+
+pub async fn users_are_listed_per_organisation_searched_filtered_and_paged(store: Arc<dyn Store>) {
+    let mine = org(&store, "10000006").await;
+    let theirs = org(&store, "10000007").await;
+    let mut tx = store.begin().await.unwrap();
+    for (first, last, email, role) in [
+        ("Ada", "Lovelace", "ada@example.ac.uk", Some("portal-admin")),
+        (
+            "Charles",
+            "Babbage",
+            "charles@example.ac.uk",
+            Some("data-collection-contributor:heses"),
+        ),
+        ("Grace", "Hopper", "grace@example.ac.uk", None),
+        ("Per%cent", "Under_score", "odd@example.ac.uk", None),
+    ] {
+        let id = UserId::random();
+        let mut u = new_user(id, mine, email);
+        u.first_name = first.into();
+        u.last_name = last.into();
+        tx.insert_user(&u).await.unwrap();
+        if let Some(r) = role {
+            tx.grant_role(&role_grant(id, Role::parse(r).unwrap(), None, t0()))
+                .await
+                .unwrap();
+        }
+    }
+    tx.insert_user(&new_user(
+        UserId::random(),
+        theirs,
+        "elsewhere@example.ac.uk",
+    ))
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let list = |q: Option<&str>, role: Option<&str>, offset: i64, limit: i64| {
+        let store = store.clone();
+        let filter = UserFilter {
+            q: q.map(str::to_owned),
+            role: role.map(str::to_owned),
+            offset,
+            limit,
+        };
+        async move {
+            let (items, total) = store.list_users(mine, &filter).await.unwrap();
+            (
+                items
+                    .iter()
+                    .map(|u| u.user.last_name.clone())
+                    .collect::<Vec<_>>(),
+                total,
+                items,
+            )
+        }
+    };
+    let (names, total, items) = list(None, None, 0, 10).await;
+    assert_eq!(
+        names,
+        ["Babbage", "Hopper", "Lovelace", "Under_score"],
+        "only my organisation, by last name"
+    );
+    assert_eq!(total, 4);
+    let babbage = &items[0];
+    assert_eq!(babbage.roles.len(), 1);
+    assert_eq!(
+        babbage.roles[0].name(),
+        "Data collection contributor - HESES"
+    );
+    assert_eq!(
+        list(Some("ADA"), None, 0, 10).await.0,
+        ["Lovelace"],
+        "first name, any case"
+    );
+    assert_eq!(
+        list(Some("ada lov"), None, 0, 10).await.0,
+        ["Lovelace"],
+        "full name"
+    );
+    assert_eq!(
+        list(Some("grace@"), None, 0, 10).await.0,
+        ["Hopper"],
+        "email"
+    );
+    assert_eq!(
+        list(Some("elsewhere"), None, 0, 10).await.1,
+        0,
+        "never another organisation's"
+    );
+    assert_eq!(
+        list(Some("%"), None, 0, 10).await.0,
+        Vec::<String>::new(),
+        "% is literal"
+    );
+    assert_eq!(
+        list(Some("under_"), None, 0, 10).await.0,
+        ["Under_score"],
+        "_ is literal"
+    );
+    assert_eq!(
+        list(None, Some("portal-admin"), 0, 10).await.0,
+        ["Lovelace"]
+    );
+    let (page, total, _) = list(None, None, 1, 2).await;
+    assert_eq!(
+        (page, total),
+        (vec!["Hopper".to_owned(), "Lovelace".to_owned()], 4)
+    );
+    let areas = store.areas().await.unwrap();
+    assert_eq!(areas.len(), 6);
+    assert!(areas.iter().any(|a| a.name == "HESES" && !a.sensitive));
 }

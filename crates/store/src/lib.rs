@@ -80,6 +80,17 @@ pub trait Store: Send + Sync + 'static {
     /// Audit rows with `seq > after`, in order, at most `limit`.
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>>;
 
+    /// One page of an organisation's users with their roles, ordered by last
+    /// then first name, and how many match in all.
+    async fn list_users(
+        &self,
+        org: OrgId,
+        filter: &UserFilter,
+    ) -> StoreResult<(Vec<UserWithRoles>, i64)>;
+
+    /// Every area, by name.
+    async fn areas(&self) -> StoreResult<Vec<domain::role::Area>>;
+
     /// Every row of every table but the audit log, as text: tests compare two
     /// snapshots to show that a refused request changed nothing.
     async fn snapshot(&self) -> StoreResult<Snapshot>;

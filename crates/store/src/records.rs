@@ -219,3 +219,19 @@ pub struct AuditRecord {
 
 /// Every row of the mutable tables, as text, by table name.
 pub type Snapshot = BTreeMap<&'static str, Vec<String>>;
+
+/// Which users to list: `q` matches the start of the first name, last name,
+/// full name or email address (case-insensitive); `role` is a role id.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub q: Option<String>,
+    pub role: Option<String>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserWithRoles {
+    pub user: UserRecord,
+    pub roles: Vec<RoleGrant>,
+}

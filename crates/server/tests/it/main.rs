@@ -6,3 +6,4 @@ mod attacks;
 mod cli;
 mod outbox;
 mod pages;
+mod users_api;

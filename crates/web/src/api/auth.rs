@@ -108,6 +108,15 @@ pub struct RoleView {
     name: String,
 }
 
+impl From<&store::RoleGrant> for RoleView {
+    fn from(r: &store::RoleGrant) -> Self {
+        Self {
+            id: r.role.id(),
+            name: r.name(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Me {
     id: String,
@@ -133,14 +142,7 @@ async fn me(caller: Caller) -> Response {
             kind: p.organisation.kind.as_str(),
             ukprn: p.organisation.ukprn.as_ref().map(|u| u.to_string()),
         },
-        roles: p
-            .roles
-            .iter()
-            .map(|r| RoleView {
-                id: r.role.id(),
-                name: r.name(),
-            })
-            .collect(),
+        roles: p.roles.iter().map(RoleView::from).collect(),
     })
     .into_response()
 }

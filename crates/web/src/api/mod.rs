@@ -2,6 +2,7 @@
 //! no cross-site request can act with a user's authority here.
 
 mod auth;
+mod users;
 
 use app::{AppError, Principal};
 use axum::Router;
@@ -17,7 +18,7 @@ use crate::error::ApiError;
 use crate::state::WebState;
 
 pub fn router() -> Router<WebState> {
-    auth::routes().fallback(not_found)
+    auth::routes().merge(users::routes()).fallback(not_found)
 }
 
 async fn not_found(ctx: Ctx) -> Response {

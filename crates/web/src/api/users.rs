@@ -1,0 +1,170 @@
+//! Users of the caller's organisation (API.md "Users"), read side.
+
+use std::collections::HashMap;
+
+use app::AppError;
+use app::users::UserPage;
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use domain::{OrgId, UserId};
+use serde::Serialize;
+use store::{UserFilter, UserWithRoles};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::Caller;
+use super::auth::RoleView;
+use crate::error::ApiError;
+use crate::state::WebState;
+
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/users", get(list))
+        .route("/users/{id}", get(show))
+        .route("/roles", get(roles))
+}
+
+/// API.md's `User`.
+#[derive(Serialize)]
+pub struct UserView {
+    id: String,
+    title: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    roles: Vec<RoleView>,
+    access_enabled: bool,
+    status: &'static str,
+    expires_at: Option<String>,
+    last_signed_in_at: Option<String>,
+    organisation_id: String,
+}
+
+fn rfc3339(t: Option<OffsetDateTime>) -> Option<String> {
+    t.and_then(|t| t.format(&Rfc3339).ok())
+}
+
+impl UserView {
+    pub fn new(u: &UserWithRoles, now: OffsetDateTime) -> Self {
+        Self {
+            id: u.user.id.to_string(),
+            title: u.user.title.clone(),
+            first_name: u.user.first_name.clone(),
+            last_name: u.user.last_name.clone(),
+            email: u.user.email.clone(),
+            roles: u.roles.iter().map(RoleView::from).collect(),
+            access_enabled: u.user.access_enabled,
+            status: u.user.account_state().status(now).as_str(),
+            expires_at: rfc3339(u.user.expires_at),
+            last_signed_in_at: rfc3339(u.user.last_signed_in_at),
+            organisation_id: u.user.organisation_id.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ListView {
+    items: Vec<UserView>,
+    total: i64,
+}
+
+/// `?q=&role=&page=&per_page=` (and, for regulator administrators, `organisation_id=`).
+async fn list(
+    State(state): State<WebState>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let meta = &caller.ctx.meta;
+    let number = |name: &'static str| -> Result<i64, AppError> {
+        match q.get(name).map(String::as_str) {
+            None | Some("") => Ok(0),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| AppError::invalid(name, "Must be a whole number, 1 or more")),
+        }
+    };
+    let parsed = (|| {
+        let organisation = match q.get("organisation_id").map(String::as_str) {
+            None | Some("") => None,
+            Some(v) => Some(
+                v.parse::<OrgId>()
+                    .map_err(|_| AppError::invalid("organisation_id", "Not an organisation id"))?,
+            ),
+        };
+        Ok::<_, AppError>((organisation, number("page")?, number("per_page")?))
+    })();
+    let (organisation, page, per_page) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            state
+                .app
+                .record_refusal(meta, Some(caller.principal()), "api.invalid", "bad query")
+                .await;
+            return ApiError::new(e, meta).into_response();
+        }
+    };
+    let filter = UserFilter {
+        q: q.get("q").cloned(),
+        role: q.get("role").cloned(),
+        offset: 0,
+        limit: per_page,
+    };
+    match state
+        .app
+        .list_users(caller.principal(), organisation, filter, page, meta)
+        .await
+    {
+        Ok(UserPage { items, total, .. }) => {
+            let now = state.app.clock.now();
+            Json(ListView {
+                items: items.iter().map(|u| UserView::new(u, now)).collect(),
+                total,
+            })
+            .into_response()
+        }
+        Err(e) => ApiError::new(e, meta).into_response(),
+    }
+}
+
+async fn show(State(state): State<WebState>, caller: Caller, Path(id): Path<String>) -> Response {
+    let meta = &caller.ctx.meta;
+    let result = match id.parse::<UserId>() {
+        Ok(id) => state.app.view_user(caller.principal(), id, meta).await,
+        Err(_) => Err(AppError::NotFound),
+    };
+    match result {
+        Ok(u) => Json(UserView::new(&u, state.app.clock.now())).into_response(),
+        Err(e) => ApiError::new(e, meta).into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct RoleOfferView {
+    id: String,
+    name: String,
+    description: String,
+    grantable: bool,
+}
+
+async fn roles(State(state): State<WebState>, caller: Caller) -> Response {
+    match state.app.role_catalogue(caller.principal()).await {
+        Ok(offers) => Json(
+            offers
+                .into_iter()
+                .map(|o| RoleOfferView {
+                    id: o.role.id(),
+                    name: o.name,
+                    description: o.description,
+                    grantable: o.grantable,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => ApiError::new(e, &caller.ctx.meta).into_response(),
+    }
+}
