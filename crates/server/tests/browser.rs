@@ -12,6 +12,33 @@ testkit::both_backends!(
     the_same_journey_works_with_javascript_off,
 );
 
+/// Waits (up to 10 s) until the browser shows `path` with the page fully there
+/// (its footer parsed): clicks return before a navigation completes.
+async fn arrive(c: &fantoccini::Client, path: &str) {
+    for _ in 0..200 {
+        let here = c.current_url().await.unwrap();
+        if here.path() == path && c.find(Locator::Css("footer .govuk-footer")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the browser did not reach {path}: it shows {}",
+        c.current_url().await.unwrap()
+    );
+}
+
+/// Waits (up to 10 s) for an element to appear.
+async fn appears(c: &fantoccini::Client, css: &str) {
+    for _ in 0..200 {
+        if c.find(Locator::Css(css)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{css} did not appear");
+}
+
 /// Fails with every violation found on the page the browser shows.
 async fn assert_accessible(chrome: &Chrome, page: &str) {
     let violations = chrome.axe().await;
@@ -48,7 +75,7 @@ async fn journey(backend: Backend, javascript: bool) {
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/sign-in");
+    arrive(c, "/sign-in").await;
     check("sign-in").await;
 
     // A mistake is explained, in the error summary and beside the field.
@@ -64,7 +91,7 @@ async fn journey(backend: Backend, javascript: bool) {
         .click()
         .await
         .unwrap();
-    assert!(c.source().await.unwrap().contains("govuk-error-summary"));
+    appears(c, ".govuk-error-summary").await;
     check("sign-in with an error").await;
 
     let field = c.find(Locator::Css("#email")).await.unwrap();
@@ -76,7 +103,7 @@ async fn journey(backend: Backend, javascript: bool) {
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/sign-in/code");
+    arrive(c, "/sign-in/code").await;
     check("enter code").await;
 
     c.find(Locator::LinkText("Not received a code?"))
@@ -85,7 +112,7 @@ async fn journey(backend: Backend, javascript: bool) {
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/sign-in/resend");
+    arrive(c, "/sign-in/resend").await;
     check("not received a code").await;
     c.find(Locator::Css("main button.govuk-button"))
         .await
@@ -93,7 +120,7 @@ async fn journey(backend: Backend, javascript: bool) {
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/sign-in/code");
+    arrive(c, "/sign-in/code").await;
 
     // The code from the newest email, pasted with a space in the middle.
     let code = app.last_code_for(&email).await.unwrap();
@@ -110,7 +137,7 @@ async fn journey(backend: Backend, javascript: bool) {
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/home");
+    arrive(c, "/home").await;
     let home = c.source().await.unwrap();
     for text in [
         "Test Person",
@@ -141,14 +168,10 @@ async fn journey(backend: Backend, javascript: bool) {
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/signed-out");
+    arrive(c, "/signed-out").await;
     check("signed out").await;
     c.goto(&app.url("/home")).await.unwrap();
-    assert_eq!(
-        c.current_url().await.unwrap().path(),
-        "/sign-in",
-        "the session ended"
-    );
+    arrive(c, "/sign-in").await;
 
     c.goto(&app.url("/no-such-page")).await.unwrap();
     check("page not found").await;
