@@ -44,3 +44,27 @@ pub(crate) fn welcome(
         created_at: now,
     }
 }
+
+pub(crate) fn account_changed(
+    to: &str,
+    name: &str,
+    changes: &[String],
+    base_url: &str,
+    now: OffsetDateTime,
+) -> NewEmail {
+    let list: String = changes.iter().map(|c| format!("  - {c}\n")).collect();
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: "Your Provider Portal account has changed".into(),
+        body: format!(
+            "Dear {name},\n\n\
+             An administrator has changed your Provider Portal account:\n\n\
+             {list}\n\
+             Sign in at {base_url}/sign-in to see your account.\n\n\
+             If you did not expect this change, contact a portal administrator at\n\
+             your organisation, or portal@officeforstudents.org.uk.\n"
+        ),
+        created_at: now,
+    }
+}

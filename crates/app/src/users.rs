@@ -204,3 +204,381 @@ pub fn catalogue(kind: OrganisationKind, areas: &[Area]) -> Vec<(Role, Option<&A
     }
     out
 }
+
+/// What `PATCH /users/{id}` may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub title: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub access_enabled: Option<bool>,
+    /// `Some(None)` removes the expiry date.
+    pub expires_at: Option<Option<time::OffsetDateTime>>,
+    /// Only `false` (unlock) is accepted.
+    pub locked: Option<bool>,
+}
+
+impl App {
+    /// Loads what a change to `id` needs, inside the transaction: the user
+    /// (locked on PostgreSQL), their organisation's kind and their roles.
+    async fn target_for_change(
+        &self,
+        tx: &mut dyn store::StoreTx,
+        id: UserId,
+    ) -> AppResult<Option<(UserRecord, OrganisationKind, Vec<store::RoleGrant>)>> {
+        let Some(user) = tx.user_for_update(id).await? else {
+            return Ok(None);
+        };
+        tx.lock_organisation(user.organisation_id).await?;
+        let Some(org) = self.store.organisation(user.organisation_id).await? else {
+            return Err(AppError::internal("user without organisation"));
+        };
+        let roles = tx.user_roles(id).await?;
+        Ok(Some((user, org.kind, roles)))
+    }
+
+    /// Replaces a user's roles with `wanted`, atomically: every role added or
+    /// removed must be allowed, and a provider keeps a Portal Administrator.
+    pub async fn set_roles(
+        &self,
+        actor: &Principal,
+        id: UserId,
+        wanted: &[String],
+        meta: &RequestMeta,
+    ) -> AppResult<UserWithRoles> {
+        let mut parsed = Vec::new();
+        for r in wanted {
+            match Role::parse(r.trim()) {
+                Some(role) if !parsed.contains(&role) => parsed.push(role),
+                Some(_) => {}
+                None => {
+                    return Err(AppError::invalid(
+                        "roles",
+                        format!("{r} is not a portal role"),
+                    ));
+                }
+            }
+        }
+        let areas = self.store.areas().await?;
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let Some((user, kind, current)) = self.target_for_change(tx.as_mut(), id).await? else {
+            drop(tx);
+            return Err(self
+                .deny(
+                    meta,
+                    actor,
+                    "users.set_roles",
+                    Some(id.to_string()),
+                    Denial::NotFound,
+                )
+                .await);
+        };
+        let current: Vec<Role> = current.into_iter().map(|g| g.role).collect();
+        let actor_roles = actor.role_list();
+        let me = subject(&actor.user, actor.organisation.kind, &actor_roles);
+        let them = subject(&user, kind, &current);
+        let added: Vec<&Role> = parsed.iter().filter(|r| !current.contains(r)).collect();
+        let removed: Vec<&Role> = current.iter().filter(|r| !parsed.contains(r)).collect();
+        let unknown_area = added.iter().find(|r| {
+            r.area()
+                .is_some_and(|a| !areas.iter().any(|x| &x.slug == a))
+        });
+        if let Some(r) = unknown_area {
+            return Err(AppError::invalid(
+                "roles",
+                format!("{} is not a portal role", r.id()),
+            ));
+        }
+        let sensitive = |r: &Role| {
+            r.area()
+                .is_some_and(|a| areas.iter().any(|x| &x.slug == a && x.sensitive))
+        };
+        let decision = authz::decide(&me, Action::SetRoles, user.organisation_id, Some(&them))
+            .and_then(|()| {
+                added
+                    .iter()
+                    .try_for_each(|r| authz::may_grant(&me, &them, r, sensitive(r)))
+            })
+            .and_then(|()| {
+                removed
+                    .iter()
+                    .try_for_each(|r| authz::may_grant(&me, &them, r, false))
+            });
+        let decision = match decision {
+            Ok(())
+                if removed.contains(&&Role::PortalAdmin)
+                    && user.account_state().may_keep_session(now) =>
+            {
+                let others = tx
+                    .portal_admins_with_access(user.organisation_id, now, user.id)
+                    .await?;
+                authz::keeps_a_portal_admin(kind, others)
+            }
+            other => other,
+        };
+        if let Err(d) = decision {
+            drop(tx);
+            return Err(self
+                .deny(meta, actor, "users.set_roles", Some(id.to_string()), d)
+                .await);
+        }
+        if added.is_empty() && removed.is_empty() {
+            drop(tx);
+            return self.view_user(actor, id, meta).await;
+        }
+        for r in &added {
+            tx.grant_role(&store::role_grant(
+                id,
+                (*r).clone(),
+                Some(actor.user.id),
+                now,
+            ))
+            .await?;
+        }
+        for r in &removed {
+            tx.revoke_role(id, r).await?;
+        }
+        let name_of = |r: &Role| {
+            let area = r.area().and_then(|a| areas.iter().find(|x| &x.slug == a));
+            r.name(area.map(|a| a.name.as_str()).unwrap_or_default())
+        };
+        let mut changes: Vec<String> = added
+            .iter()
+            .map(|r| format!("Role added: {}", name_of(r)))
+            .collect();
+        changes.extend(
+            removed
+                .iter()
+                .map(|r| format!("Role removed: {}", name_of(r))),
+        );
+        let detail = format!(
+            "added=[{}] removed=[{}]",
+            added.iter().map(|r| r.id()).collect::<Vec<_>>().join(","),
+            removed.iter().map(|r| r.id()).collect::<Vec<_>>().join(",")
+        );
+        let mut event = meta.event(
+            now,
+            Some(actor),
+            "users.set_roles",
+            Some(id.to_string()),
+            Outcome::Success,
+            &detail,
+        );
+        event.organisation_id = Some(user.organisation_id);
+        tx.append_audit(&event).await?;
+        let email = crate::emails::account_changed(
+            &user.email,
+            &user.display_name(),
+            &changes,
+            &self.settings.base_url,
+            now,
+        );
+        self.queue_email(tx.as_mut(), email).await?;
+        tx.commit().await?;
+        self.outbox_ready.notify_one();
+        self.view_user(actor, id, meta).await
+    }
+
+    /// Changes details, access, expiry or lock, each checked as its own action.
+    pub async fn update_user(
+        &self,
+        actor: &Principal,
+        id: UserId,
+        patch: &UserPatch,
+        meta: &RequestMeta,
+    ) -> AppResult<UserWithRoles> {
+        let mut errors = crate::FieldErrors::new();
+        if patch.locked == Some(true) {
+            errors.insert(
+                "locked",
+                "Accounts can be unlocked, not locked: set access_enabled to false instead".into(),
+            );
+        }
+        let email = match &patch.email {
+            Some(e) => match domain::EmailAddress::parse(e) {
+                Ok(e) => Some(e),
+                Err(err) => {
+                    errors.insert("email", err.to_string());
+                    None
+                }
+            },
+            None => None,
+        };
+        let check_name = |errors: &mut crate::FieldErrors,
+                          field: &'static str,
+                          v: &Option<String>,
+                          label: &str| {
+            if let Some(v) = v {
+                if v.trim().is_empty() && field != "title" {
+                    errors.insert(field, format!("Enter {label}"));
+                } else if v.chars().count() > 100 || v.chars().any(char::is_control) {
+                    errors.insert(
+                        field,
+                        format!(
+                            "{label} must be 100 characters or fewer, without control characters"
+                        ),
+                    );
+                }
+            }
+        };
+        check_name(&mut errors, "title", &patch.title, "a title");
+        check_name(&mut errors, "first_name", &patch.first_name, "a first name");
+        check_name(&mut errors, "last_name", &patch.last_name, "a last name");
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let mut actions = Vec::new();
+        if patch.title.is_some()
+            || patch.first_name.is_some()
+            || patch.last_name.is_some()
+            || email.is_some()
+        {
+            actions.push(Action::EditDetails);
+        }
+        if patch.access_enabled.is_some() {
+            actions.push(Action::SetAccess);
+        }
+        if patch.expires_at.is_some() {
+            actions.push(Action::SetExpiry);
+        }
+        if patch.locked.is_some() {
+            actions.push(Action::Unlock);
+        }
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let Some((user, kind, current)) = self.target_for_change(tx.as_mut(), id).await? else {
+            drop(tx);
+            return Err(self
+                .deny(
+                    meta,
+                    actor,
+                    "users.update",
+                    Some(id.to_string()),
+                    Denial::NotFound,
+                )
+                .await);
+        };
+        let current: Vec<Role> = current.into_iter().map(|g| g.role).collect();
+        let actor_roles = actor.role_list();
+        let me = subject(&actor.user, actor.organisation.kind, &actor_roles);
+        let them = subject(&user, kind, &current);
+        let mut decision = authz::decide(&me, Action::ViewUser, user.organisation_id, Some(&them));
+        for a in &actions {
+            decision =
+                decision.and_then(|()| authz::decide(&me, *a, user.organisation_id, Some(&them)));
+        }
+        let after = domain::user::AccountState {
+            access_enabled: patch.access_enabled.unwrap_or(user.access_enabled),
+            expires_at: patch.expires_at.unwrap_or(user.expires_at),
+            ..user.account_state()
+        };
+        let loses_access =
+            user.account_state().may_keep_session(now) && !after.may_keep_session(now);
+        if decision.is_ok() && loses_access && current.contains(&Role::PortalAdmin) {
+            let others = tx
+                .portal_admins_with_access(user.organisation_id, now, user.id)
+                .await?;
+            decision = authz::keeps_a_portal_admin(kind, others);
+        }
+        if let Err(d) = decision {
+            drop(tx);
+            return Err(self
+                .deny(meta, actor, "users.update", Some(id.to_string()), d)
+                .await);
+        }
+        let mut changes = Vec::new();
+        if actions.contains(&Action::EditDetails) {
+            let details = store::UserDetails {
+                title: patch
+                    .title
+                    .clone()
+                    .unwrap_or(user.title.clone())
+                    .trim()
+                    .to_owned(),
+                first_name: patch
+                    .first_name
+                    .clone()
+                    .unwrap_or(user.first_name.clone())
+                    .trim()
+                    .to_owned(),
+                last_name: patch
+                    .last_name
+                    .clone()
+                    .unwrap_or(user.last_name.clone())
+                    .trim()
+                    .to_owned(),
+                email: match email {
+                    Some(e) => e,
+                    None => domain::EmailAddress::parse(&user.email)
+                        .map_err(|_| AppError::internal("stored email no longer parses"))?,
+                },
+            };
+            if let Err(e) = tx.update_user_details(id, &details).await {
+                drop(tx);
+                return Err(if e.is_conflict() {
+                    AppError::Conflict("This email address already has a portal account".into())
+                } else {
+                    e.into()
+                });
+            }
+            changes.push("Your details were updated".to_owned());
+        }
+        if let Some(enabled) = patch.access_enabled.filter(|e| *e != user.access_enabled) {
+            tx.set_access(id, enabled).await?;
+            changes.push(
+                if enabled {
+                    "Portal access enabled"
+                } else {
+                    "Portal access disabled"
+                }
+                .to_owned(),
+            );
+        }
+        if let Some(expiry) = patch.expires_at.filter(|e| *e != user.expires_at) {
+            tx.set_expiry(id, expiry).await?;
+            changes.push(match expiry {
+                Some(t) => format!("Account expiry date set to {}", t.date()),
+                None => "Account expiry date removed".to_owned(),
+            });
+        }
+        if patch.locked == Some(false) && user.account_state().is_locked(now) {
+            tx.unlock(id).await?;
+            changes.push("Account unlocked".to_owned());
+        }
+        if !after.may_keep_session(now) {
+            // Disabled or expired: every session ends now, not at its next request.
+            tx.end_sessions_of(id, now).await?;
+        }
+        if !changes.is_empty() {
+            let mut event = meta.event(
+                now,
+                Some(actor),
+                "users.update",
+                Some(id.to_string()),
+                Outcome::Success,
+                &changes.join("; "),
+            );
+            event.organisation_id = Some(user.organisation_id);
+            tx.append_audit(&event).await?;
+            let to = patch
+                .email
+                .as_deref()
+                .map(str::trim)
+                .unwrap_or(&user.email)
+                .to_owned();
+            let email = crate::emails::account_changed(
+                &to,
+                &user.display_name(),
+                &changes,
+                &self.settings.base_url,
+                now,
+            );
+            self.queue_email(tx.as_mut(), email).await?;
+        }
+        tx.commit().await?;
+        self.outbox_ready.notify_one();
+        self.view_user(actor, id, meta).await
+    }
+}

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use domain::audit::{AuditEntry, GENESIS};
-use domain::{AttemptId, UserId};
+use domain::{AttemptId, OrgId, Role, UserId};
 use store::{
     AttemptRecord, NewAttempt, NewAuditEvent, NewEmail, NewOrganisation, NewRoleGrant, NewSession,
-    NewUser, StoreResult, StoreTx, UserRecord,
+    NewUser, RoleGrant, StoreResult, StoreTx, UserDetails, UserRecord,
 };
 use time::OffsetDateTime;
 
@@ -132,6 +132,120 @@ impl StoreTx for SqlTx {
         .bind(grant.role.area().map(|a| a.as_str()))
         .bind(grant.granted_by.map(|u| u.0))
         .bind(Ts(grant.granted_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn revoke_role(&mut self, user: UserId, role: &Role) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2"
+        )
+        .bind(user.0)
+        .bind(role.id())
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn user_roles(&mut self, user: UserId) -> StoreResult<Vec<RoleGrant>> {
+        let rows = tx!(self, |c| sqlx::query_as::<_, RoleRow>(
+            "SELECT r.role_id, a.name AS area_name FROM user_roles r \
+             LEFT JOIN areas a ON a.slug = r.area_slug WHERE r.user_id = $1 ORDER BY r.role_id"
+        )
+        .bind(user.0)
+        .fetch_all(&mut *c)
+        .await)
+        .map_err(db_err)?;
+        rows.into_iter().map(RoleGrant::try_from).collect()
+    }
+
+    async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()> {
+        if let TxInner::Postgres(t) = &mut self.inner {
+            sqlx::query("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
+                .bind(org.0)
+                .fetch_optional(&mut **t)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn portal_admins_with_access(
+        &mut self,
+        org: OrgId,
+        now: OffsetDateTime,
+        except: UserId,
+    ) -> StoreResult<i64> {
+        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id AND r.role_id = 'portal-admin' \
+             WHERE u.organisation_id = $1 AND u.id <> $3 AND u.access_enabled \
+               AND (u.expires_at IS NULL OR u.expires_at > $2)"
+        )
+        .bind(org.0)
+        .bind(Ts(now))
+        .bind(except.0)
+        .fetch_one(&mut *c)
+        .await)
+        .map_err(db_err)
+    }
+
+    async fn update_user_details(&mut self, user: UserId, d: &UserDetails) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET title = $2, first_name = $3, last_name = $4, email = $5, email_norm = $6 WHERE id = $1"
+        )
+        .bind(user.0)
+        .bind(&d.title)
+        .bind(&d.first_name)
+        .bind(&d.last_name)
+        .bind(d.email.as_str())
+        .bind(d.email.normalised())
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn set_access(&mut self, user: UserId, enabled: bool) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET access_enabled = $2 WHERE id = $1"
+        )
+        .bind(user.0)
+        .bind(enabled)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn set_expiry(
+        &mut self,
+        user: UserId,
+        expires_at: Option<OffsetDateTime>,
+    ) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET expires_at = $2 WHERE id = $1"
+        )
+        .bind(user.0)
+        .bind(expires_at.map(Ts))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn unlock(&mut self, user: UserId) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET locked_until = NULL, failed_sign_ins = 0, lock_count = 0 WHERE id = $1"
+        )
+        .bind(user.0)
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))

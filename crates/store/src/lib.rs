@@ -117,6 +117,39 @@ pub trait StoreTx: Send {
 
     async fn grant_role(&mut self, grant: &NewRoleGrant) -> StoreResult<()>;
 
+    async fn revoke_role(&mut self, user: UserId, role: &Role) -> StoreResult<()>;
+
+    /// A user's roles as this transaction sees them.
+    async fn user_roles(&mut self, user: UserId) -> StoreResult<Vec<RoleGrant>>;
+
+    /// On PostgreSQL, locks the organisation's row until commit, so that changes
+    /// to its administrators happen one after the other (rule 4 counts them).
+    async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()>;
+
+    /// Portal Administrators of `org` with access (enabled, unexpired at `now`),
+    /// not counting `except`.
+    async fn portal_admins_with_access(
+        &mut self,
+        org: OrgId,
+        now: OffsetDateTime,
+        except: UserId,
+    ) -> StoreResult<i64>;
+
+    /// Title, names and email; `Conflict` if the address has another account.
+    async fn update_user_details(&mut self, user: UserId, details: &UserDetails)
+    -> StoreResult<()>;
+
+    async fn set_access(&mut self, user: UserId, enabled: bool) -> StoreResult<()>;
+
+    async fn set_expiry(
+        &mut self,
+        user: UserId,
+        expires_at: Option<OffsetDateTime>,
+    ) -> StoreResult<()>;
+
+    /// Clears any lock and failure count.
+    async fn unlock(&mut self, user: UserId) -> StoreResult<()>;
+
     /// Counts one more consecutive sign-in failure; returns the new count.
     async fn add_sign_in_failure(&mut self, user: UserId) -> StoreResult<i64>;
 

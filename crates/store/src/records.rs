@@ -235,3 +235,11 @@ pub struct UserWithRoles {
     pub user: UserRecord,
     pub roles: Vec<RoleGrant>,
 }
+
+#[derive(Debug, Clone)]
+pub struct UserDetails {
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: EmailAddress,
+}

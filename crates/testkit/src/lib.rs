@@ -271,6 +271,68 @@ impl TestApp {
         email.to_owned()
     }
 
+    /// A user of the regulator (created on first use), with `roles`.
+    pub async fn regulator_user(&self, email: &str, roles: &[&str]) -> String {
+        let meta = app::RequestMeta::operator("test");
+        let existing = self.store().snapshot().await.unwrap()["organisations"]
+            .iter()
+            .any(|o| o.contains("kind: \"regulator\""));
+        if !existing {
+            self.portal
+                .app
+                .create_organisation(
+                    &app::admin::OrganisationInput {
+                        name: "Office for Students".into(),
+                        kind: "regulator".into(),
+                        ukprn: None,
+                    },
+                    &meta,
+                )
+                .await
+                .unwrap();
+        }
+        let orgs = self.store().snapshot().await.unwrap()["organisations"].clone();
+        let line = orgs
+            .iter()
+            .find(|o| o.contains("kind: \"regulator\""))
+            .unwrap();
+        let id = line
+            .split("id: ")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned();
+        self.portal
+            .app
+            .create_user(
+                &app::admin::UserInput {
+                    organisation: id,
+                    title: String::new(),
+                    first_name: "Regulator".into(),
+                    last_name: "User".into(),
+                    email: email.into(),
+                    roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                },
+                &meta,
+            )
+            .await
+            .unwrap();
+        self.deliver_mail().await;
+        email.to_owned()
+    }
+
+    /// The stored user with this address.
+    pub async fn user_record(&self, email: &str) -> store::UserRecord {
+        self.store()
+            .user_by_email(&email.to_lowercase())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
     /// Signs in through the API; returns the bearer token.
     pub async fn api_sign_in(&self, email: &str) -> String {
         let r: serde_json::Value = self

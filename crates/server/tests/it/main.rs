@@ -7,3 +7,4 @@ mod cli;
 mod outbox;
 mod pages;
 mod users_api;
+mod users_write;

@@ -15,15 +15,16 @@ use store::{UserFilter, UserWithRoles};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::Caller;
 use super::auth::RoleView;
+use super::{ApiJson, Caller};
 use crate::error::ApiError;
 use crate::state::WebState;
 
 pub fn routes() -> Router<WebState> {
     Router::new()
         .route("/users", get(list))
-        .route("/users/{id}", get(show))
+        .route("/users/{id}", get(show).patch(update))
+        .route("/users/{id}/roles", axum::routing::put(set_roles))
         .route("/roles", get(roles))
 }
 
@@ -167,4 +168,120 @@ async fn roles(State(state): State<WebState>, caller: Caller) -> Response {
         .into_response(),
         Err(e) => ApiError::new(e, &caller.ctx.meta).into_response(),
     }
+}
+
+fn user_id(id: &str) -> Result<UserId, AppError> {
+    id.parse::<UserId>().map_err(|_| AppError::NotFound)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolesBody {
+    roles: Vec<String>,
+}
+
+/// The answer to a change: the user as they now are, or the error. Bad input
+/// is audited here; the use case has already audited what it refused.
+async fn answer(
+    state: &WebState,
+    caller: &Caller,
+    result: Result<UserWithRoles, AppError>,
+) -> Response {
+    let meta = &caller.ctx.meta;
+    match result {
+        Ok(u) => Json(UserView::new(&u, state.app.clock.now())).into_response(),
+        Err(AppError::Invalid(fields)) => {
+            let detail = fields.keys().copied().collect::<Vec<_>>().join(",");
+            state
+                .app
+                .record_refusal(
+                    meta,
+                    Some(caller.principal()),
+                    "api.invalid",
+                    &format!("invalid: {detail}"),
+                )
+                .await;
+            ApiError::new(AppError::Invalid(fields), meta).into_response()
+        }
+        Err(e) => ApiError::new(e, meta).into_response(),
+    }
+}
+
+async fn set_roles(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: ApiJson<RolesBody>,
+) -> Response {
+    let result = match user_id(&id) {
+        Ok(id) => {
+            state
+                .app
+                .set_roles(caller.principal(), id, &body.data.roles, &caller.ctx.meta)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    answer(&state, &caller, result).await
+}
+
+/// Present-and-null and absent are different for `expires_at`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    <Option<String> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    title: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    access_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    expires_at: Option<Option<String>>,
+    locked: Option<bool>,
+}
+
+async fn update(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: ApiJson<PatchBody>,
+) -> Response {
+    let meta = &caller.ctx.meta;
+    let b = &body.data;
+    let expires_at = match &b.expires_at {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(t)) => match OffsetDateTime::parse(t, &Rfc3339) {
+            Ok(t) => Some(Some(t)),
+            Err(_) => {
+                let e = AppError::invalid(
+                    "expires_at",
+                    "Give a time like 2027-07-31T23:59:59Z, or null",
+                );
+                return answer(&state, &caller, Err(e)).await;
+            }
+        },
+    };
+    let patch = app::users::UserPatch {
+        title: b.title.clone(),
+        first_name: b.first_name.clone(),
+        last_name: b.last_name.clone(),
+        email: b.email.clone(),
+        access_enabled: b.access_enabled,
+        expires_at,
+        locked: b.locked,
+    };
+    let result = match user_id(&id) {
+        Ok(id) => {
+            state
+                .app
+                .update_user(caller.principal(), id, &patch, meta)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    answer(&state, &caller, result).await
 }
