@@ -47,6 +47,28 @@ fn required(
     v.to_owned()
 }
 
+/// A person's details as entered on any form, checked: (title, first, last, email).
+pub(crate) fn person(
+    errors: &mut FieldErrors,
+    title: &str,
+    first_name: &str,
+    last_name: &str,
+    email: &str,
+) -> Option<(String, String, String, EmailAddress)> {
+    let title = title.trim().to_owned();
+    if title.chars().count() > 35 {
+        errors.insert("title", "Title must be 35 characters or fewer".into());
+    }
+    let first_name = required(errors, "first_name", first_name, "a first name", 100);
+    let last_name = required(errors, "last_name", last_name, "a last name", 100);
+    let email = EmailAddress::parse(email)
+        .map_err(|e| errors.insert("email", e.to_string()))
+        .ok();
+    email
+        .filter(|_| errors.is_empty())
+        .map(|e| (title, first_name, last_name, e))
+}
+
 impl App {
     pub async fn create_organisation(
         &self,
@@ -131,27 +153,13 @@ impl App {
     /// Creates a user with roles and queues their welcome email.
     pub async fn create_user(&self, input: &UserInput, meta: &RequestMeta) -> AppResult<UserId> {
         let mut errors = FieldErrors::new();
-        let title = input.title.trim().to_owned();
-        if title.chars().count() > 35 {
-            errors.insert("title", "Title must be 35 characters or fewer".into());
-        }
-        let first_name = required(
+        let person = person(
             &mut errors,
-            "first_name",
+            &input.title,
             &input.first_name,
-            "a first name",
-            100,
-        );
-        let last_name = required(
-            &mut errors,
-            "last_name",
             &input.last_name,
-            "a last name",
-            100,
+            &input.email,
         );
-        let email = EmailAddress::parse(&input.email)
-            .map_err(|e| errors.insert("email", e.to_string()))
-            .ok();
         let organisation = match input.organisation.trim() {
             o if o.len() == 8 => match Ukprn::parse(o) {
                 Ok(u) => self.store.organisation_by_ukprn(&u).await?,
@@ -187,7 +195,8 @@ impl App {
                 }
             }
         }
-        let Some(email) = email.filter(|_| errors.is_empty()) else {
+        let Some((title, first_name, last_name, email)) = person.filter(|_| errors.is_empty())
+        else {
             return Err(AppError::Invalid(errors));
         };
         let now = self.clock.now();

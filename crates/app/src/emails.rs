@@ -68,3 +68,31 @@ pub(crate) fn account_changed(
         created_at: now,
     }
 }
+
+pub(crate) fn add_user_outcome(
+    to: &str,
+    person: &str,
+    result: Result<(), &str>,
+    now: OffsetDateTime,
+) -> NewEmail {
+    let (subject, body) = match result {
+        Ok(()) => (
+            "User added to Provider Portal",
+            format!(
+                "{person} now has a Provider Portal account.\n\n\
+                 We have sent them a welcome email explaining how to sign in.\n"
+            ),
+        ),
+        Err(why) => (
+            "User not added to Provider Portal",
+            format!("We could not add {person} to Provider Portal.\n\n{why}\n"),
+        ),
+    };
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: subject.into(),
+        body,
+        created_at: now,
+    }
+}

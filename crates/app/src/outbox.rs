@@ -1,4 +1,5 @@
-//! The outbox worker: sends what use cases queued, at least once.
+//! The background worker: processes add-user requests, and sends what use
+//! cases queued in the outbox, at least once.
 //!
 //! A message is leased before sending and marked sent only after the transport
 //! accepted it. If the worker dies in between, the lease runs out and the message
@@ -91,14 +92,23 @@ pub async fn run_worker(
 ) {
     tokio::pin!(shutdown);
     loop {
-        let idle = match try_execute_task(&app, mailer.as_ref()).await {
-            Ok(ExecutionOutcome::EmptyQueue) => true,
-            Ok(_) => false,
+        // Add-user requests first: they queue the emails sent just below.
+        let requests_waiting = match app.process_next_user_request().await {
+            Ok(more) => more,
             Err(e) => {
-                tracing::error!(error = ?e, "outbox worker cannot reach the store");
-                true
+                tracing::error!(error = ?e, "could not process an add-user request");
+                false
             }
         };
+        let idle = !requests_waiting
+            && match try_execute_task(&app, mailer.as_ref()).await {
+                Ok(ExecutionOutcome::EmptyQueue) => true,
+                Ok(_) => false,
+                Err(e) => {
+                    tracing::error!(error = ?e, "outbox worker cannot reach the store");
+                    true
+                }
+            };
         if idle {
             tokio::select! {
                 _ = &mut shutdown => return,

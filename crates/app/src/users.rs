@@ -582,3 +582,251 @@ impl App {
         self.view_user(actor, id, meta).await
     }
 }
+
+/// A request to add someone, as typed on the Add user form or sent to the API.
+#[derive(Debug, Clone, Default)]
+pub struct AddUserInput {
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub roles: Vec<String>,
+}
+
+/// Why a request is refused when the address is taken: the same words whether
+/// the account is at this provider or another, so nothing is revealed.
+pub const ADDRESS_TAKEN: &str = "This email address already has a Provider Portal account. \
+     Each person has one account; if they have moved to your organisation, contact portal@officeforstudents.org.uk.";
+
+impl App {
+    /// Asks for a user to be created (seed 001: processed in the background).
+    /// Asking twice for the same address while the first is waiting gives the
+    /// same request, so a double submit makes one user.
+    pub async fn request_user(
+        &self,
+        actor: &Principal,
+        organisation: Option<OrgId>,
+        input: &AddUserInput,
+        meta: &RequestMeta,
+    ) -> AppResult<uuid::Uuid> {
+        let org_id = organisation.unwrap_or(actor.organisation.id);
+        let actor_roles = actor.role_list();
+        let me = subject(&actor.user, actor.organisation.kind, &actor_roles);
+        if let Err(d) = authz::decide(&me, Action::AddUser, org_id, None) {
+            return Err(self
+                .deny(meta, actor, "users.add", Some(org_id.to_string()), d)
+                .await);
+        }
+        let Some(org) = self.store.organisation(org_id).await? else {
+            return Err(self
+                .deny(
+                    meta,
+                    actor,
+                    "users.add",
+                    Some(org_id.to_string()),
+                    Denial::NotFound,
+                )
+                .await);
+        };
+        let mut errors = crate::FieldErrors::new();
+        let person = crate::admin::person(
+            &mut errors,
+            &input.title,
+            &input.first_name,
+            &input.last_name,
+            &input.email,
+        );
+        let mut roles = Vec::new();
+        for r in &input.roles {
+            match Role::parse(r.trim()) {
+                Some(role) if !roles.contains(&role) => roles.push(role),
+                Some(_) => {}
+                None => {
+                    errors.insert("roles", format!("{r} is not a portal role"));
+                }
+            }
+        }
+        let Some((title, first_name, last_name, email)) = person.filter(|_| errors.is_empty())
+        else {
+            return Err(AppError::Invalid(errors));
+        };
+        let areas = self.store.areas().await?;
+        let newcomer = Subject {
+            user: UserId::random(),
+            org: org.id,
+            org_kind: org.kind,
+            roles: &[],
+        };
+        for role in &roles {
+            let sensitive = role
+                .area()
+                .is_some_and(|a| areas.iter().any(|x| &x.slug == a && x.sensitive));
+            if role
+                .area()
+                .is_some_and(|a| !areas.iter().any(|x| &x.slug == a))
+            {
+                return Err(AppError::invalid(
+                    "roles",
+                    format!("{} is not a portal role", role.id()),
+                ));
+            }
+            if let Err(d) = authz::may_grant(&me, &newcomer, role, sensitive) {
+                return Err(self
+                    .deny(meta, actor, "users.add", Some(email.normalised()), d)
+                    .await);
+            }
+        }
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        if let Some(existing) = tx.pending_request_for(org.id, &email.normalised()).await? {
+            return Ok(existing);
+        }
+        let id = uuid::Uuid::new_v4();
+        tx.insert_user_request(&store::NewUserRequest {
+            id,
+            organisation_id: org.id,
+            requested_by: Some(actor.user.id),
+            title,
+            first_name,
+            last_name,
+            email: email.clone(),
+            roles: roles.clone(),
+            created_at: now,
+        })
+        .await?;
+        let mut event = meta.event(
+            now,
+            Some(actor),
+            "users.add_requested",
+            Some(email.normalised()),
+            Outcome::Success,
+            &format!(
+                "request {id} roles=[{}]",
+                roles.iter().map(Role::id).collect::<Vec<_>>().join(",")
+            ),
+        );
+        event.organisation_id = Some(org.id);
+        tx.append_audit(&event).await?;
+        tx.commit().await?;
+        self.outbox_ready.notify_one();
+        Ok(id)
+    }
+
+    /// A request's progress, for the person's organisation (or the regulator).
+    pub async fn user_request(
+        &self,
+        actor: &Principal,
+        id: uuid::Uuid,
+        meta: &RequestMeta,
+    ) -> AppResult<store::UserRequestRecord> {
+        let found = self.store.user_request(id).await?;
+        let actor_roles = actor.role_list();
+        let me = subject(&actor.user, actor.organisation.kind, &actor_roles);
+        let decision = match &found {
+            Some(r) => authz::decide(&me, Action::AddUser, r.organisation_id, None),
+            None => Err(Denial::NotFound),
+        };
+        match (found, decision) {
+            (Some(r), Ok(())) => Ok(r),
+            (_, Err(d)) => Err(self
+                .deny(meta, actor, "users.add_status", Some(id.to_string()), d)
+                .await),
+            (None, Ok(())) => Err(AppError::NotFound),
+        }
+    }
+
+    /// Processes the oldest waiting request; `false` when none waits. The new
+    /// user gets a welcome email; whoever asked gets the outcome.
+    pub async fn process_next_user_request(&self) -> AppResult<bool> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let Some(req) = tx.next_pending_request().await? else {
+            return Ok(false);
+        };
+        let email = domain::EmailAddress::parse(&req.email)
+            .map_err(|_| AppError::internal("stored request email no longer parses"))?;
+        let person = format!(
+            "{} ({})",
+            domain::user::display_name(&req.title, &req.first_name, &req.last_name),
+            req.email
+        );
+        let requester = match req.requested_by {
+            Some(id) => self.store.user(id).await?,
+            None => None,
+        };
+        let meta = RequestMeta::operator("add-user");
+        let taken = tx
+            .user_by_email_for_update(&email.normalised())
+            .await?
+            .is_some();
+        let result = if taken {
+            tx.finish_user_request(req.id, Err(ADDRESS_TAKEN), now)
+                .await?;
+            Err(ADDRESS_TAKEN)
+        } else {
+            let user_id = UserId::random();
+            tx.insert_user(&store::NewUser {
+                id: user_id,
+                organisation_id: req.organisation_id,
+                title: req.title.clone(),
+                first_name: req.first_name.clone(),
+                last_name: req.last_name.clone(),
+                email: email.clone(),
+                created_at: now,
+                created_by: req.requested_by,
+            })
+            .await?;
+            for role in &req.roles {
+                tx.grant_role(&store::role_grant(
+                    user_id,
+                    role.clone(),
+                    req.requested_by,
+                    now,
+                ))
+                .await?;
+            }
+            tx.finish_user_request(req.id, Ok(user_id), now).await?;
+            let org_name = self
+                .store
+                .organisation(req.organisation_id)
+                .await?
+                .map(|o| o.name)
+                .unwrap_or_default();
+            let name = domain::user::display_name(&req.title, &req.first_name, &req.last_name);
+            let welcome = crate::emails::welcome(
+                email.as_str(),
+                &name,
+                &org_name,
+                &self.settings.base_url,
+                now,
+            );
+            self.queue_email(tx.as_mut(), welcome).await?;
+            Ok(())
+        };
+        let mut event = meta.event(
+            now,
+            None,
+            "users.add_processed",
+            Some(email.normalised()),
+            if result.is_ok() {
+                Outcome::Success
+            } else {
+                Outcome::Refused
+            },
+            &format!("request {}: {}", req.id, result.err().unwrap_or("created")),
+        );
+        event.actor_id = req.requested_by;
+        event.organisation_id = Some(req.organisation_id);
+        tx.append_audit(&event).await?;
+        if let Some(r) = requester {
+            self.queue_email(
+                tx.as_mut(),
+                crate::emails::add_user_outcome(&r.email, &person, result, now),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.outbox_ready.notify_one();
+        Ok(true)
+    }
+}

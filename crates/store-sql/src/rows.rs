@@ -282,3 +282,49 @@ impl TryFrom<AreaRow> for domain::role::Area {
         })
     }
 }
+
+pub const REQUEST_COLUMNS: &str = "id, organisation_id, requested_by, title, first_name, last_name, email, roles, \
+     status, user_id, reason, created_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct RequestRow {
+    id: Uuid,
+    organisation_id: Uuid,
+    requested_by: Option<Uuid>,
+    title: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    roles: String,
+    status: String,
+    user_id: Option<Uuid>,
+    reason: Option<String>,
+    created_at: Ts,
+}
+
+impl TryFrom<RequestRow> for store::UserRequestRecord {
+    type Error = StoreError;
+    fn try_from(r: RequestRow) -> Result<Self, StoreError> {
+        let roles = r
+            .roles
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|id| Role::parse(id).ok_or_else(|| corrupt("role", id)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            id: r.id,
+            organisation_id: OrgId(r.organisation_id),
+            requested_by: r.requested_by.map(UserId),
+            title: r.title,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            email: r.email,
+            roles,
+            status: store::RequestStatus::parse(&r.status)
+                .ok_or_else(|| corrupt("request status", &r.status))?,
+            user_id: r.user_id.map(UserId),
+            reason: r.reason,
+            created_at: r.created_at.0,
+        })
+    }
+}

@@ -314,6 +314,17 @@ impl Store for SqlStore {
         Ok((items, total))
     }
 
+    async fn user_request(&self, id: uuid::Uuid) -> StoreResult<Option<store::UserRequestRecord>> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM user_requests WHERE id = $1");
+        read!(self, |ex| sqlx::query_as::<_, RequestRow>(&sql)
+            .bind(id)
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?
+        .map(store::UserRequestRecord::try_from)
+        .transpose()
+    }
+
     async fn areas(&self) -> StoreResult<Vec<domain::role::Area>> {
         let rows = read!(self, |ex| sqlx::query_as::<_, AreaRow>(
             "SELECT slug, name, kind, sensitive FROM areas ORDER BY name"

@@ -5,7 +5,7 @@ use domain::audit::{AuditEntry, GENESIS};
 use domain::{AttemptId, OrgId, Role, UserId};
 use store::{
     AttemptRecord, NewAttempt, NewAuditEvent, NewEmail, NewOrganisation, NewRoleGrant, NewSession,
-    NewUser, RoleGrant, StoreResult, StoreTx, UserDetails, UserRecord,
+    NewUser, NewUserRequest, RoleGrant, StoreResult, StoreTx, UserDetails, UserRecord,
 };
 use time::OffsetDateTime;
 
@@ -246,6 +246,86 @@ impl StoreTx for SqlTx {
             "UPDATE users SET locked_until = NULL, failed_sign_ins = 0, lock_count = 0 WHERE id = $1"
         )
         .bind(user.0)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_user_request(&mut self, r: &NewUserRequest) -> StoreResult<()> {
+        let roles = r.roles.iter().map(Role::id).collect::<Vec<_>>().join(",");
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO user_requests (id, organisation_id, requested_by, title, first_name, last_name, email, \
+             email_norm, roles, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)"
+        )
+        .bind(r.id)
+        .bind(r.organisation_id.0)
+        .bind(r.requested_by.map(|u| u.0))
+        .bind(&r.title)
+        .bind(&r.first_name)
+        .bind(&r.last_name)
+        .bind(r.email.as_str())
+        .bind(r.email.normalised())
+        .bind(&roles)
+        .bind(Ts(r.created_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn pending_request_for(
+        &mut self,
+        org: OrgId,
+        email_norm: &str,
+    ) -> StoreResult<Option<uuid::Uuid>> {
+        tx!(self, |c| sqlx::query_scalar::<_, uuid::Uuid>(
+            "SELECT id FROM user_requests WHERE organisation_id = $1 AND email_norm = $2 AND status = 'pending' \
+             ORDER BY created_at LIMIT 1"
+        )
+        .bind(org.0)
+        .bind(email_norm)
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(db_err)
+    }
+
+    async fn next_pending_request(&mut self) -> StoreResult<Option<store::UserRequestRecord>> {
+        let skip_locked = match self.inner {
+            TxInner::Sqlite(_) => "",
+            TxInner::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM user_requests WHERE status = 'pending' ORDER BY created_at, id LIMIT 1{skip_locked}"
+        );
+        tx!(self, |c| sqlx::query_as::<_, RequestRow>(&sql)
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?
+        .map(store::UserRequestRecord::try_from)
+        .transpose()
+    }
+
+    async fn finish_user_request(
+        &mut self,
+        id: uuid::Uuid,
+        outcome: Result<UserId, &str>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let (status, user, reason) = match outcome {
+            Ok(u) => ("completed", Some(u.0), None),
+            Err(why) => ("rejected", None, Some(why)),
+        };
+        tx!(self, |c| sqlx::query(
+            "UPDATE user_requests SET status = $2, user_id = $3, reason = $4, processed_at = $5 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(status)
+        .bind(user)
+        .bind(reason)
+        .bind(Ts(now))
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))

@@ -88,6 +88,8 @@ pub trait Store: Send + Sync + 'static {
         filter: &UserFilter,
     ) -> StoreResult<(Vec<UserWithRoles>, i64)>;
 
+    async fn user_request(&self, id: uuid::Uuid) -> StoreResult<Option<UserRequestRecord>>;
+
     /// Every area, by name.
     async fn areas(&self) -> StoreResult<Vec<domain::role::Area>>;
 
@@ -149,6 +151,27 @@ pub trait StoreTx: Send {
 
     /// Clears any lock and failure count.
     async fn unlock(&mut self, user: UserId) -> StoreResult<()>;
+
+    async fn insert_user_request(&mut self, request: &NewUserRequest) -> StoreResult<()>;
+
+    /// A pending request of `org` for this address, if one is waiting.
+    async fn pending_request_for(
+        &mut self,
+        org: OrgId,
+        email_norm: &str,
+    ) -> StoreResult<Option<uuid::Uuid>>;
+
+    /// The oldest pending request, locked for this transaction (PostgreSQL
+    /// skips requests another worker holds).
+    async fn next_pending_request(&mut self) -> StoreResult<Option<UserRequestRecord>>;
+
+    /// Marks a request done: `Ok` with the new user, or rejected with a reason.
+    async fn finish_user_request(
+        &mut self,
+        id: uuid::Uuid,
+        outcome: Result<UserId, &str>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
 
     /// Counts one more consecutive sign-in failure; returns the new count.
     async fn add_sign_in_failure(&mut self, user: UserId) -> StoreResult<i64>;

@@ -243,3 +243,59 @@ pub struct UserDetails {
     pub last_name: String,
     pub email: EmailAddress,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStatus {
+    Pending,
+    Completed,
+    Rejected,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Completed => "completed",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "completed" => Some(Self::Completed),
+            "rejected" => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// A request to add a user, as made.
+#[derive(Debug, Clone)]
+pub struct NewUserRequest {
+    pub id: uuid::Uuid,
+    pub organisation_id: OrgId,
+    pub requested_by: Option<UserId>,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: EmailAddress,
+    pub roles: Vec<Role>,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRequestRecord {
+    pub id: uuid::Uuid,
+    pub organisation_id: OrgId,
+    pub requested_by: Option<UserId>,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub roles: Vec<Role>,
+    pub status: RequestStatus,
+    pub user_id: Option<UserId>,
+    pub reason: Option<String>,
+    pub created_at: OffsetDateTime,
+}

@@ -207,8 +207,10 @@ impl TestApp {
         Browser::new(self.client(), self.base.clone())
     }
 
-    /// Sends everything due now, as the worker would.
+    /// Processes waiting add-user requests, then sends everything due now, as
+    /// the worker would.
     pub async fn deliver_mail(&self) -> usize {
+        while self.portal.app.process_next_user_request().await.unwrap() {}
         let mut sent = 0;
         loop {
             match try_execute_task(&self.portal.app, self.mailer.as_ref())

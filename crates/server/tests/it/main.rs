@@ -1,6 +1,7 @@
 //! Integration tests of the portal over HTTP, on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod add_user;
 mod api_sign_in;
 mod attacks;
 mod cli;

@@ -22,7 +22,12 @@ use crate::state::WebState;
 
 pub fn routes() -> Router<WebState> {
     Router::new()
-        .route("/users", get(list))
+        .route("/users", get(list).post(add))
+        .route("/user-requests/{id}", get(request_status))
+        .route(
+            "/organisations/{id}/users",
+            axum::routing::post(add_to_organisation),
+        )
         .route("/users/{id}", get(show).patch(update))
         .route("/users/{id}/roles", axum::routing::put(set_roles))
         .route("/roles", get(roles))
@@ -284,4 +289,121 @@ async fn update(
         Err(e) => Err(e),
     };
     answer(&state, &caller, result).await
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddBody {
+    #[serde(default)]
+    title: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteBody {
+    #[serde(default)]
+    title: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RequestView {
+    request_id: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+async fn accepted(
+    state: &WebState,
+    caller: &Caller,
+    result: Result<uuid::Uuid, AppError>,
+) -> Response {
+    match result {
+        Ok(id) => (
+            axum::http::StatusCode::ACCEPTED,
+            Json(RequestView {
+                request_id: id.to_string(),
+                status: "pending",
+                user_id: None,
+                reason: None,
+            }),
+        )
+            .into_response(),
+        Err(e) => answer(state, caller, Err(e)).await,
+    }
+}
+
+/// `POST /users`: ask for a colleague to be added (processed in the background).
+async fn add(State(state): State<WebState>, caller: Caller, body: ApiJson<AddBody>) -> Response {
+    let b = &body.data;
+    let input = app::users::AddUserInput {
+        title: b.title.clone(),
+        first_name: b.first_name.clone(),
+        last_name: b.last_name.clone(),
+        email: b.email.clone(),
+        roles: Vec::new(),
+    };
+    let result = state
+        .app
+        .request_user(caller.principal(), None, &input, &caller.ctx.meta)
+        .await;
+    accepted(&state, &caller, result).await
+}
+
+/// `POST /organisations/{id}/users`: the regulator invites a provider's user,
+/// with roles (e.g. the accountable officer as Portal Administrator).
+async fn add_to_organisation(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: ApiJson<InviteBody>,
+) -> Response {
+    let Ok(org) = id.parse::<OrgId>() else {
+        return answer(&state, &caller, Err(AppError::NotFound)).await;
+    };
+    let b = &body.data;
+    let input = app::users::AddUserInput {
+        title: b.title.clone(),
+        first_name: b.first_name.clone(),
+        last_name: b.last_name.clone(),
+        email: b.email.clone(),
+        roles: b.roles.clone(),
+    };
+    let result = state
+        .app
+        .request_user(caller.principal(), Some(org), &input, &caller.ctx.meta)
+        .await;
+    accepted(&state, &caller, result).await
+}
+
+async fn request_status(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let meta = &caller.ctx.meta;
+    let result = match id.parse::<uuid::Uuid>() {
+        Ok(id) => state.app.user_request(caller.principal(), id, meta).await,
+        Err(_) => Err(AppError::NotFound),
+    };
+    match result {
+        Ok(r) => Json(RequestView {
+            request_id: r.id.to_string(),
+            status: r.status.as_str(),
+            user_id: r.user_id.map(|u| u.to_string()),
+            reason: r.reason,
+        })
+        .into_response(),
+        Err(e) => ApiError::new(e, meta).into_response(),
+    }
 }

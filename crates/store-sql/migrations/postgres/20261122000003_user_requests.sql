@@ -1,0 +1,20 @@
+-- Requests to add a user, processed in the background (seed 001: "It might take
+-- a moment to process your request"). Keep in step with migrations/sqlite.
+CREATE TABLE user_requests (
+    id UUID PRIMARY KEY,
+    organisation_id UUID NOT NULL REFERENCES organisations (id),
+    requested_by UUID REFERENCES users (id),
+    title TEXT NOT NULL,
+    first_name TEXT NOT NULL,
+    last_name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    email_norm TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'completed', 'rejected')),
+    user_id UUID REFERENCES users (id),
+    reason TEXT,
+    created_at TIMESTAMPTZ NOT NULL,
+    processed_at TIMESTAMPTZ
+);
+CREATE INDEX user_requests_pending ON user_requests (created_at) WHERE status = 'pending';
+CREATE INDEX user_requests_by_address ON user_requests (organisation_id, email_norm);
