@@ -6,13 +6,16 @@ use domain::audit::Outcome;
 use domain::{EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
 use store::{NewOrganisation, NewUser, role_grant};
 
-use crate::{App, AppError, AppResult, FieldErrors, RequestMeta, emails};
+use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta, emails};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OrganisationInput {
     pub name: String,
     pub kind: String,
     pub ukprn: Option<String>,
+    /// A provider's accountable officer (PRODUCT §1), both or neither.
+    pub accountable_officer_name: Option<String>,
+    pub accountable_officer_email: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,8 +73,51 @@ pub(crate) fn person(
 }
 
 impl App {
+    /// An operator (CLI, demonstration data) creates an organisation.
     pub async fn create_organisation(
         &self,
+        input: &OrganisationInput,
+        meta: &RequestMeta,
+    ) -> AppResult<OrgId> {
+        self.insert_organisation(None, input, meta).await
+    }
+
+    /// A regulator administrator creates an organisation.
+    pub async fn add_organisation(
+        &self,
+        actor: &Principal,
+        input: &OrganisationInput,
+        meta: &RequestMeta,
+    ) -> AppResult<OrgId> {
+        let roles = actor.role_list();
+        if let Err(d) = domain::authz::may_manage_organisations(actor.organisation.kind, &roles) {
+            return Err(self
+                .deny(meta, actor, "organisations.create", None, d)
+                .await);
+        }
+        self.insert_organisation(Some(actor), input, meta).await
+    }
+
+    /// Every organisation, by name (regulator administrators only).
+    pub async fn list_organisations(
+        &self,
+        actor: &Principal,
+        page: i64,
+        per_page: i64,
+        meta: &RequestMeta,
+    ) -> AppResult<(Vec<store::OrganisationRecord>, i64)> {
+        let roles = actor.role_list();
+        if let Err(d) = domain::authz::may_manage_organisations(actor.organisation.kind, &roles) {
+            return Err(self.deny(meta, actor, "organisations.list", None, d).await);
+        }
+        let per_page = if per_page < 1 { 50 } else { per_page.min(200) };
+        let offset = (page.max(1) - 1).saturating_mul(per_page);
+        Ok(self.store.list_organisations(offset, per_page).await?)
+    }
+
+    async fn insert_organisation(
+        &self,
+        actor: Option<&Principal>,
         input: &OrganisationInput,
         meta: &RequestMeta,
     ) -> AppResult<OrgId> {
@@ -112,6 +158,35 @@ impl App {
             }
             _ => None,
         };
+        let officer_name = input
+            .accountable_officer_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|n| {
+                required(
+                    &mut errors,
+                    "accountable_officer_name",
+                    n,
+                    "the accountable officer's name",
+                    200,
+                )
+            });
+        let officer_email = match input
+            .accountable_officer_email
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(e) => match EmailAddress::parse(e) {
+                Ok(e) => Some(e),
+                Err(err) => {
+                    errors.insert("accountable_officer_email", err.to_string());
+                    None
+                }
+            },
+            None => None,
+        };
         let Some(kind) = kind.filter(|_| errors.is_empty()) else {
             return Err(AppError::Invalid(errors));
         };
@@ -124,8 +199,8 @@ impl App {
                 kind,
                 name: name.clone(),
                 ukprn: ukprn.clone(),
-                accountable_officer_name: None,
-                accountable_officer_email: None,
+                accountable_officer_name: officer_name,
+                accountable_officer_email: officer_email,
                 created_at: now,
             })
             .await;
@@ -138,7 +213,7 @@ impl App {
         }
         let mut event = meta.event(
             now,
-            None,
+            actor,
             "organisation.created",
             Some(id.to_string()),
             Outcome::Success,

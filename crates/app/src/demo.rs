@@ -153,6 +153,7 @@ impl App {
                         name: (*name).into(),
                         kind: (*kind).into(),
                         ukprn: ukprn.map(str::to_owned),
+                        ..Default::default()
                     },
                     &meta,
                 )

@@ -172,6 +172,17 @@ pub fn may_grant(actor: &Subject, target: &Subject, role: &Role, sensitive: bool
     }
 }
 
+pub const NOT_REGULATOR_ADMIN: &str = "Only the regulator's administrators manage organisations";
+
+/// Creating and listing organisations is the regulator administrators' (PRODUCT §5).
+pub fn may_manage_organisations(kind: OrganisationKind, roles: &[Role]) -> Decision {
+    if kind == OrganisationKind::Regulator && roles.contains(&Role::RegulatorAdmin) {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden(NOT_REGULATOR_ADMIN))
+    }
+}
+
 /// Rule 4: after a change, does the provider still have an enabled, unexpired
 /// Portal Administrator? `remaining` is how many it would have.
 pub fn keeps_a_portal_admin(org_kind: OrganisationKind, remaining: i64) -> Decision {

@@ -160,7 +160,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             println!("demonstration data loaded");
         }
         Command::Org(OrgCommand::Create { name, kind, ukprn }) => {
-            let input = OrganisationInput { name, kind, ukprn };
+            let input = OrganisationInput {
+                name,
+                kind,
+                ukprn,
+                ..Default::default()
+            };
             let id = app
                 .create_organisation(&input, &RequestMeta::operator("org-create"))
                 .await

@@ -325,6 +325,28 @@ impl Store for SqlStore {
         .transpose()
     }
 
+    async fn list_organisations(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<OrganisationRecord>, i64)> {
+        let sql = format!(
+            "SELECT {ORG_COLUMNS} FROM organisations ORDER BY lower(name), id LIMIT $1 OFFSET $2"
+        );
+        let rows = read!(self, |ex| sqlx::query_as::<_, OrgRow>(&sql)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        let total = self.organisation_count().await?;
+        let orgs = rows
+            .into_iter()
+            .map(OrganisationRecord::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok((orgs, total))
+    }
+
     async fn areas(&self) -> StoreResult<Vec<domain::role::Area>> {
         let rows = read!(self, |ex| sqlx::query_as::<_, AreaRow>(
             "SELECT slug, name, kind, sensitive FROM areas ORDER BY name"

@@ -90,6 +90,13 @@ pub trait Store: Send + Sync + 'static {
 
     async fn user_request(&self, id: uuid::Uuid) -> StoreResult<Option<UserRequestRecord>>;
 
+    /// Organisations by name, a page at a time, and how many there are.
+    async fn list_organisations(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<OrganisationRecord>, i64)>;
+
     /// Every area, by name.
     async fn areas(&self) -> StoreResult<Vec<domain::role::Area>>;
 

@@ -248,6 +248,7 @@ impl TestApp {
                         name: format!("Provider {ukprn}"),
                         kind: "provider".into(),
                         ukprn: Some(ukprn.into()),
+                        ..Default::default()
                     },
                     &meta,
                 )
@@ -287,6 +288,7 @@ impl TestApp {
                         name: "Office for Students".into(),
                         kind: "regulator".into(),
                         ukprn: None,
+                        ..Default::default()
                     },
                     &meta,
                 )

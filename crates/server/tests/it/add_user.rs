@@ -10,6 +10,7 @@ testkit::both_backends!(
     an_address_that_already_has_an_account_is_refused_without_saying_where,
     only_administrators_add_users_and_bad_input_is_explained,
     the_regulator_invites_a_providers_first_portal_administrator,
+    the_regulator_creates_and_lists_organisations_and_nobody_else_can,
 );
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
@@ -249,4 +250,77 @@ async fn the_regulator_invites_a_providers_first_portal_administrator(app: TestA
     .await;
     assert_eq!(status, 404);
     assert_eq!(app.snapshot().await, before);
+}
+
+async fn the_regulator_creates_and_lists_organisations_and_nobody_else_can(app: TestApp) {
+    let admin = app
+        .regulator_user("admin@ofs.example.org", &["regulator-admin"])
+        .await;
+    let token = app.api_sign_in(&admin).await;
+    let body = json!({
+        "name": "University of Wessex",
+        "kind": "provider",
+        "ukprn": "10000111",
+        "accountable_officer_name": "Prof Vice Chancellor",
+        "accountable_officer_email": "vc@wessex.example.ac.uk"
+    });
+    let (status, org) = post(&app, &token, "/api/v1/organisations", body.clone()).await;
+    assert_eq!(status, 201, "{org}");
+    assert_eq!(
+        (org["name"].as_str(), org["ukprn"].as_str()),
+        (Some("University of Wessex"), Some("10000111"))
+    );
+    assert_eq!(org["accountable_officer_email"], "vc@wessex.example.ac.uk");
+    let list: Value = app
+        .get_with("/api/v1/organisations", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == org["id"])
+    );
+    assert_eq!(list["total"], 2, "the regulator and the new provider");
+    let before = app.snapshot().await;
+    let (status, answer) = post(&app, &token, "/api/v1/organisations", body).await;
+    assert_eq!((status, answer["error"].as_str()), (409, Some("conflict")));
+    let (status, answer) = post(
+        &app,
+        &token,
+        "/api/v1/organisations",
+        json!({ "name": "X", "kind": "provider", "ukprn": "123" }),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["fields"]["ukprn"]
+            .as_str()
+            .unwrap()
+            .contains("8 digits")
+    );
+    assert_eq!(app.snapshot().await, before);
+    let pa = app
+        .user("10000112", "pa@one.example.ac.uk", &["portal-admin"])
+        .await;
+    let token = app.api_sign_in(&pa).await;
+    let before = app.snapshot().await;
+    let seq = app.last_audit_seq().await;
+    let (status, _) = post(
+        &app,
+        &token,
+        "/api/v1/organisations",
+        json!({ "name": "Mine", "kind": "provider", "ukprn": "10000113" }),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        app.get_with("/api/v1/organisations", &token).await.status(),
+        403
+    );
+    assert_eq!(app.snapshot().await, before);
+    assert_eq!(app.audit_since(seq).await.len(), 2);
 }

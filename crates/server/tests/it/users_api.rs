@@ -157,6 +157,7 @@ async fn a_regulator_administrator_can_support_any_provider(app: TestApp) {
                 name: "Office for Students".into(),
                 kind: "regulator".into(),
                 ukprn: None,
+                ..Default::default()
             },
             &meta,
         )

@@ -2,6 +2,7 @@
 //! no cross-site request can act with a user's authority here.
 
 mod auth;
+mod organisations;
 mod users;
 
 use app::{AppError, Principal};
@@ -18,11 +19,33 @@ use crate::error::ApiError;
 use crate::state::WebState;
 
 pub fn router() -> Router<WebState> {
-    auth::routes().merge(users::routes()).fallback(not_found)
+    auth::routes()
+        .merge(users::routes())
+        .merge(organisations::routes())
+        .fallback(not_found)
 }
 
 async fn not_found(ctx: Ctx) -> Response {
     ApiError::new(AppError::NotFound, &ctx.meta).into_response()
+}
+
+/// The error answer to a signed-in caller. Bad input is audited here; use
+/// cases have already audited what they refused.
+async fn refuse(state: &WebState, caller: &Caller, e: AppError) -> Response {
+    let meta = &caller.ctx.meta;
+    if let AppError::Invalid(fields) = &e {
+        let detail = fields.keys().copied().collect::<Vec<_>>().join(",");
+        state
+            .app
+            .record_refusal(
+                meta,
+                Some(caller.principal()),
+                "api.invalid",
+                &format!("invalid: {detail}"),
+            )
+            .await;
+    }
+    ApiError::new(e, meta).into_response()
 }
 
 /// A JSON body: `application/json` (else 415), at most 64 KiB (else 413), and

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::auth::RoleView;
-use super::{ApiJson, Caller};
+use super::{ApiJson, Caller, refuse};
 use crate::error::ApiError;
 use crate::state::WebState;
 
@@ -192,23 +192,9 @@ async fn answer(
     caller: &Caller,
     result: Result<UserWithRoles, AppError>,
 ) -> Response {
-    let meta = &caller.ctx.meta;
     match result {
         Ok(u) => Json(UserView::new(&u, state.app.clock.now())).into_response(),
-        Err(AppError::Invalid(fields)) => {
-            let detail = fields.keys().copied().collect::<Vec<_>>().join(",");
-            state
-                .app
-                .record_refusal(
-                    meta,
-                    Some(caller.principal()),
-                    "api.invalid",
-                    &format!("invalid: {detail}"),
-                )
-                .await;
-            ApiError::new(AppError::Invalid(fields), meta).into_response()
-        }
-        Err(e) => ApiError::new(e, meta).into_response(),
+        Err(e) => refuse(state, caller, e).await,
     }
 }
 

@@ -1,0 +1,124 @@
+//! Organisations, for the regulator's administrators (API.md "Organisations").
+
+use std::collections::HashMap;
+
+use app::AppError;
+use app::admin::OrganisationInput;
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use store::OrganisationRecord;
+use time::format_description::well_known::Rfc3339;
+
+use super::{ApiJson, Caller, refuse};
+use crate::error::ApiError;
+use crate::state::WebState;
+
+pub fn routes() -> Router<WebState> {
+    Router::new().route("/organisations", get(list).post(create))
+}
+
+#[derive(Serialize)]
+struct OrganisationView {
+    id: String,
+    name: String,
+    kind: &'static str,
+    ukprn: Option<String>,
+    accountable_officer_name: Option<String>,
+    accountable_officer_email: Option<String>,
+    created_at: String,
+}
+
+impl From<&OrganisationRecord> for OrganisationView {
+    fn from(o: &OrganisationRecord) -> Self {
+        Self {
+            id: o.id.to_string(),
+            name: o.name.clone(),
+            kind: o.kind.as_str(),
+            ukprn: o.ukprn.as_ref().map(|u| u.to_string()),
+            accountable_officer_name: o.accountable_officer_name.clone(),
+            accountable_officer_email: o.accountable_officer_email.clone(),
+            created_at: o.created_at.format(&Rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ListView {
+    items: Vec<OrganisationView>,
+    total: i64,
+}
+
+async fn list(
+    State(state): State<WebState>,
+    caller: Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let number = |k: &str| q.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    match state
+        .app
+        .list_organisations(
+            caller.principal(),
+            number("page"),
+            number("per_page"),
+            &caller.ctx.meta,
+        )
+        .await
+    {
+        Ok((orgs, total)) => Json(ListView {
+            items: orgs.iter().map(OrganisationView::from).collect(),
+            total,
+        })
+        .into_response(),
+        Err(e) => ApiError::new(e, &caller.ctx.meta).into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    kind: String,
+    ukprn: Option<String>,
+    accountable_officer_name: Option<String>,
+    accountable_officer_email: Option<String>,
+}
+
+async fn create(
+    State(state): State<WebState>,
+    caller: Caller,
+    body: ApiJson<CreateBody>,
+) -> Response {
+    let meta = &caller.ctx.meta;
+    let b = &body.data;
+    let input = OrganisationInput {
+        name: b.name.clone(),
+        kind: b.kind.clone(),
+        ukprn: b.ukprn.clone(),
+        accountable_officer_name: b.accountable_officer_name.clone(),
+        accountable_officer_email: b.accountable_officer_email.clone(),
+    };
+    let created = match state
+        .app
+        .add_organisation(caller.principal(), &input, meta)
+        .await
+    {
+        Ok(id) => state
+            .app
+            .store
+            .organisation(id)
+            .await
+            .map_err(AppError::from),
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(Some(org)) => (StatusCode::CREATED, Json(OrganisationView::from(&org))).into_response(),
+        Ok(None) => ApiError::new(AppError::internal("created organisation not found"), meta)
+            .into_response(),
+        Err(e) => refuse(&state, &caller, e).await,
+    }
+}
