@@ -20,6 +20,14 @@ pub struct UserPage {
     pub per_page: i64,
 }
 
+/// What the actor may change about one user (drives which controls a page shows).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserPermissions {
+    pub details: bool,
+    pub access: bool,
+    pub roles: bool,
+}
+
 /// A role the portal offers, with whether the caller may give it.
 pub struct RoleOffer {
     pub role: Role,
@@ -31,6 +39,13 @@ pub struct RoleOffer {
 impl Principal {
     pub fn role_list(&self) -> Vec<Role> {
         self.roles.iter().map(|g| g.role.clone()).collect()
+    }
+
+    /// Whether the "User management" pages are for this person.
+    pub fn may_manage_users(&self) -> bool {
+        let roles = self.role_list();
+        let me = subject(&self.user, self.organisation.kind, &roles);
+        authz::decide(&me, Action::ListUsers, self.organisation.id, None).is_ok()
     }
 }
 
@@ -150,6 +165,28 @@ impl App {
         Ok(UserWithRoles {
             user,
             roles: target_roles,
+        })
+    }
+
+    /// Which changes the actor may make to this user.
+    pub async fn user_permissions(
+        &self,
+        actor: &Principal,
+        target: &UserWithRoles,
+    ) -> AppResult<UserPermissions> {
+        let kind = match self.store.organisation(target.user.organisation_id).await? {
+            Some(o) => o.kind,
+            None => return Err(AppError::internal("user without organisation")),
+        };
+        let roles = actor.role_list();
+        let target_roles: Vec<Role> = target.roles.iter().map(|g| g.role.clone()).collect();
+        let me = subject(&actor.user, actor.organisation.kind, &roles);
+        let them = subject(&target.user, kind, &target_roles);
+        let may = |a| authz::decide(&me, a, target.user.organisation_id, Some(&them)).is_ok();
+        Ok(UserPermissions {
+            details: may(Action::EditDetails),
+            access: may(Action::SetAccess),
+            roles: may(Action::SetRoles),
         })
     }
 
@@ -629,6 +666,9 @@ impl App {
                 .await);
         };
         let mut errors = crate::FieldErrors::new();
+        if input.title.trim().is_empty() {
+            errors.insert("title", "Enter a title, like Dr or Ms".into());
+        }
         let person = crate::admin::person(
             &mut errors,
             &input.title,

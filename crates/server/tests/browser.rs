@@ -10,6 +10,8 @@ testkit::both_backends!(
     raw:
     a_person_signs_in_and_out_in_a_real_browser_and_every_page_passes_axe,
     the_same_journey_works_with_javascript_off,
+    an_administrator_adds_a_colleague_and_grants_heses_in_a_real_browser,
+    the_user_management_journey_works_with_javascript_off,
 );
 
 /// Waits (up to 10 s) until the browser shows `path` with the page fully there
@@ -184,4 +186,178 @@ async fn a_person_signs_in_and_out_in_a_real_browser_and_every_page_passes_axe(b
 
 async fn the_same_journey_works_with_javascript_off(backend: Backend) {
     journey(backend, false).await;
+}
+
+async fn click(c: &fantoccini::Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn fill(c: &fantoccini::Client, css: &str, text: &str) {
+    let field = c.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn sign_in(c: &fantoccini::Client, app: &TestApp, email: &str) {
+    c.goto(&app.url("/sign-in")).await.unwrap();
+    fill(c, "#email", email).await;
+    click(c, "main button.govuk-button").await;
+    arrive(c, "/sign-in/code").await;
+    let code = app.last_code_for(email).await.unwrap();
+    fill(c, "#code", &code).await;
+    click(c, "main button.govuk-button").await;
+    arrive(c, "/home").await;
+}
+
+async fn user_management(backend: Backend, javascript: bool) {
+    let Some(chrome) = Chrome::start(javascript).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await.unwrap();
+    let pa = app
+        .user("10000131", "ada@one.example.ac.uk", &["portal-admin"])
+        .await;
+    app.user(
+        "10000131",
+        "finley@one.example.ac.uk",
+        &["data-collection-contributor:annual-financial-return"],
+    )
+    .await;
+    let c = &chrome.client;
+    let check = |page: &'static str| {
+        let chrome = &chrome;
+        async move {
+            if javascript {
+                assert_accessible(chrome, page).await;
+            }
+        }
+    };
+    sign_in(c, &app, &pa).await;
+    c.find(Locator::LinkText("User management"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(c, "/users").await;
+    check("user management").await;
+    // Find a user by search.
+    fill(c, "#q", "finley").await;
+    click(c, "form.portal-filter button").await;
+    appears(c, "a[href^='/users/']").await;
+    assert!(
+        c.source()
+            .await
+            .unwrap()
+            .contains("finley@one.example.ac.uk")
+    );
+    check("user management, searched").await;
+    // Add a colleague: first with mistakes, then properly.
+    c.goto(&app.url("/users")).await.unwrap();
+    c.find(Locator::LinkText("Add user"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(c, "/users/add").await;
+    check("add user").await;
+    fill(c, "#first_name", "Grace").await;
+    fill(c, "#email", "grace").await;
+    click(c, "main form button.govuk-button").await;
+    appears(c, ".govuk-error-summary").await;
+    check("add user with errors").await;
+    fill(c, "#title", "Dr").await;
+    fill(c, "#last_name", "Hopper").await;
+    fill(c, "#email", "grace@one.example.ac.uk").await;
+    click(c, "main form button.govuk-button").await;
+    appears(c, ".govuk-notification-banner").await;
+    assert!(
+        c.source()
+            .await
+            .unwrap()
+            .contains("Request received for Dr Grace Hopper")
+    );
+    check("request received").await;
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to("grace@one.example.ac.uk")
+            .iter()
+            .any(|m| m.subject.contains("You have a Provider Portal account"))
+    );
+    assert!(
+        app.mailer
+            .sent_to(&pa)
+            .iter()
+            .any(|m| m.subject == "User added to Provider Portal")
+    );
+    // Edit the colleague: Add role, tick HESES, Add, see it pending, Submit.
+    c.goto(&app.url("/users?q=grace")).await.unwrap();
+    let grace = app.user_record("grace@one.example.ac.uk").await;
+    c.find(Locator::Css(&format!("a[href='/users/{}']", grace.id)))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(c, &format!("/users/{}", grace.id)).await;
+    check("edit user").await;
+    c.find(Locator::LinkText("Add role"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(c, &format!("/users/{}/roles/add", grace.id)).await;
+    check("role lookup").await;
+    let heses = c
+        .find(Locator::XPath(
+            "//label[normalize-space()='Data collection contributor - HESES']",
+        ))
+        .await
+        .unwrap();
+    heses.click().await.unwrap();
+    click(
+        c,
+        "main form[action^='/users/'][method='get']:not([action$='/roles/add']) button",
+    )
+    .await;
+    arrive(c, &format!("/users/{}", grace.id)).await;
+    assert!(c.source().await.unwrap().contains("To be added"));
+    check("edit user with a pending role").await;
+    click(c, "main form[method='post'] button.govuk-button").await;
+    appears(c, ".govuk-notification-banner--success").await;
+    check("edit user saved").await;
+    let roles = app.store().user_roles(grace.id).await.unwrap();
+    assert_eq!(
+        roles.iter().map(|r| r.name()).collect::<Vec<_>>(),
+        ["Data collection contributor - HESES"]
+    );
+    c.goto(&app.url("/users/roles-guidance")).await.unwrap();
+    check("portal roles guidance").await;
+    // The colleague, signing in, holds the role.
+    click(c, "button.portal-link-button").await;
+    arrive(c, "/signed-out").await;
+    sign_in(c, &app, "grace@one.example.ac.uk").await;
+    assert!(
+        c.source()
+            .await
+            .unwrap()
+            .contains("Data collection contributor - HESES")
+    );
+    chrome.client.clone().close().await.unwrap();
+}
+
+async fn an_administrator_adds_a_colleague_and_grants_heses_in_a_real_browser(backend: Backend) {
+    user_management(backend, true).await;
+}
+
+async fn the_user_management_journey_works_with_javascript_off(backend: Backend) {
+    user_management(backend, false).await;
 }

@@ -313,6 +313,7 @@ fn signed_in() -> Option<LayoutUser> {
     Some(LayoutUser {
         display_name: "Ann <Admin> & Co".to_owned(),
         organisation: "University of Example".to_owned(),
+        manages_users: false,
     })
 }
 

@@ -26,4 +26,6 @@ impl Layout {
 pub struct LayoutUser {
     pub display_name: String,
     pub organisation: String,
+    /// Shows the "User management" link (from the authorisation table).
+    pub manages_users: bool,
 }

@@ -44,6 +44,7 @@ impl Page {
             user: self.principal().map(|p| LayoutUser {
                 display_name: p.display_name(),
                 organisation: p.organisation.name.clone(),
+                manages_users: p.may_manage_users(),
             }),
             csrf_token: self.csrf_token(),
             show_dev_mail: self.state.config.dev_mail_dir.is_some(),

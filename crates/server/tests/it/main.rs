@@ -8,4 +8,5 @@ mod cli;
 mod outbox;
 mod pages;
 mod users_api;
+mod users_pages;
 mod users_write;

@@ -4,6 +4,7 @@
 mod dev_mail;
 mod home;
 mod sign_in;
+mod users;
 
 use axum::Router;
 use axum::response::Response;
@@ -12,7 +13,9 @@ use crate::page::Page;
 use crate::state::WebState;
 
 pub fn router(dev_mail: bool) -> Router<WebState> {
-    let mut r = sign_in::routes().merge(home::routes());
+    let mut r = sign_in::routes()
+        .merge(home::routes())
+        .merge(users::routes());
     if dev_mail {
         r = r.merge(dev_mail::routes());
     }

@@ -1,0 +1,215 @@
+//! The user-management pages (seed 001), without a browser: list, add, edit
+//! with staged roles through the lookup page, and refusals by hand-made posts.
+
+use domain::audit::Outcome;
+use testkit::TestApp;
+
+use crate::attacks::page_sign_in;
+
+testkit::both_backends!(
+    an_administrator_adds_a_colleague_and_gives_them_heses_through_the_pages,
+    a_delegated_admin_cannot_grant_portal_admin_by_a_hand_made_form,
+    contributors_do_not_see_user_management,
+);
+
+async fn an_administrator_adds_a_colleague_and_gives_them_heses_through_the_pages(app: TestApp) {
+    let pa = app
+        .user("10000121", "pa@one.example.ac.uk", &["portal-admin"])
+        .await;
+    app.user(
+        "10000121",
+        "finley@one.example.ac.uk",
+        &["data-collection-contributor:annual-financial-return"],
+    )
+    .await;
+    let mut b = page_sign_in(&app, &pa).await;
+    let home = b.get("/home").await;
+    assert!(
+        home.body.contains("href=\"/users\""),
+        "the User management link"
+    );
+    let list = b.get("/users?q=finley").await;
+    assert!(
+        list.body.contains("finley@one.example.ac.uk")
+            && !list.body.contains("pa@one.example.ac.uk")
+    );
+    assert!(list.body.contains("Never"), "never signed in");
+
+    b.get("/users/add").await;
+    let r = b
+        .submit(
+            "/users/add",
+            &[
+                ("title", ""),
+                ("first_name", "Grace"),
+                ("last_name", "Hopper"),
+                ("email", "grace"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("govuk-error-summary") && r.body.contains("Enter a title"));
+    assert!(r.body.contains("value=\"Grace\""), "what was typed is kept");
+    let r = b
+        .submit(
+            "/users/add",
+            &[
+                ("title", "Dr"),
+                ("first_name", "Grace"),
+                ("last_name", "Hopper"),
+                ("email", "grace@one.example.ac.uk"),
+            ],
+        )
+        .await;
+    let location = r.location().unwrap().to_owned();
+    assert!(location.starts_with("/users?requested="), "{location}");
+    assert!(
+        b.get(&location)
+            .await
+            .body
+            .contains("Request received for Dr Grace Hopper")
+    );
+    app.deliver_mail().await;
+    let grace = app.user_record("grace@one.example.ac.uk").await;
+
+    let edit = b.get(&format!("/users/{}", grace.id)).await;
+    assert!(edit.body.contains("Edit user") && edit.body.contains("Portal Access Enabled"));
+    let lookup = b.get(&format!("/users/{}/roles/add?q=hes", grace.id)).await;
+    assert!(lookup.body.contains("Data collection contributor - HESES"));
+    assert!(
+        !lookup
+            .body
+            .contains("Data collection contributor - Prevent"),
+        "search narrows the list"
+    );
+    // Ticking HESES and choosing Add returns to Edit user with the role pending.
+    let staged = b
+        .get(&format!(
+            "/users/{}?add=data-collection-contributor%3Aheses",
+            grace.id
+        ))
+        .await;
+    assert!(staged.body.contains("To be added"));
+    assert!(
+        app.store().user_roles(grace.id).await.unwrap().is_empty(),
+        "nothing changes before Submit"
+    );
+    let r = b
+        .submit(
+            &format!("/users/{}", grace.id),
+            &[
+                ("role", "data-collection-contributor:heses"),
+                ("access_enabled", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.location(),
+        Some(format!("/users/{}?saved=1", grace.id).as_str())
+    );
+    assert!(
+        b.get(r.location().unwrap())
+            .await
+            .body
+            .contains("Your changes have been saved")
+    );
+    let roles = app.store().user_roles(grace.id).await.unwrap();
+    assert_eq!(roles[0].name(), "Data collection contributor - HESES");
+    let token = app.api_sign_in("grace@one.example.ac.uk").await;
+    let me: serde_json::Value = app
+        .get_with("/api/v1/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["roles"][0]["id"], "data-collection-contributor:heses");
+}
+
+async fn a_delegated_admin_cannot_grant_portal_admin_by_a_hand_made_form(app: TestApp) {
+    let dpa = app
+        .user(
+            "10000122",
+            "dpa@one.example.ac.uk",
+            &["delegated-portal-admin"],
+        )
+        .await;
+    let c = app.user("10000122", "c@one.example.ac.uk", &[]).await;
+    let pa = app
+        .user("10000122", "pa@one.example.ac.uk", &["portal-admin"])
+        .await;
+    let c_id = app.user_record(&c).await.id;
+    let mut b = page_sign_in(&app, &dpa).await;
+    // The page never offers it...
+    let lookup = b.get(&format!("/users/{c_id}/roles/add")).await;
+    assert!(!lookup.body.contains("value=\"portal-admin\""));
+    assert!(lookup.body.contains("Data collection contributor - HESES"));
+    // ...and a crafted post is refused, audited, and changes nothing.
+    b.get(&format!("/users/{c_id}")).await;
+    let before = app.snapshot().await;
+    let seq = app.last_audit_seq().await;
+    let r = b
+        .submit(
+            &format!("/users/{c_id}"),
+            &[("role", "portal-admin"), ("access_enabled", "true")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.body
+            .contains("can only give or remove Data collection contributor")
+    );
+    assert_eq!(app.snapshot().await, before);
+    let rows = app.audit_since(seq).await;
+    assert_eq!((rows.len(), rows[0].entry.outcome), (1, Outcome::Refused));
+    // Nor can a delegate disable a Portal Administrator by a crafted post.
+    let pa_id = app.user_record(&pa).await.id;
+    let edit = b.get(&format!("/users/{pa_id}")).await;
+    assert!(
+        !edit.body.contains("Add role") && !edit.body.contains(">Remove<"),
+        "no role controls offered"
+    );
+    assert!(
+        edit.body.contains("checked disabled"),
+        "access shown but not changeable"
+    );
+    let before = app.snapshot().await;
+    let r = b
+        .submit(&format!("/users/{pa_id}"), &[("role", "portal-admin")])
+        .await;
+    assert_eq!(r.status, 403, "a crafted post to disable them is refused");
+    assert_eq!(app.snapshot().await, before);
+}
+
+async fn contributors_do_not_see_user_management(app: TestApp) {
+    let c = app
+        .user(
+            "10000123",
+            "c@one.example.ac.uk",
+            &["data-collection-contributor:heses"],
+        )
+        .await;
+    let mut b = page_sign_in(&app, &c).await;
+    assert!(!b.get("/home").await.body.contains("href=\"/users\""));
+    let before = app.snapshot().await;
+    let r = b.get("/users").await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("Portal Administrator"));
+    assert_eq!(
+        b.get("/users/add").await.status,
+        200,
+        "the form shows, but submitting is refused"
+    );
+    let r = b
+        .submit(
+            "/users/add",
+            &[
+                ("title", "Mr"),
+                ("first_name", "A"),
+                ("last_name", "B"),
+                ("email", "ab@one.example.ac.uk"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(app.snapshot().await, before);
+}

@@ -1,0 +1,701 @@
+//! User management pages (seed 001): the list, Add user, Edit user with staged
+//! role changes and the role lookup, and the portal roles guidance.
+//!
+//! Staged changes live in the edit page's address (`?add=…&remove=…`), so the
+//! whole journey works without JavaScript: the lookup is its own page whose
+//! form adds to that address, and only Submit changes anything.
+
+use app::users::{AddUserInput, RoleOffer, UserPatch, UserPermissions};
+use app::{AppError, FieldErrors};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, RawQuery};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use domain::UserId;
+use serde::Deserialize;
+use store::{UserFilter, UserWithRoles};
+
+use crate::layout::Layout;
+use crate::page::{Form, Page};
+use crate::state::WebState;
+
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/users", get(list))
+        .route("/users/add", get(add_form).post(add_submit))
+        .route("/users/roles-guidance", get(guidance))
+        .route("/users/{id}", get(edit).post(edit_submit))
+        .route("/users/{id}/roles/add", get(lookup))
+        .route(
+            "/users/{id}/details",
+            get(details_form).post(details_submit),
+        )
+}
+
+/// Pairs of a query string, repeated keys kept.
+fn pairs(raw: Option<String>) -> Vec<(String, String)> {
+    raw.and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(&q).ok())
+        .unwrap_or_default()
+}
+
+fn first(pairs: &[(String, String)], key: &str) -> Option<String> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+fn encode(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+type Errors = Vec<(String, String)>;
+
+fn summary(fields: &FieldErrors) -> Errors {
+    fields
+        .iter()
+        .map(|(f, m)| (m.clone(), format!("#{f}")))
+        .collect()
+}
+
+fn error_for(fields: &FieldErrors, name: &str) -> String {
+    fields.get(name).cloned().unwrap_or_default()
+}
+
+struct Row {
+    id: String,
+    name: String,
+    email: String,
+    roles: Vec<String>,
+    last_signed_in: String,
+    status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "pages/users/list.html")]
+struct ListPage {
+    layout: Layout,
+    rows: Vec<Row>,
+    q: String,
+    role: String,
+    roles: Vec<(String, String)>,
+    requested: String,
+    previous: String,
+    next: String,
+    showing: String,
+}
+
+fn when(t: Option<time::OffsetDateTime>) -> String {
+    let format = time::macros::format_description!(
+        "[day] [month repr:short] [year] [hour]:[minute]:[second]"
+    );
+    t.and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| "Never".to_owned())
+}
+
+async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let q = pairs(raw);
+    let search = first(&q, "q").unwrap_or_default();
+    let role = first(&q, "role").unwrap_or_default();
+    let number = first(&q, "page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let filter = UserFilter {
+        q: Some(search.clone()),
+        role: Some(role.clone()),
+        offset: 0,
+        limit: 0,
+    };
+    let result = page
+        .state
+        .app
+        .list_users(actor, None, filter, number, &page.ctx.meta)
+        .await;
+    let users = match result {
+        Ok(u) => u,
+        Err(e) => return page.error(e),
+    };
+    let offers = match page.state.app.role_catalogue(actor).await {
+        Ok(o) => o,
+        Err(e) => return page.error(e),
+    };
+    let now = page.state.app.clock.now();
+    let link = |n: i64| {
+        format!(
+            "/users?{}",
+            encode(&[("q", &search), ("role", &role), ("page", &n.to_string())])
+        )
+    };
+    let last_page = (users.total + users.per_page - 1) / users.per_page;
+    let from = (users.page - 1) * users.per_page + 1;
+    let to = (from + users.items.len() as i64 - 1).max(0);
+    let view = ListPage {
+        layout: page.layout("User management"),
+        rows: users
+            .items
+            .iter()
+            .map(|u| Row {
+                id: u.user.id.to_string(),
+                name: u.user.display_name(),
+                email: u.user.email.clone(),
+                roles: u.roles.iter().map(|r| r.name()).collect(),
+                last_signed_in: when(u.user.last_signed_in_at),
+                status: u.user.account_state().status(now).label(),
+            })
+            .collect(),
+        q: search.clone(),
+        role: role.clone(),
+        roles: offers
+            .iter()
+            .map(|o| (o.role.id(), o.name.clone()))
+            .collect(),
+        requested: first(&q, "requested").unwrap_or_default(),
+        previous: if users.page > 1 {
+            link(users.page - 1)
+        } else {
+            String::new()
+        },
+        next: if users.page < last_page {
+            link(users.page + 1)
+        } else {
+            String::new()
+        },
+        showing: if users.total == 0 {
+            String::new()
+        } else {
+            format!("Showing {from} to {to} of {} users", users.total)
+        },
+    };
+    page.render(StatusCode::OK, &view)
+}
+
+#[derive(Template)]
+#[template(path = "pages/users/add.html")]
+struct AddPage {
+    layout: Layout,
+    title: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    errors: Errors,
+    fields: FieldErrors,
+}
+
+impl AddPage {
+    fn error(&self, name: &str) -> String {
+        error_for(&self.fields, name)
+    }
+}
+
+async fn add_form(page: Page) -> Response {
+    if page.principal().is_none() {
+        return Redirect::to("/sign-in").into_response();
+    }
+    page.render(
+        StatusCode::OK,
+        &AddPage {
+            layout: page.layout("Add user"),
+            title: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            email: String::new(),
+            errors: Vec::new(),
+            fields: FieldErrors::new(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct PersonInput {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    email: String,
+}
+
+async fn add_submit(form: Form<PersonInput>) -> Response {
+    let Form { page, data } = form;
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let input = AddUserInput {
+        title: data.title.clone(),
+        first_name: data.first_name.clone(),
+        last_name: data.last_name.clone(),
+        email: data.email.clone(),
+        roles: Vec::new(),
+    };
+    match page
+        .state
+        .app
+        .request_user(actor, None, &input, &page.ctx.meta)
+        .await
+    {
+        Ok(_) => {
+            let name = domain::user::display_name(&data.title, &data.first_name, &data.last_name);
+            Redirect::to(&format!("/users?{}", encode(&[("requested", &name)]))).into_response()
+        }
+        Err(AppError::Invalid(fields)) => {
+            page.state
+                .app
+                .record_refusal(&page.ctx.meta, Some(actor), "users.add", "invalid form")
+                .await;
+            page.render(
+                StatusCode::BAD_REQUEST,
+                &AddPage {
+                    layout: page.layout("Error: Add user"),
+                    title: data.title,
+                    first_name: data.first_name,
+                    last_name: data.last_name,
+                    email: data.email,
+                    errors: summary(&fields),
+                    fields,
+                },
+            )
+        }
+        Err(e) => page.error(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/users/guidance.html")]
+struct GuidancePage {
+    layout: Layout,
+    offers: Vec<RoleOffer>,
+}
+
+async fn guidance(page: Page) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    match page.state.app.role_catalogue(actor).await {
+        Ok(offers) => page.render(
+            StatusCode::OK,
+            &GuidancePage {
+                layout: page.layout("Portal roles"),
+                offers,
+            },
+        ),
+        Err(e) => page.error(e),
+    }
+}
+
+/// Changes staged on the edit page, carried in its address.
+#[derive(Debug, Clone, Default)]
+struct Staged {
+    add: Vec<String>,
+    remove: Vec<String>,
+}
+
+impl Staged {
+    fn from(pairs: &[(String, String)]) -> Self {
+        let mut s = Staged::default();
+        for (k, v) in pairs {
+            let list = match k.as_str() {
+                "add" => &mut s.add,
+                "remove" => &mut s.remove,
+                _ => continue,
+            };
+            if !list.contains(v) {
+                list.push(v.clone());
+            }
+        }
+        s
+    }
+
+    fn query(&self) -> String {
+        let mut p: Vec<(&str, &str)> = self.add.iter().map(|a| ("add", a.as_str())).collect();
+        p.extend(self.remove.iter().map(|r| ("remove", r.as_str())));
+        encode(&p)
+    }
+
+    fn toggled(&self, list: &str, role: &str) -> String {
+        let mut s = self.clone();
+        let l = if list == "add" {
+            &mut s.add
+        } else {
+            &mut s.remove
+        };
+        if let Some(i) = l.iter().position(|r| r == role) {
+            l.remove(i);
+        } else {
+            l.push(role.to_owned());
+        }
+        s.query()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+struct RoleLine {
+    id: String,
+    name: String,
+    description: String,
+    /// "", "add" or "remove".
+    pending: &'static str,
+    /// The edit page address that undoes or stages this line ("" = no control).
+    toggle: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/users/edit.html")]
+struct EditPage {
+    layout: Layout,
+    id: String,
+    name: String,
+    email: String,
+    status: &'static str,
+    last_signed_in: String,
+    lines: Vec<RoleLine>,
+    final_roles: Vec<String>,
+    access_enabled: bool,
+    may: UserPermissions,
+    staged: bool,
+    saved: bool,
+    problem: String,
+    problem_summary: Errors,
+    details_href: String,
+    add_role_href: String,
+}
+
+async fn load_for_edit(
+    page: &Page,
+    id: &str,
+) -> Result<(UserWithRoles, Vec<RoleOffer>, UserPermissions), AppError> {
+    let Some(actor) = page.principal() else {
+        return Err(AppError::Unauthenticated);
+    };
+    let id = id.parse::<UserId>().map_err(|_| AppError::NotFound)?;
+    let user = page.state.app.view_user(actor, id, &page.ctx.meta).await?;
+    let offers = page.state.app.role_catalogue(actor).await?;
+    let may = page.state.app.user_permissions(actor, &user).await?;
+    Ok((user, offers, may))
+}
+
+fn edit_view(
+    page: &Page,
+    user: &UserWithRoles,
+    offers: &[RoleOffer],
+    may: UserPermissions,
+    staged: &Staged,
+    saved: bool,
+    problem: String,
+) -> EditPage {
+    let grantable = |id: &str| may.roles && offers.iter().any(|o| o.role.id() == id && o.grantable);
+    let mut lines: Vec<RoleLine> = user
+        .roles
+        .iter()
+        .map(|r| {
+            let id = r.role.id();
+            let removing = staged.remove.contains(&id);
+            RoleLine {
+                toggle: if grantable(&id) {
+                    staged.toggled("remove", &id)
+                } else {
+                    String::new()
+                },
+                pending: if removing { "remove" } else { "" },
+                name: r.name(),
+                description: r.description(),
+                id,
+            }
+        })
+        .collect();
+    for a in &staged.add {
+        if user.roles.iter().any(|r| &r.role.id() == a) {
+            continue;
+        }
+        if let Some(o) = offers.iter().find(|o| &o.role.id() == a) {
+            lines.push(RoleLine {
+                id: a.clone(),
+                name: o.name.clone(),
+                description: o.description.clone(),
+                pending: "add",
+                toggle: staged.toggled("add", a),
+            });
+        }
+    }
+    let final_roles = lines
+        .iter()
+        .filter(|l| l.pending != "remove")
+        .map(|l| l.id.clone())
+        .collect();
+    let now = page.state.app.clock.now();
+    EditPage {
+        layout: page.layout(if problem.is_empty() {
+            "Edit user"
+        } else {
+            "Error: Edit user"
+        }),
+        id: user.user.id.to_string(),
+        name: user.user.display_name(),
+        email: user.user.email.clone(),
+        status: user.user.account_state().status(now).label(),
+        last_signed_in: when(user.user.last_signed_in_at),
+        lines,
+        final_roles,
+        access_enabled: user.user.access_enabled,
+        may,
+        staged: !staged.is_empty(),
+        saved,
+        details_href: format!("/users/{}/details", user.user.id),
+        add_role_href: format!("/users/{}/roles/add?{}", user.user.id, staged.query()),
+        problem_summary: if problem.is_empty() {
+            Vec::new()
+        } else {
+            vec![(problem.clone(), "#roles".to_owned())]
+        },
+        problem,
+    }
+}
+
+async fn edit(page: Page, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    let q = pairs(raw);
+    let (user, offers, may) = match load_for_edit(&page, &id).await {
+        Ok(x) => x,
+        Err(e) => return page.error(e),
+    };
+    let staged = Staged::from(&q);
+    let view = edit_view(
+        &page,
+        &user,
+        &offers,
+        may,
+        &staged,
+        first(&q, "saved").is_some(),
+        String::new(),
+    );
+    page.render(StatusCode::OK, &view)
+}
+
+/// Submit: the final role set and the access checkbox, applied together.
+async fn edit_submit(Path(id): Path<String>, form: Form<Vec<(String, String)>>) -> Response {
+    let Form { page, data } = form;
+    let (user, offers, may) = match load_for_edit(&page, &id).await {
+        Ok(x) => x,
+        Err(e) => return page.error(e),
+    };
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let wanted: Vec<String> = data
+        .iter()
+        .filter(|(k, _)| k == "role")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let access = data
+        .iter()
+        .any(|(k, v)| k == "access_enabled" && v == "true");
+    let current: Vec<String> = user.roles.iter().map(|r| r.role.id()).collect();
+    let roles_changed =
+        wanted.len() != current.len() || wanted.iter().any(|w| !current.contains(w));
+    let meta = &page.ctx.meta;
+    let app = &page.state.app;
+    let mut result = Ok(());
+    if roles_changed {
+        result = app
+            .set_roles(actor, user.user.id, &wanted, meta)
+            .await
+            .map(|_| ());
+    }
+    if result.is_ok() && access != user.user.access_enabled {
+        let patch = UserPatch {
+            access_enabled: Some(access),
+            ..UserPatch::default()
+        };
+        result = app
+            .update_user(actor, user.user.id, &patch, meta)
+            .await
+            .map(|_| ());
+    }
+    // A refusal shows the page again, with the changes still staged and the reason.
+    let again = |status: StatusCode, why: String| {
+        let staged = Staged {
+            add: wanted
+                .iter()
+                .filter(|w| !current.contains(w))
+                .cloned()
+                .collect(),
+            remove: current
+                .iter()
+                .filter(|c| !wanted.contains(c))
+                .cloned()
+                .collect(),
+        };
+        page.render(
+            status,
+            &edit_view(&page, &user, &offers, may, &staged, false, why),
+        )
+    };
+    match result {
+        Ok(()) => Redirect::to(&format!("/users/{}?saved=1", user.user.id)).into_response(),
+        Err(AppError::Forbidden(why)) => again(StatusCode::FORBIDDEN, why),
+        Err(AppError::Conflict(why)) => again(StatusCode::CONFLICT, why),
+        Err(e) => page.error(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/users/lookup.html")]
+struct LookupPage {
+    layout: Layout,
+    id: String,
+    q: String,
+    choices: Vec<(String, String, String)>,
+    selected: Vec<(String, String)>,
+    add: Vec<String>,
+    remove: Vec<String>,
+    back: String,
+}
+
+async fn lookup(page: Page, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    let q = pairs(raw);
+    let (user, offers, may) = match load_for_edit(&page, &id).await {
+        Ok(x) => x,
+        Err(e) => return page.error(e),
+    };
+    if !may.roles {
+        return page.error(AppError::Forbidden(
+            "You cannot change this user's roles".into(),
+        ));
+    }
+    let staged = Staged::from(&q);
+    let search = first(&q, "q").unwrap_or_default().to_lowercase();
+    let held = |id: &str| {
+        user.roles.iter().any(|r| r.role.id() == id) && !staged.remove.iter().any(|r| r == id)
+    };
+    let choices = offers
+        .iter()
+        .filter(|o| o.grantable && !held(&o.role.id()) && !staged.add.contains(&o.role.id()))
+        .filter(|o| search.is_empty() || o.name.to_lowercase().contains(&search))
+        .map(|o| (o.role.id(), o.name.clone(), o.description.clone()))
+        .collect();
+    let selected = staged
+        .add
+        .iter()
+        .filter_map(|a| offers.iter().find(|o| &o.role.id() == a))
+        .map(|o| {
+            let without = staged.toggled("add", &o.role.id());
+            (
+                o.name.clone(),
+                format!("/users/{}/roles/add?{without}", user.user.id),
+            )
+        })
+        .collect();
+    let view = LookupPage {
+        layout: page.layout("Add role"),
+        id: user.user.id.to_string(),
+        q: first(&q, "q").unwrap_or_default(),
+        choices,
+        selected,
+        add: staged.add.clone(),
+        remove: staged.remove.clone(),
+        back: format!("/users/{}?{}", user.user.id, staged.query()),
+    };
+    page.render(StatusCode::OK, &view)
+}
+
+#[derive(Template)]
+#[template(path = "pages/users/details.html")]
+struct DetailsPage {
+    layout: Layout,
+    id: String,
+    back: String,
+    title: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    errors: Errors,
+    fields: FieldErrors,
+}
+
+impl DetailsPage {
+    fn error(&self, name: &str) -> String {
+        error_for(&self.fields, name)
+    }
+}
+
+async fn details_form(page: Page, Path(id): Path<String>) -> Response {
+    let (user, _, may) = match load_for_edit(&page, &id).await {
+        Ok(x) => x,
+        Err(e) => return page.error(e),
+    };
+    if !may.details {
+        return page.error(AppError::Forbidden(
+            "You cannot change this user's details".into(),
+        ));
+    }
+    page.render(
+        StatusCode::OK,
+        &DetailsPage {
+            layout: page.layout("Change user details"),
+            back: format!("/users/{}", user.user.id),
+            id: user.user.id.to_string(),
+            title: user.user.title.clone(),
+            first_name: user.user.first_name.clone(),
+            last_name: user.user.last_name.clone(),
+            email: user.user.email.clone(),
+            errors: Vec::new(),
+            fields: FieldErrors::new(),
+        },
+    )
+}
+
+async fn details_submit(Path(id): Path<String>, form: Form<PersonInput>) -> Response {
+    let Form { page, data } = form;
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let Ok(user_id) = id.parse::<UserId>() else {
+        return page.error(AppError::NotFound);
+    };
+    let patch = UserPatch {
+        title: Some(data.title.clone()),
+        first_name: Some(data.first_name.clone()),
+        last_name: Some(data.last_name.clone()),
+        email: Some(data.email.clone()),
+        ..UserPatch::default()
+    };
+    let fields = match page
+        .state
+        .app
+        .update_user(actor, user_id, &patch, &page.ctx.meta)
+        .await
+    {
+        Ok(_) => return Redirect::to(&format!("/users/{user_id}?saved=1")).into_response(),
+        Err(AppError::Invalid(fields)) => fields,
+        Err(AppError::Conflict(why)) => {
+            let mut f = FieldErrors::new();
+            f.insert("email", why);
+            f
+        }
+        Err(e) => return page.error(e),
+    };
+    page.state
+        .app
+        .record_refusal(&page.ctx.meta, Some(actor), "users.update", "invalid form")
+        .await;
+    page.render(
+        StatusCode::BAD_REQUEST,
+        &DetailsPage {
+            layout: page.layout("Error: Change user details"),
+            back: format!("/users/{id}"),
+            id,
+            title: data.title,
+            first_name: data.first_name,
+            last_name: data.last_name,
+            email: data.email,
+            errors: summary(&fields),
+            fields,
+        },
+    )
+}
