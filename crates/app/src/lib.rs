@@ -94,6 +94,26 @@ impl App {
         }
     }
 
+    /// Records that someone took data away (an export); a failure to audit is logged.
+    pub async fn record_export(&self, meta: &RequestMeta, actor: &Principal, action: &str) {
+        let event = meta.event(
+            self.clock.now(),
+            Some(actor),
+            action,
+            None,
+            domain::audit::Outcome::Success,
+            "",
+        );
+        let result = async {
+            let mut tx = self.store.begin().await?;
+            tx.append_audit(&event).await?;
+            tx.commit().await
+        };
+        if let Err(e) = result.await {
+            tracing::error!(request_id = %meta.request_id, error = ?e, "could not audit an export");
+        }
+    }
+
     /// Records a refusal that happened before any use case ran (bad input,
     /// a cross-site form, a missing session…), in its own transaction.
     pub async fn audit_refusal(

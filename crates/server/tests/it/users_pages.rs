@@ -10,6 +10,7 @@ testkit::both_backends!(
     an_administrator_adds_a_colleague_and_gives_them_heses_through_the_pages,
     a_delegated_admin_cannot_grant_portal_admin_by_a_hand_made_form,
     contributors_do_not_see_user_management,
+    the_list_downloads_as_csv_with_formulas_neutralised,
 );
 
 async fn an_administrator_adds_a_colleague_and_gives_them_heses_through_the_pages(app: TestApp) {
@@ -212,4 +213,55 @@ async fn contributors_do_not_see_user_management(app: TestApp) {
         .await;
     assert_eq!(r.status, 403);
     assert_eq!(app.snapshot().await, before);
+}
+
+async fn the_list_downloads_as_csv_with_formulas_neutralised(app: TestApp) {
+    let pa = app
+        .user("10000124", "pa@one.example.ac.uk", &["portal-admin"])
+        .await;
+    let token = app.api_sign_in(&pa).await;
+    let evil = serde_json::json!({
+        "title": "Mr",
+        "first_name": "=HYPERLINK(\"http://evil.example\")",
+        "last_name": "@SUM(A1)",
+        "email": "evil@one.example.ac.uk"
+    });
+    let r = app
+        .client()
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .json(&evil)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    app.deliver_mail().await;
+    let mut b = page_sign_in(&app, &pa).await;
+    let list = b.get("/users").await;
+    assert!(list.body.contains("/users.csv?"));
+    let csv = b.get("/users.csv").await;
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(
+        csv.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(
+        csv.body
+            .starts_with("Title,First name,Last name,Email,Roles,Last logged in,Status")
+    );
+    assert!(
+        csv.body
+            .contains("\"'=HYPERLINK(\"\"http://evil.example\"\")\""),
+        "{}",
+        csv.body
+    );
+    assert!(csv.body.contains("\"'@SUM(A1)\""));
+    assert!(csv.body.contains("\"Portal Administrator\""));
+    assert_eq!(csv.body.lines().count(), 3, "header and two users");
+    let last = app.audit().await.pop().unwrap();
+    assert_eq!(last.entry.action, "users.exported");
+    let c = app.user("10000124", "c@one.example.ac.uk", &[]).await;
+    let mut other = page_sign_in(&app, &c).await;
+    assert_eq!(other.get("/users.csv").await.status, 403);
 }
