@@ -314,20 +314,71 @@ async fn user_management(backend: Backend, javascript: bool) {
         .click()
         .await
         .unwrap();
-    arrive(c, &format!("/users/{}/roles/add", grace.id)).await;
-    check("role lookup").await;
-    let heses = c
-        .find(Locator::XPath(
-            "//label[normalize-space()='Data collection contributor - HESES']",
-        ))
-        .await
-        .unwrap();
-    heses.click().await.unwrap();
-    click(
-        c,
-        "main form[action^='/users/'][method='get']:not([action$='/roles/add']) button",
-    )
-    .await;
+    // With JavaScript the lookup opens as a dialog over Edit user; without, as its own page.
+    let scope = if javascript {
+        appears(c, "dialog[open] [data-lookup-content]").await;
+        check("role lookup dialog open").await;
+        // Keyboard: Escape closes the dialog and focus goes back to "Add role".
+        let focused = c.active_element().await.unwrap();
+        focused.send_keys("\u{E00C}").await.unwrap();
+        for _ in 0..100 {
+            if c.find(Locator::Css("dialog[open]")).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(
+            c.find(Locator::Css("dialog[open]")).await.is_err(),
+            "Escape closes the dialog"
+        );
+        let back: String = c
+            .execute("return document.activeElement.textContent.trim()", vec![])
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(back, "Add role");
+        c.find(Locator::LinkText("Add role"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        appears(c, "dialog[open] [data-lookup-content]").await;
+        // Typing in the search narrows the choices in place.
+        fill(c, "dialog[open] input[name='q']", "hes").await;
+        let prevent = c
+            .find(Locator::XPath(
+                "//dialog//label[normalize-space()='Data collection contributor - Prevent']",
+            ))
+            .await
+            .unwrap();
+        assert!(
+            !prevent.is_displayed().await.unwrap(),
+            "Prevent is filtered out"
+        );
+        "//dialog"
+    } else {
+        arrive(c, &format!("/users/{}/roles/add", grace.id)).await;
+        "//main"
+    };
+    c.find(Locator::XPath(&format!(
+        "{scope}//label[normalize-space()='Data collection contributor - HESES']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.find(Locator::XPath(&format!(
+        "{scope}//button[normalize-space()='Add']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     arrive(c, &format!("/users/{}", grace.id)).await;
     assert!(c.source().await.unwrap().contains("To be added"));
     check("edit user with a pending role").await;
