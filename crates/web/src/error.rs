@@ -13,11 +13,16 @@ use serde::Serialize;
 use crate::layout::Layout;
 
 /// The API's error body (API.md "Conventions").
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiErrorBody {
+    /// `invalid`, `unauthenticated`, `code_rejected`, `forbidden`, `not_found`,
+    /// `conflict`, `too_large`, `unsupported_media_type`, `rate_limited`, `internal`.
+    #[schema(value_type = String)]
     pub error: &'static str,
     pub message: String,
+    /// Per-field messages, for `invalid`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub fields: Option<std::collections::BTreeMap<&'static str, String>>,
 }
 

@@ -5,6 +5,7 @@ mod add_user;
 mod api_sign_in;
 mod attacks;
 mod cli;
+mod openapi;
 mod outbox;
 mod pages;
 mod users_api;

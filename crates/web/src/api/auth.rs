@@ -1,37 +1,42 @@
 //! Sign-in, sign-out and `/me` (API.md "Sign-in").
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use store::SessionKind;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiJson, Caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiErrorBody};
 use crate::state::WebState;
 
-pub fn routes() -> Router<WebState> {
-    Router::new()
-        .route("/auth/code", post(request_code))
-        .route("/auth/token", post(create_token).delete(delete_token))
-        .route("/me", get(me))
+pub fn routes() -> OpenApiRouter<WebState> {
+    OpenApiRouter::new()
+        .routes(routes!(request_code))
+        .routes(routes!(create_token, delete_token))
+        .routes(routes!(me))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CodeRequest {
     email: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct CodeRequested {
     attempt_id: String,
 }
 
+/// Ask for a sign-in code: identical answer for every address.
+#[utoipa::path(post, path = "/auth/code", tag = "Sign-in", request_body = CodeRequest,
+    responses((status = 202, body = CodeRequested), (status = 400, body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
 async fn request_code(State(state): State<WebState>, body: ApiJson<CodeRequest>) -> Response {
     match state
         .app
@@ -49,19 +54,23 @@ async fn request_code(State(state): State<WebState>, body: ApiJson<CodeRequest>)
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenRequest {
     attempt_id: String,
     code: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TokenIssued {
     token: String,
     expires_at: String,
 }
 
+/// Exchange the emailed code for a bearer token.
+#[utoipa::path(post, path = "/auth/token", tag = "Sign-in", request_body = TokenRequest,
+    responses((status = 200, body = TokenIssued), (status = 400, body = ApiErrorBody),
+        (status = 401, description = "code_rejected", body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
 async fn create_token(State(state): State<WebState>, body: ApiJson<TokenRequest>) -> Response {
     let signed_in = state
         .app
@@ -83,6 +92,9 @@ async fn create_token(State(state): State<WebState>, body: ApiJson<TokenRequest>
     }
 }
 
+/// Sign out: the token stops working.
+#[utoipa::path(delete, path = "/auth/token", tag = "Sign-in", security(("bearer" = [])),
+    responses((status = 204, description = "Signed out"), (status = 401, body = ApiErrorBody)))]
 async fn delete_token(State(state): State<WebState>, caller: Caller) -> Response {
     match state
         .app
@@ -94,7 +106,7 @@ async fn delete_token(State(state): State<WebState>, caller: Caller) -> Response
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrganisationView {
     id: String,
     name: String,
@@ -102,7 +114,7 @@ pub struct OrganisationView {
     ukprn: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RoleView {
     id: String,
     name: String,
@@ -117,7 +129,7 @@ impl From<&store::RoleGrant> for RoleView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Me {
     id: String,
     email: String,
@@ -128,6 +140,9 @@ struct Me {
     roles: Vec<RoleView>,
 }
 
+/// Who the token belongs to: account, organisation, roles.
+#[utoipa::path(get, path = "/me", tag = "Sign-in", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ApiErrorBody)))]
 async fn me(caller: Caller) -> Response {
     let p = caller.principal();
     Json(Me {

@@ -12,18 +12,64 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::body::{self, BodyError};
 use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::state::WebState;
 
+/// The API's routes and its OpenAPI document, from the same annotations: a
+/// route cannot exist without being described. Mounted at `/api/v1`.
 pub fn router() -> Router<WebState> {
-    auth::routes()
+    let (router, mut doc) = OpenApiRouter::<WebState>::new()
+        .merge(auth::routes())
         .merge(users::routes())
         .merge(organisations::routes())
+        .split_for_parts();
+    doc.info.title = "Provider Portal API".into();
+    doc.info.version = "1".into();
+    doc.info.description = Some("The JSON API of Provider Portal (see API.md). Authenticate with `Authorization: Bearer <token>` from POST /auth/token.".into());
+    doc.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        utoipa::openapi::security::SecurityScheme::Http(utoipa::openapi::security::Http::new(
+            utoipa::openapi::security::HttpAuthScheme::Bearer,
+        )),
+    );
+    // The document describes itself too, so that every route is in it.
+    doc.paths.add_path_operation(
+        OPENAPI_PATH,
+        vec![utoipa::openapi::HttpMethod::Get],
+        utoipa::openapi::path::OperationBuilder::new()
+            .tag("Meta")
+            .summary(Some("This OpenAPI document"))
+            .response(
+                "200",
+                utoipa::openapi::Response::new("The OpenAPI 3.1 document"),
+            )
+            .build(),
+    );
+    let json = std::sync::Arc::new(doc.to_json().unwrap_or_default());
+    router
+        .route(
+            OPENAPI_PATH,
+            axum::routing::get(move || {
+                let json = json.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        (*json).clone(),
+                    )
+                }
+            }),
+        )
         .fallback(not_found)
 }
+
+/// Where the OpenAPI document is served, inside `/api/v1`.
+pub const OPENAPI_PATH: &str = "/openapi.json";
 
 async fn not_found(ctx: Ctx) -> Response {
     ApiError::new(AppError::NotFound, &ctx.meta).into_response()

@@ -5,24 +5,25 @@ use std::collections::HashMap;
 use app::AppError;
 use app::admin::OrganisationInput;
 use axum::Json;
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
 use store::OrganisationRecord;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiJson, Caller, refuse};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiErrorBody};
 use crate::state::WebState;
 
-pub fn routes() -> Router<WebState> {
-    Router::new().route("/organisations", get(list).post(create))
+pub fn routes() -> OpenApiRouter<WebState> {
+    OpenApiRouter::new().routes(routes!(list, create))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct OrganisationView {
     id: String,
     name: String,
@@ -47,12 +48,16 @@ impl From<&OrganisationRecord> for OrganisationView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ListView {
     items: Vec<OrganisationView>,
     total: i64,
 }
 
+/// Every organisation (regulator administrators).
+#[utoipa::path(get, path = "/organisations", tag = "Organisations", security(("bearer" = [])),
+    params(("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query)),
+    responses((status = 200, body = ListView), (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody)))]
 async fn list(
     State(state): State<WebState>,
     caller: Caller,
@@ -78,7 +83,7 @@ async fn list(
     }
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
@@ -88,6 +93,11 @@ struct CreateBody {
     accountable_officer_email: Option<String>,
 }
 
+/// Create an organisation (regulator administrators).
+#[utoipa::path(post, path = "/organisations", tag = "Organisations", security(("bearer" = [])),
+    request_body = CreateBody,
+    responses((status = 201, body = OrganisationView), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
 async fn create(
     State(state): State<WebState>,
     caller: Caller,

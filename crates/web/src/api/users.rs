@@ -5,36 +5,34 @@ use std::collections::HashMap;
 use app::AppError;
 use app::users::UserPage;
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use domain::{OrgId, UserId};
 use serde::Serialize;
 use store::{UserFilter, UserWithRoles};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::RoleView;
 use super::{ApiJson, Caller, refuse};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiErrorBody};
 use crate::state::WebState;
 
-pub fn routes() -> Router<WebState> {
-    Router::new()
-        .route("/users", get(list).post(add))
-        .route("/user-requests/{id}", get(request_status))
-        .route(
-            "/organisations/{id}/users",
-            axum::routing::post(add_to_organisation),
-        )
-        .route("/users/{id}", get(show).patch(update))
-        .route("/users/{id}/roles", axum::routing::put(set_roles))
-        .route("/roles", get(roles))
+pub fn routes() -> OpenApiRouter<WebState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(routes!(request_status))
+        .routes(routes!(add_to_organisation))
+        .routes(routes!(show, update))
+        .routes(routes!(set_roles))
+        .routes(routes!(roles))
 }
 
 /// API.md's `User`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserView {
     id: String,
     title: String,
@@ -71,13 +69,20 @@ impl UserView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ListView {
     items: Vec<UserView>,
     total: i64,
 }
 
 /// `?q=&role=&page=&per_page=` (and, for regulator administrators, `organisation_id=`).
+#[utoipa::path(get, path = "/users", tag = "Users", security(("bearer" = [])),
+    params(("q" = Option<String>, Query, description = "Start of a name or email address"),
+        ("role" = Option<String>, Query, description = "A role id"),
+        ("page" = Option<i64>, Query), ("per_page" = Option<i64>, Query),
+        ("organisation_id" = Option<String>, Query, description = "Regulator administrators only")),
+    responses((status = 200, body = ListView), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn list(
     State(state): State<WebState>,
     caller: Caller,
@@ -137,6 +142,11 @@ async fn list(
     }
 }
 
+/// One user of the caller's organisation (another organisation's: 404).
+#[utoipa::path(get, path = "/users/{id}", tag = "Users", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 401, body = ApiErrorBody),
+        (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn show(State(state): State<WebState>, caller: Caller, Path(id): Path<String>) -> Response {
     let meta = &caller.ctx.meta;
     let result = match id.parse::<UserId>() {
@@ -149,7 +159,7 @@ async fn show(State(state): State<WebState>, caller: Caller, Path(id): Path<Stri
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RoleOfferView {
     id: String,
     name: String,
@@ -157,6 +167,9 @@ struct RoleOfferView {
     grantable: bool,
 }
 
+/// Every role, with whether the caller may grant it.
+#[utoipa::path(get, path = "/roles", tag = "Users", security(("bearer" = [])),
+    responses((status = 200, body = Vec<RoleOfferView>), (status = 401, body = ApiErrorBody)))]
 async fn roles(State(state): State<WebState>, caller: Caller) -> Response {
     match state.app.role_catalogue(caller.principal()).await {
         Ok(offers) => Json(
@@ -179,7 +192,7 @@ fn user_id(id: &str) -> Result<UserId, AppError> {
     id.parse::<UserId>().map_err(|_| AppError::NotFound)
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RolesBody {
     roles: Vec<String>,
@@ -198,6 +211,12 @@ async fn answer(
     }
 }
 
+/// Replace the user's roles with this whole set, atomically.
+#[utoipa::path(put, path = "/users/{id}/roles", tag = "Users", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = RolesBody,
+    responses((status = 200, body = UserView), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
 async fn set_roles(
     State(state): State<WebState>,
     caller: Caller,
@@ -221,7 +240,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     <Option<String> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
     title: Option<String>,
@@ -230,10 +249,17 @@ struct PatchBody {
     email: Option<String>,
     access_enabled: Option<bool>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<Option<String>>,
     locked: Option<bool>,
 }
 
+/// Change details, access, expiry, or unlock (`"locked": false`).
+#[utoipa::path(patch, path = "/users/{id}", tag = "Users", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = PatchBody,
+    responses((status = 200, body = UserView), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
 async fn update(
     State(state): State<WebState>,
     caller: Caller,
@@ -277,7 +303,7 @@ async fn update(
     answer(&state, &caller, result).await
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddBody {
     #[serde(default)]
@@ -287,7 +313,7 @@ struct AddBody {
     email: String,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InviteBody {
     #[serde(default)]
@@ -299,7 +325,7 @@ struct InviteBody {
     roles: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RequestView {
     request_id: String,
     status: &'static str,
@@ -330,6 +356,9 @@ async fn accepted(
 }
 
 /// `POST /users`: ask for a colleague to be added (processed in the background).
+#[utoipa::path(post, path = "/users", tag = "Users", security(("bearer" = [])), request_body = AddBody,
+    responses((status = 202, body = RequestView), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody)))]
 async fn add(State(state): State<WebState>, caller: Caller, body: ApiJson<AddBody>) -> Response {
     let b = &body.data;
     let input = app::users::AddUserInput {
@@ -348,6 +377,10 @@ async fn add(State(state): State<WebState>, caller: Caller, body: ApiJson<AddBod
 
 /// `POST /organisations/{id}/users`: the regulator invites a provider's user,
 /// with roles (e.g. the accountable officer as Portal Administrator).
+#[utoipa::path(post, path = "/organisations/{id}/users", tag = "Organisations", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = InviteBody,
+    responses((status = 202, body = RequestView), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn add_to_organisation(
     State(state): State<WebState>,
     caller: Caller,
@@ -372,6 +405,10 @@ async fn add_to_organisation(
     accepted(&state, &caller, result).await
 }
 
+/// How an add-user request went.
+#[utoipa::path(get, path = "/user-requests/{id}", tag = "Users", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = RequestView), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn request_status(
     State(state): State<WebState>,
     caller: Caller,
