@@ -4,6 +4,7 @@
 mod add_user;
 mod api_sign_in;
 mod attacks;
+mod authz_matrix;
 mod cli;
 mod openapi;
 mod outbox;
