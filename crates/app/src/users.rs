@@ -41,6 +41,11 @@ impl Principal {
         self.roles.iter().map(|g| g.role.clone()).collect()
     }
 
+    /// Whether the "Organisations" pages are for this person.
+    pub fn may_manage_organisations(&self) -> bool {
+        authz::may_manage_organisations(self.organisation.kind, &self.role_list()).is_ok()
+    }
+
     /// Whether the "User management" pages are for this person.
     pub fn may_manage_users(&self) -> bool {
         let roles = self.role_list();

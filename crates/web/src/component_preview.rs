@@ -314,6 +314,7 @@ fn signed_in() -> Option<LayoutUser> {
         display_name: "Ann <Admin> & Co".to_owned(),
         organisation: "University of Example".to_owned(),
         manages_users: false,
+        manages_organisations: false,
     })
 }
 

@@ -28,4 +28,6 @@ pub struct LayoutUser {
     pub organisation: String,
     /// Shows the "User management" link (from the authorisation table).
     pub manages_users: bool,
+    /// Shows the "Organisations" link (regulator administrators).
+    pub manages_organisations: bool,
 }

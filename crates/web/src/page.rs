@@ -45,6 +45,7 @@ impl Page {
                 display_name: p.display_name(),
                 organisation: p.organisation.name.clone(),
                 manages_users: p.may_manage_users(),
+                manages_organisations: p.may_manage_organisations(),
             }),
             csrf_token: self.csrf_token(),
             show_dev_mail: self.state.config.dev_mail_dir.is_some(),

@@ -7,6 +7,7 @@ mod attacks;
 mod authz_matrix;
 mod cli;
 mod openapi;
+mod organisation_pages;
 mod outbox;
 mod pages;
 mod users_api;

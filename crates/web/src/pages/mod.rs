@@ -3,6 +3,7 @@
 
 mod dev_mail;
 mod home;
+mod organisations;
 mod sign_in;
 mod users;
 
@@ -15,7 +16,8 @@ use crate::state::WebState;
 pub fn router(dev_mail: bool) -> Router<WebState> {
     let mut r = sign_in::routes()
         .merge(home::routes())
-        .merge(users::routes());
+        .merge(users::routes())
+        .merge(organisations::routes());
     if dev_mail {
         r = r.merge(dev_mail::routes());
     }

@@ -1,0 +1,367 @@
+//! The regulator's organisation pages (PRODUCT §5): list and create providers,
+//! see a provider's users, and invite its first Portal Administrator.
+
+use app::admin::OrganisationInput;
+use app::users::AddUserInput;
+use app::{AppError, FieldErrors};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, RawQuery};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use domain::OrgId;
+use serde::Deserialize;
+use store::{OrganisationRecord, UserFilter};
+
+use crate::layout::Layout;
+use crate::page::{Form, Page};
+use crate::state::WebState;
+
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/organisations", get(list))
+        .route("/organisations/add", get(add_form).post(add_submit))
+        .route("/organisations/{id}", get(show).post(invite))
+}
+
+type Errors = Vec<(String, String)>;
+
+fn summary(fields: &FieldErrors) -> Errors {
+    fields
+        .iter()
+        .map(|(f, m)| (m.clone(), format!("#{f}")))
+        .collect()
+}
+
+fn query_value(raw: &Option<String>, key: &str) -> Option<String> {
+    raw.as_deref()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == key).map(|(_, v)| v))
+}
+
+#[derive(Template)]
+#[template(path = "pages/organisations/list.html")]
+struct ListPage {
+    layout: Layout,
+    organisations: Vec<OrganisationRecord>,
+    next: String,
+    previous: String,
+}
+
+async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let number = query_value(&raw, "page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    const PER_PAGE: i64 = 50;
+    match page
+        .state
+        .app
+        .list_organisations(actor, number, PER_PAGE, &page.ctx.meta)
+        .await
+    {
+        Ok((organisations, total)) => page.render(
+            StatusCode::OK,
+            &ListPage {
+                layout: page.layout("Organisations"),
+                organisations,
+                previous: if number > 1 {
+                    format!("/organisations?page={}", number - 1)
+                } else {
+                    String::new()
+                },
+                next: if number * PER_PAGE < total {
+                    format!("/organisations?page={}", number + 1)
+                } else {
+                    String::new()
+                },
+            },
+        ),
+        Err(e) => page.error(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/organisations/add.html")]
+struct AddPage {
+    layout: Layout,
+    org_name: String,
+    ukprn: String,
+    officer_name: String,
+    officer_email: String,
+    errors: Errors,
+    fields: FieldErrors,
+}
+
+impl AddPage {
+    fn error(&self, name: &str) -> String {
+        self.fields.get(name).cloned().unwrap_or_default()
+    }
+}
+
+async fn add_form(page: Page) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    if !actor.may_manage_organisations() {
+        return page.error(AppError::Forbidden(
+            domain::authz::NOT_REGULATOR_ADMIN.into(),
+        ));
+    }
+    page.render(
+        StatusCode::OK,
+        &AddPage {
+            layout: page.layout("Add a provider"),
+            org_name: String::new(),
+            ukprn: String::new(),
+            officer_name: String::new(),
+            officer_email: String::new(),
+            errors: Vec::new(),
+            fields: FieldErrors::new(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct OrganisationForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    ukprn: String,
+    #[serde(default)]
+    accountable_officer_name: String,
+    #[serde(default)]
+    accountable_officer_email: String,
+}
+
+async fn add_submit(form: Form<OrganisationForm>) -> Response {
+    let Form { page, data } = form;
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let input = OrganisationInput {
+        name: data.name.clone(),
+        kind: "provider".into(),
+        ukprn: Some(data.ukprn.clone()),
+        accountable_officer_name: Some(data.accountable_officer_name.clone()),
+        accountable_officer_email: Some(data.accountable_officer_email.clone()),
+    };
+    let fields = match page
+        .state
+        .app
+        .add_organisation(actor, &input, &page.ctx.meta)
+        .await
+    {
+        Ok(id) => return Redirect::to(&format!("/organisations/{id}")).into_response(),
+        Err(AppError::Invalid(fields)) => fields,
+        Err(AppError::Conflict(why)) => {
+            let mut f = FieldErrors::new();
+            f.insert("ukprn", why);
+            f
+        }
+        Err(e) => return page.error(e),
+    };
+    page.state
+        .app
+        .record_refusal(
+            &page.ctx.meta,
+            Some(actor),
+            "organisations.create",
+            "invalid form",
+        )
+        .await;
+    page.render(
+        StatusCode::BAD_REQUEST,
+        &AddPage {
+            layout: page.layout("Error: Add a provider"),
+            org_name: data.name,
+            ukprn: data.ukprn,
+            officer_name: data.accountable_officer_name,
+            officer_email: data.accountable_officer_email,
+            errors: summary(&fields),
+            fields,
+        },
+    )
+}
+
+struct Member {
+    name: String,
+    email: String,
+    roles: String,
+    status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "pages/organisations/show.html")]
+struct ShowPage {
+    layout: Layout,
+    organisation: OrganisationRecord,
+    members: Vec<Member>,
+    total: i64,
+    invited: String,
+    roles: Vec<(String, String)>,
+    title: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    role: String,
+    errors: Errors,
+    fields: FieldErrors,
+}
+
+impl ShowPage {
+    fn error(&self, name: &str) -> String {
+        self.fields.get(name).cloned().unwrap_or_default()
+    }
+}
+
+async fn show_page(
+    page: &Page,
+    id: &str,
+    invited: String,
+    form: Option<(InviteForm, FieldErrors)>,
+) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let app = &page.state.app;
+    let Ok(org_id) = id.parse::<OrgId>() else {
+        return page.error(AppError::NotFound);
+    };
+    let users = match app
+        .list_users(
+            actor,
+            Some(org_id),
+            UserFilter::default(),
+            1,
+            &page.ctx.meta,
+        )
+        .await
+    {
+        Ok(u) => u,
+        Err(e) => return page.error(e),
+    };
+    let organisation = match app.store.organisation(org_id).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return page.error(AppError::NotFound),
+        Err(e) => return page.error(e.into()),
+    };
+    let areas = match app.store.areas().await {
+        Ok(a) => a,
+        Err(e) => return page.error(e.into()),
+    };
+    let roles = app::users::catalogue(organisation.kind, &areas)
+        .into_iter()
+        .map(|(r, a)| {
+            (
+                r.id(),
+                r.name(a.map(|a| a.name.as_str()).unwrap_or_default()),
+            )
+        })
+        .collect();
+    let now = app.clock.now();
+    let (form, fields) = form.unwrap_or_default();
+    let view = ShowPage {
+        layout: page.layout(if fields.is_empty() {
+            organisation.name.clone()
+        } else {
+            format!("Error: {}", organisation.name)
+        }),
+        members: users
+            .items
+            .iter()
+            .map(|u| Member {
+                name: u.user.display_name(),
+                email: u.user.email.clone(),
+                roles: u
+                    .roles
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                status: u.user.account_state().status(now).label(),
+            })
+            .collect(),
+        total: users.total,
+        organisation,
+        invited,
+        roles,
+        title: form.title,
+        first_name: form.first_name,
+        last_name: form.last_name,
+        email: form.email,
+        role: if form.role.is_empty() {
+            "portal-admin".into()
+        } else {
+            form.role
+        },
+        errors: summary(&fields),
+        fields,
+    };
+    let status = if view.fields.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    page.render(status, &view)
+}
+
+async fn show(page: Page, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    let invited = query_value(&raw, "invited").unwrap_or_default();
+    show_page(&page, &id, invited, None).await
+}
+
+#[derive(Deserialize, Default)]
+struct InviteForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+async fn invite(Path(id): Path<String>, form: Form<InviteForm>) -> Response {
+    let Form { page, data } = form;
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let Ok(org_id) = id.parse::<OrgId>() else {
+        return page.error(AppError::NotFound);
+    };
+    let input = AddUserInput {
+        title: data.title.clone(),
+        first_name: data.first_name.clone(),
+        last_name: data.last_name.clone(),
+        email: data.email.clone(),
+        roles: vec![data.role.clone()],
+    };
+    match page
+        .state
+        .app
+        .request_user(actor, Some(org_id), &input, &page.ctx.meta)
+        .await
+    {
+        Ok(_) => {
+            let name = domain::user::display_name(&data.title, &data.first_name, &data.last_name);
+            let q = serde_urlencoded::to_string([("invited", name.as_str())]).unwrap_or_default();
+            Redirect::to(&format!("/organisations/{org_id}?{q}")).into_response()
+        }
+        Err(AppError::Invalid(fields)) => {
+            page.state
+                .app
+                .record_refusal(&page.ctx.meta, Some(actor), "users.add", "invalid form")
+                .await;
+            show_page(&page, &id, String::new(), Some((data, fields))).await
+        }
+        Err(e) => page.error(e),
+    }
+}
