@@ -78,6 +78,17 @@ async fn the_regulator_adds_a_provider_and_invites_its_accountable_officer(app: 
             .contains("Request received for Prof Vee Chancellor")
     );
     app.deliver_mail().await;
+    // Support: the regulator's administrator can open the new user's Edit page.
+    let vc_id = app.user_record("vc@wessex.example.ac.uk").await.id;
+    assert!(
+        b.get(&page)
+            .await
+            .body
+            .contains(&format!("href=\"/users/{vc_id}\""))
+    );
+    let edit = b.get(&format!("/users/{vc_id}")).await;
+    assert_eq!(edit.status, 200);
+    assert!(edit.body.contains("Portal Administrator"));
     let mut vc = page_sign_in(&app, "vc@wessex.example.ac.uk").await;
     let home = vc.get("/home").await;
     assert!(

@@ -189,6 +189,7 @@ async fn add_submit(form: Form<OrganisationForm>) -> Response {
 }
 
 struct Member {
+    id: String,
     name: String,
     email: String,
     roles: String,
@@ -275,6 +276,7 @@ async fn show_page(
             .items
             .iter()
             .map(|u| Member {
+                id: u.user.id.to_string(),
                 name: u.user.display_name(),
                 email: u.user.email.clone(),
                 roles: u
