@@ -148,41 +148,10 @@ async fn others_cannot_list_users_and_another_providers_user_is_not_found(app: T
 }
 
 async fn a_regulator_administrator_can_support_any_provider(app: TestApp) {
-    let meta = app::RequestMeta::operator("test");
-    let regulator = app
-        .portal
-        .app
-        .create_organisation(
-            &app::admin::OrganisationInput {
-                name: "Office for Students".into(),
-                kind: "regulator".into(),
-                ukprn: None,
-                ..Default::default()
-            },
-            &meta,
-        )
-        .await
-        .unwrap();
-    for (email, role) in [
-        ("admin@ofs.example.org", "regulator-admin"),
-        ("officer@ofs.example.org", "regulator-officer:heses"),
-    ] {
-        app.portal
-            .app
-            .create_user(
-                &app::admin::UserInput {
-                    organisation: regulator.to_string(),
-                    title: String::new(),
-                    first_name: "Reg".into(),
-                    last_name: "User".into(),
-                    email: email.into(),
-                    roles: vec![role.into()],
-                },
-                &meta,
-            )
-            .await
-            .unwrap();
-    }
+    app.regulator_user("admin@ofs.example.org", &["regulator-admin"])
+        .await;
+    app.regulator_user("officer@ofs.example.org", &["regulator-officer:heses"])
+        .await;
     app.user("10000085", "pa@provider.example.ac.uk", &["portal-admin"])
         .await;
     let provider = app
