@@ -71,74 +71,34 @@ async fn journey(backend: Backend, javascript: bool) {
 
     c.goto(&app.url("/")).await.unwrap();
     check("start").await;
-    c.find(Locator::Css("main a.govuk-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "main a.govuk-button").await;
     arrive(c, "/sign-in").await;
     check("sign-in").await;
 
     // A mistake is explained, in the error summary and beside the field.
-    c.find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys("not an address")
-        .await
-        .unwrap();
-    c.find(Locator::Css("main button.govuk-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    fill(c, "#email", "not an address").await;
+    click(c, "main button.govuk-button").await;
     appears(c, ".govuk-error-summary").await;
     check("sign-in with an error").await;
 
     let field = c.find(Locator::Css("#email")).await.unwrap();
     field.clear().await.unwrap();
     field.send_keys(&email).await.unwrap();
-    c.find(Locator::Css("main button.govuk-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "main button.govuk-button").await;
     arrive(c, "/sign-in/code").await;
     check("enter code").await;
 
-    c.find(Locator::LinkText("Not received a code?"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(c, "Not received a code?").await;
     arrive(c, "/sign-in/resend").await;
     check("not received a code").await;
-    c.find(Locator::Css("main button.govuk-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "main button.govuk-button").await;
     arrive(c, "/sign-in/code").await;
 
     // The code from the newest email, pasted with a space in the middle.
     let code = app.last_code_for(&email).await.unwrap();
     let pasted = format!("{} {}", &code[..3], &code[3..]);
-    c.find(Locator::Css("#code"))
-        .await
-        .unwrap()
-        .send_keys(&pasted)
-        .await
-        .unwrap();
-    c.find(Locator::Css("main button.govuk-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    fill(c, "#code", &pasted).await;
+    click(c, "main button.govuk-button").await;
     arrive(c, "/home").await;
     let home = c.source().await.unwrap();
     for text in [
@@ -164,12 +124,7 @@ async fn journey(backend: Backend, javascript: bool) {
         );
     }
 
-    c.find(Locator::Css("button.portal-link-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "button.portal-link-button").await;
     arrive(c, "/signed-out").await;
     check("signed out").await;
     c.goto(&app.url("/home")).await.unwrap();
@@ -190,6 +145,15 @@ async fn the_same_journey_works_with_javascript_off(backend: Backend) {
 
 async fn click(c: &fantoccini::Client, css: &str) {
     c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn click_link(c: &fantoccini::Client, text: &str) {
+    c.find(Locator::LinkText(text))
         .await
         .unwrap()
         .click()
@@ -238,12 +202,7 @@ async fn user_management(backend: Backend, javascript: bool) {
         }
     };
     sign_in(c, &app, &pa).await;
-    c.find(Locator::LinkText("User management"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(c, "User management").await;
     arrive(c, "/users").await;
     check("user management").await;
     // Find a user by search.
@@ -259,12 +218,7 @@ async fn user_management(backend: Backend, javascript: bool) {
     check("user management, searched").await;
     // Add a colleague: first with mistakes, then properly.
     c.goto(&app.url("/users")).await.unwrap();
-    c.find(Locator::LinkText("Add user"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(c, "Add user").await;
     arrive(c, "/users/add").await;
     check("add user").await;
     fill(c, "#first_name", "Grace").await;
@@ -308,12 +262,7 @@ async fn user_management(backend: Backend, javascript: bool) {
         .unwrap();
     arrive(c, &format!("/users/{}", grace.id)).await;
     check("edit user").await;
-    c.find(Locator::LinkText("Add role"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(c, "Add role").await;
     // With JavaScript the lookup opens as a dialog over Edit user; without, as its own page.
     let scope = if javascript {
         appears(c, "dialog[open] [data-lookup-content]").await;
@@ -339,12 +288,7 @@ async fn user_management(backend: Backend, javascript: bool) {
             .unwrap()
             .to_owned();
         assert_eq!(back, "Add role");
-        c.find(Locator::LinkText("Add role"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_link(c, "Add role").await;
         appears(c, "dialog[open] [data-lookup-content]").await;
         // Typing in the search narrows the choices in place.
         fill(c, "dialog[open] input[name='q']", "hes").await;

@@ -113,6 +113,28 @@ fn expected(actor: Actor, action: Action, target: Option<Target>, same_org: bool
 
 static N: AtomicUsize = AtomicUsize::new(0);
 
+/// A new user acting as `actor` (provider roles at `provider`); returns their address.
+async fn make_actor(app: &TestApp, actor: Actor, provider: &str) -> String {
+    let address = email();
+    match actor {
+        Actor::RegulatorAdmin => app.regulator_user(&address, &["regulator-admin"]).await,
+        Actor::RegulatorOfficer => {
+            app.regulator_user(&address, &["regulator-officer:heses"])
+                .await
+        }
+        Actor::PortalAdmin => app.user(provider, &address, &["portal-admin"]).await,
+        Actor::Delegate => {
+            app.user(provider, &address, &["delegated-portal-admin"])
+                .await
+        }
+        Actor::Contributor => {
+            app.user(provider, &address, &["data-collection-contributor:heses"])
+                .await
+        }
+        Actor::NoRole => app.user(provider, &address, &[]).await,
+    }
+}
+
 fn email() -> String {
     format!(
         "person{}@matrix.example.ac.uk",
@@ -172,23 +194,7 @@ async fn every_actor_action_and_target_gets_the_documented_answer(app: TestApp) 
         .organisation_id;
     let mut cases = 0;
     for actor in ACTORS {
-        let actor_email = email();
-        match actor {
-            Actor::RegulatorAdmin => app.regulator_user(&actor_email, &["regulator-admin"]).await,
-            Actor::RegulatorOfficer => {
-                app.regulator_user(&actor_email, &["regulator-officer:heses"])
-                    .await
-            }
-            _ => {
-                let roles: &[&str] = match actor {
-                    Actor::PortalAdmin => &["portal-admin"],
-                    Actor::Delegate => &["delegated-portal-admin"],
-                    Actor::Contributor => &["data-collection-contributor:heses"],
-                    _ => &[],
-                };
-                app.user(MINE, &actor_email, roles).await
-            }
-        };
+        let actor_email = make_actor(&app, actor, MINE).await;
         let token = app.api_sign_in(&actor_email).await;
         let me = app.user_record(&actor_email).await;
         // Organisation-level actions.
@@ -319,23 +325,7 @@ async fn the_pages_give_the_same_answers_to_hand_made_requests(app: TestApp) {
         .await;
     let mut cases = 0;
     for actor in ACTORS {
-        let actor_email = email();
-        match actor {
-            Actor::RegulatorAdmin => app.regulator_user(&actor_email, &["regulator-admin"]).await,
-            Actor::RegulatorOfficer => {
-                app.regulator_user(&actor_email, &["regulator-officer:heses"])
-                    .await
-            }
-            _ => {
-                let roles: &[&str] = match actor {
-                    Actor::PortalAdmin => &["portal-admin"],
-                    Actor::Delegate => &["delegated-portal-admin"],
-                    Actor::Contributor => &["data-collection-contributor:heses"],
-                    _ => &[],
-                };
-                app.user(MINE, &actor_email, roles).await
-            }
-        };
+        let actor_email = make_actor(&app, actor, MINE).await;
         let mut b = crate::attacks::page_sign_in(&app, &actor_email).await;
         b.get("/home").await;
         let me = app.user_record(&actor_email).await;
