@@ -262,22 +262,39 @@ pub struct UserPatch {
 }
 
 impl App {
-    /// Loads what a change to `id` needs, inside the transaction: the user
-    /// (locked on PostgreSQL), their organisation's kind and their roles.
-    async fn target_for_change(
+    /// Opens the transaction for a change to user `id`: the user (locked on
+    /// PostgreSQL, with their organisation), their organisation's kind and their
+    /// roles. A user who does not exist is refused as not found, audited.
+    async fn begin_change(
         &self,
-        tx: &mut dyn store::StoreTx,
+        actor: &Principal,
         id: UserId,
-    ) -> AppResult<Option<(UserRecord, OrganisationKind, Vec<store::RoleGrant>)>> {
+        action: &str,
+        meta: &RequestMeta,
+    ) -> AppResult<(
+        Box<dyn store::StoreTx>,
+        UserRecord,
+        OrganisationKind,
+        Vec<Role>,
+    )> {
+        let mut tx = self.store.begin().await?;
         let Some(user) = tx.user_for_update(id).await? else {
-            return Ok(None);
+            drop(tx);
+            return Err(self
+                .deny(meta, actor, action, Some(id.to_string()), Denial::NotFound)
+                .await);
         };
         tx.lock_organisation(user.organisation_id).await?;
         let Some(org) = self.store.organisation(user.organisation_id).await? else {
             return Err(AppError::internal("user without organisation"));
         };
-        let roles = tx.user_roles(id).await?;
-        Ok(Some((user, org.kind, roles)))
+        let roles = tx
+            .user_roles(id)
+            .await?
+            .into_iter()
+            .map(|g| g.role)
+            .collect();
+        Ok((tx, user, org.kind, roles))
     }
 
     /// Replaces a user's roles with `wanted`, atomically: every role added or
@@ -304,20 +321,9 @@ impl App {
         }
         let areas = self.store.areas().await?;
         let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        let Some((user, kind, current)) = self.target_for_change(tx.as_mut(), id).await? else {
-            drop(tx);
-            return Err(self
-                .deny(
-                    meta,
-                    actor,
-                    "users.set_roles",
-                    Some(id.to_string()),
-                    Denial::NotFound,
-                )
-                .await);
-        };
-        let current: Vec<Role> = current.into_iter().map(|g| g.role).collect();
+        let (mut tx, user, kind, current) = self
+            .begin_change(actor, id, "users.set_roles", meta)
+            .await?;
         let actor_roles = actor.role_list();
         let me = subject(&actor.user, actor.organisation.kind, &actor_roles);
         let them = subject(&user, kind, &current);
@@ -489,20 +495,8 @@ impl App {
             actions.push(Action::Unlock);
         }
         let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        let Some((user, kind, current)) = self.target_for_change(tx.as_mut(), id).await? else {
-            drop(tx);
-            return Err(self
-                .deny(
-                    meta,
-                    actor,
-                    "users.update",
-                    Some(id.to_string()),
-                    Denial::NotFound,
-                )
-                .await);
-        };
-        let current: Vec<Role> = current.into_iter().map(|g| g.role).collect();
+        let (mut tx, user, kind, current) =
+            self.begin_change(actor, id, "users.update", meta).await?;
         let actor_roles = actor.role_list();
         let me = subject(&actor.user, actor.organisation.kind, &actor_roles);
         let them = subject(&user, kind, &current);
