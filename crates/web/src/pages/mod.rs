@@ -2,6 +2,7 @@
 //! JavaScript; every form goes through [`crate::page::Form`].
 
 mod dev_mail;
+mod forms;
 mod home;
 mod organisations;
 mod sign_in;

@@ -14,6 +14,7 @@ use domain::OrgId;
 use serde::Deserialize;
 use store::{OrganisationRecord, UserFilter};
 
+use super::forms::{Errors, encode, error_for, first, pairs, summary};
 use crate::layout::Layout;
 use crate::page::{Form, Page};
 use crate::state::WebState;
@@ -23,21 +24,6 @@ pub fn routes() -> Router<WebState> {
         .route("/organisations", get(list))
         .route("/organisations/add", get(add_form).post(add_submit))
         .route("/organisations/{id}", get(show).post(invite))
-}
-
-type Errors = Vec<(String, String)>;
-
-fn summary(fields: &FieldErrors) -> Errors {
-    fields
-        .iter()
-        .map(|(f, m)| (m.clone(), format!("#{f}")))
-        .collect()
-}
-
-fn query_value(raw: &Option<String>, key: &str) -> Option<String> {
-    raw.as_deref()
-        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
-        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == key).map(|(_, v)| v))
 }
 
 #[derive(Template)]
@@ -53,7 +39,7 @@ async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
     };
-    let number = query_value(&raw, "page")
+    let number = first(&pairs(raw), "page")
         .and_then(|p| p.parse::<i64>().ok())
         .unwrap_or(1)
         .max(1);
@@ -99,7 +85,7 @@ struct AddPage {
 
 impl AddPage {
     fn error(&self, name: &str) -> String {
-        self.fields.get(name).cloned().unwrap_or_default()
+        error_for(&self.fields, name)
     }
 }
 
@@ -216,7 +202,7 @@ struct ShowPage {
 
 impl ShowPage {
     fn error(&self, name: &str) -> String {
-        self.fields.get(name).cloned().unwrap_or_default()
+        error_for(&self.fields, name)
     }
 }
 
@@ -313,7 +299,7 @@ async fn show_page(
 }
 
 async fn show(page: Page, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
-    let invited = query_value(&raw, "invited").unwrap_or_default();
+    let invited = first(&pairs(raw), "invited").unwrap_or_default();
     show_page(&page, &id, invited, None).await
 }
 
@@ -354,7 +340,7 @@ async fn invite(Path(id): Path<String>, form: Form<InviteForm>) -> Response {
     {
         Ok(_) => {
             let name = domain::user::display_name(&data.title, &data.first_name, &data.last_name);
-            let q = serde_urlencoded::to_string([("invited", name.as_str())]).unwrap_or_default();
+            let q = encode(&[("invited", name.as_str())]);
             Redirect::to(&format!("/organisations/{org_id}?{q}")).into_response()
         }
         Err(AppError::Invalid(fields)) => {

@@ -1,6 +1,6 @@
 //! Sign-in pages: email → code → signed in (seed 001), with "Not received a code?".
 
-use app::{AppError, FieldErrors};
+use app::AppError;
 use askama::Template;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use store::SessionKind;
 
+use super::forms::{Errors, summary};
 use crate::context::SESSION_COOKIE;
 use crate::layout::Layout;
 use crate::page::{Form, Page};
@@ -27,18 +28,6 @@ pub fn routes() -> Router<WebState> {
         .route("/sign-in/resend", get(resend_form).post(resend_submit))
         .route("/sign-out", axum::routing::post(sign_out))
         .route("/signed-out", get(signed_out))
-}
-
-type Errors = Vec<(String, String)>;
-
-fn summary(fields: &FieldErrors, ids: &[(&str, &str)]) -> Errors {
-    fields
-        .iter()
-        .map(|(f, msg)| {
-            let id = ids.iter().find(|(k, _)| k == f).map_or("", |(_, id)| id);
-            (msg.clone(), format!("#{id}"))
-        })
-        .collect()
 }
 
 #[derive(Template)]
@@ -116,7 +105,7 @@ async fn send_code(page: Page, email: String) -> Response {
                     layout,
                     email,
                     error: fields.get("email").cloned().unwrap_or_default(),
-                    errors: summary(&fields, &[("email", "email")]),
+                    errors: summary(&fields),
                 },
             )
         }

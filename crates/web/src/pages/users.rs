@@ -17,6 +17,7 @@ use domain::UserId;
 use serde::Deserialize;
 use store::{UserFilter, UserWithRoles};
 
+use super::forms::{Errors, encode, error_for, first, pairs, summary};
 use crate::layout::Layout;
 use crate::page::{Form, Page};
 use crate::state::WebState;
@@ -33,33 +34,6 @@ pub fn routes() -> Router<WebState> {
             "/users/{id}/details",
             get(details_form).post(details_submit),
         )
-}
-
-/// Pairs of a query string, repeated keys kept.
-fn pairs(raw: Option<String>) -> Vec<(String, String)> {
-    raw.and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(&q).ok())
-        .unwrap_or_default()
-}
-
-fn first(pairs: &[(String, String)], key: &str) -> Option<String> {
-    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-}
-
-fn encode(pairs: &[(&str, &str)]) -> String {
-    serde_urlencoded::to_string(pairs).unwrap_or_default()
-}
-
-type Errors = Vec<(String, String)>;
-
-fn summary(fields: &FieldErrors) -> Errors {
-    fields
-        .iter()
-        .map(|(f, m)| (m.clone(), format!("#{f}")))
-        .collect()
-}
-
-fn error_for(fields: &FieldErrors, name: &str) -> String {
-    fields.get(name).cloned().unwrap_or_default()
 }
 
 struct Row {
