@@ -71,6 +71,13 @@ impl Page {
         }
     }
 
+    /// Refuses a page the authorisation table does not allow: audited, 403.
+    pub async fn refuse(&self, action: &str, why: impl Into<String>) -> Response {
+        let why = why.into();
+        audit(self, action, &why).await;
+        self.error(AppError::Forbidden(why))
+    }
+
     pub fn error(&self, e: AppError) -> Response {
         let mut resp = PageError::new(e, &self.ctx.meta, Some(self.layout(""))).into_response();
         self.finish(&mut resp);

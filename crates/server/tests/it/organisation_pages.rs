@@ -108,7 +108,15 @@ async fn providers_cannot_open_the_organisation_pages(app: TestApp) {
             .contains("href=\"/organisations\"")
     );
     let before = app.snapshot().await;
+    let seq = app.last_audit_seq().await;
     assert_eq!(b.get("/organisations").await.status, 403);
     assert_eq!(b.get("/organisations/add").await.status, 403);
     assert_eq!(app.snapshot().await, before);
+    let rows = app.audit_since(seq).await;
+    let actions: Vec<&str> = rows.iter().map(|r| r.entry.action.as_str()).collect();
+    assert_eq!(actions, ["organisations.list", "organisations.create"]);
+    assert!(
+        rows.iter()
+            .all(|r| r.entry.outcome == domain::audit::Outcome::Refused)
+    );
 }

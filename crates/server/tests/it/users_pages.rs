@@ -164,6 +164,18 @@ async fn a_delegated_admin_cannot_grant_portal_admin_by_a_hand_made_form(app: Te
     assert_eq!((rows.len(), rows[0].entry.outcome), (1, Outcome::Refused));
     // Nor can a delegate disable a Portal Administrator by a crafted post.
     let pa_id = app.user_record(&pa).await.id;
+    // Opening the role lookup or the details form for a Portal Administrator
+    // is refused and audited too.
+    let seq = app.last_audit_seq().await;
+    assert_eq!(
+        b.get(&format!("/users/{pa_id}/roles/add")).await.status,
+        403
+    );
+    assert_eq!(b.get(&format!("/users/{pa_id}/details")).await.status, 403);
+    let rows = app.audit_since(seq).await;
+    let actions: Vec<&str> = rows.iter().map(|r| r.entry.action.as_str()).collect();
+    assert_eq!(actions, ["users.set_roles", "users.update"]);
+    assert!(rows.iter().all(|r| r.entry.outcome == Outcome::Refused));
     let edit = b.get(&format!("/users/{pa_id}")).await;
     assert!(
         !edit.body.contains("Add role") && !edit.body.contains(">Remove<"),

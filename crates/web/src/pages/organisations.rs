@@ -94,9 +94,9 @@ async fn add_form(page: Page) -> Response {
         return Redirect::to("/sign-in").into_response();
     };
     if !actor.may_manage_organisations() {
-        return page.error(AppError::Forbidden(
-            domain::authz::NOT_REGULATOR_ADMIN.into(),
-        ));
+        return page
+            .refuse("organisations.create", domain::authz::NOT_REGULATOR_ADMIN)
+            .await;
     }
     page.render(
         StatusCode::OK,

@@ -541,9 +541,9 @@ async fn lookup(page: Page, Path(id): Path<String>, RawQuery(raw): RawQuery) -> 
         Err(e) => return page.error(e),
     };
     if !may.roles {
-        return page.error(AppError::Forbidden(
-            "You cannot change this user's roles".into(),
-        ));
+        return page
+            .refuse("users.set_roles", "You cannot change this user's roles")
+            .await;
     }
     let staged = Staged::from(&q);
     let search = first(&q, "q").unwrap_or_default().to_lowercase();
@@ -607,9 +607,9 @@ async fn details_form(page: Page, Path(id): Path<String>) -> Response {
         Err(e) => return page.error(e),
     };
     if !may.details {
-        return page.error(AppError::Forbidden(
-            "You cannot change this user's details".into(),
-        ));
+        return page
+            .refuse("users.update", "You cannot change this user's details")
+            .await;
     }
     page.render(
         StatusCode::OK,
