@@ -5,12 +5,14 @@
 //! hashed. Nothing here does I/O, reads the clock or names a framework: time and
 //! randomness are passed in, so every rule can be tested exactly.
 
+pub mod access_key;
 pub mod audit;
 pub mod authz;
 pub mod email;
 pub mod ids;
 pub mod org;
 pub mod otp;
+pub mod password;
 pub mod role;
 pub mod session;
 pub mod user;

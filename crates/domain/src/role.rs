@@ -135,6 +135,21 @@ impl Role {
         }
     }
 
+    /// The role that membership of `area` means for a user of an organisation
+    /// of `kind` (the Areas pages, access keys and the legacy import): a
+    /// provider contributes to a data return or reads a communication area; the
+    /// regulator's people are its officers.
+    pub fn for_area(area: &Area, kind: crate::OrganisationKind) -> Self {
+        let slug = area.slug.clone();
+        match (kind, area.kind) {
+            (crate::OrganisationKind::Regulator, _) => Self::RegulatorOfficer(slug),
+            (crate::OrganisationKind::Provider, AreaKind::DataReturn) => {
+                Self::DataCollectionContributor(slug)
+            }
+            (crate::OrganisationKind::Provider, AreaKind::Communication) => Self::AreaMember(slug),
+        }
+    }
+
     /// Which kind of organisation may hold this role.
     pub fn organisation_kind(&self) -> crate::OrganisationKind {
         match self {

@@ -45,8 +45,11 @@ impl UserStatus {
 pub struct AccountState {
     pub access_enabled: bool,
     pub expires_at: Option<OffsetDateTime>,
-    /// Sign-in is refused until this time (consecutive failures).
+    /// Sign-in is refused until this time (consecutive wrong passcodes).
     pub locked_until: Option<OffsetDateTime>,
+    /// Locked until an administrator unlocks it (consecutive wrong passwords,
+    /// seed 000 B3–B4). Unlike the temporary lock, this ends every session.
+    pub locked: bool,
     pub last_signed_in_at: Option<OffsetDateTime>,
 }
 
@@ -55,8 +58,9 @@ impl AccountState {
         self.expires_at.is_some_and(|e| e <= now)
     }
 
+    /// Either lock: both sign-in paths share it (PRODUCT §3).
     pub fn is_locked(&self, now: OffsetDateTime) -> bool {
-        self.locked_until.is_some_and(|l| l > now)
+        self.locked || self.locked_until.is_some_and(|l| l > now)
     }
 
     /// May a new sign-in succeed now?
@@ -66,9 +70,10 @@ impl AccountState {
 
     /// May an existing session go on? A temporary sign-in lock (someone guessing
     /// codes) stops new sign-ins only: ending live sessions too would let anyone
-    /// sign anyone out. Disabled access and expiry end sessions at once.
+    /// sign anyone out. Disabled access, expiry and the administrator lock
+    /// (five wrong passwords, PRODUCT §3) end sessions at once.
     pub fn may_keep_session(&self, now: OffsetDateTime) -> bool {
-        self.access_enabled && !self.is_expired(now)
+        self.access_enabled && !self.is_expired(now) && !self.locked
     }
 
     pub fn status(&self, now: OffsetDateTime) -> UserStatus {
@@ -108,6 +113,7 @@ mod tests {
             access_enabled: true,
             expires_at: None,
             locked_until: None,
+            locked: false,
             last_signed_in_at: None,
         };
         assert_eq!(s.status(now), UserStatus::Invited);
@@ -117,6 +123,14 @@ mod tests {
         assert_eq!(s.status(now), UserStatus::Locked);
         assert!(!s.may_sign_in(now));
         assert!(s.may_keep_session(now));
+        s.locked_until = None;
+        s.locked = true;
+        assert_eq!(s.status(now), UserStatus::Locked);
+        assert!(!s.may_sign_in(now));
+        assert!(
+            !s.may_keep_session(now),
+            "the administrator lock ends sessions"
+        );
         s.expires_at = Some(now);
         assert_eq!(s.status(now), UserStatus::Expired);
         assert!(!s.may_keep_session(now));

@@ -49,7 +49,8 @@ impl TryFrom<OrgRow> for OrganisationRecord {
 }
 
 pub const USER_COLUMNS: &str = "id, organisation_id, title, first_name, last_name, email, access_enabled, \
-     expires_at, locked_until, lock_count, failed_sign_ins, last_signed_in_at, created_at, created_by";
+     expires_at, locked_until, lock_count, failed_sign_ins, locked, password_failures, password_hash, \
+     last_signed_in_at, created_at, created_by";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct UserRow {
@@ -64,6 +65,10 @@ pub struct UserRow {
     locked_until: Option<Ts>,
     lock_count: i64,
     failed_sign_ins: i64,
+    locked: bool,
+    password_failures: i64,
+    /// Read so that snapshots see it; a [`UserRecord`] only says whether there is one.
+    password_hash: Option<String>,
     last_signed_in_at: Option<Ts>,
     created_at: Ts,
     created_by: Option<Uuid>,
@@ -83,6 +88,9 @@ impl From<UserRow> for UserRecord {
             locked_until: r.locked_until.map(|t| t.0),
             lock_count: r.lock_count,
             failed_sign_ins: r.failed_sign_ins,
+            locked: r.locked,
+            password_failures: r.password_failures,
+            has_password: r.password_hash.is_some(),
             last_signed_in_at: r.last_signed_in_at.map(|t| t.0),
             created_at: r.created_at.0,
             created_by: r.created_by.map(UserId),
@@ -324,6 +332,39 @@ impl TryFrom<RequestRow> for store::UserRequestRecord {
                 .ok_or_else(|| corrupt("request status", &r.status))?,
             user_id: r.user_id.map(UserId),
             reason: r.reason,
+            created_at: r.created_at.0,
+        })
+    }
+}
+
+pub const ACCESS_KEY_COLUMNS: &str =
+    "id, organisation_id, role_id, max_uses, uses, expires_at, revoked_at, created_by, created_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AccessKeyRow {
+    id: Uuid,
+    organisation_id: Uuid,
+    role_id: String,
+    max_uses: i64,
+    uses: i64,
+    expires_at: Ts,
+    revoked_at: Option<Ts>,
+    created_by: Option<Uuid>,
+    created_at: Ts,
+}
+
+impl TryFrom<AccessKeyRow> for store::AccessKeyRecord {
+    type Error = StoreError;
+    fn try_from(r: AccessKeyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.id,
+            organisation_id: OrgId(r.organisation_id),
+            role: Role::parse(&r.role_id).ok_or_else(|| corrupt("role", &r.role_id))?,
+            max_uses: r.max_uses,
+            uses: r.uses,
+            expires_at: r.expires_at.0,
+            revoked_at: r.revoked_at.map(|t| t.0),
+            created_by: r.created_by.map(UserId),
             created_at: r.created_at.0,
         })
     }

@@ -357,6 +357,49 @@ impl Store for SqlStore {
         rows.into_iter().map(domain::role::Area::try_from).collect()
     }
 
+    async fn access_keys(&self, org: Option<OrgId>) -> StoreResult<Vec<store::AccessKeyRecord>> {
+        let sql = format!(
+            "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys \
+             WHERE ($1 IS NULL OR organisation_id = $1) ORDER BY created_at DESC, id"
+        );
+        let rows = read!(self, |ex| sqlx::query_as::<_, AccessKeyRow>(&sql)
+            .bind(org.map(|o| o.0))
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(store::AccessKeyRecord::try_from)
+            .collect()
+    }
+
+    async fn access_key(&self, id: uuid::Uuid) -> StoreResult<Option<store::AccessKeyRecord>> {
+        let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE id = $1");
+        let row = read!(self, |ex| sqlx::query_as::<_, AccessKeyRow>(&sql)
+            .bind(id)
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?;
+        row.map(store::AccessKeyRecord::try_from).transpose()
+    }
+
+    async fn refusals_since(
+        &self,
+        actor: UserId,
+        action: &str,
+        since: OffsetDateTime,
+    ) -> StoreResult<i64> {
+        read!(self, |ex| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM audit_log \
+             WHERE actor_id = $1 AND at >= $2 AND action = $3 AND outcome = 'refused'"
+        )
+        .bind(actor.0)
+        .bind(Ts(since))
+        .bind(action)
+        .fetch_one(ex)
+        .await)
+        .map_err(db_err)
+    }
+
     async fn snapshot(&self) -> StoreResult<Snapshot> {
         let mut snap = Snapshot::new();
         let orgs = read!(self, |ex| sqlx::query_as::<_, OrgRow>(&format!(
@@ -376,6 +419,23 @@ impl Store for SqlStore {
         .await)
         .map_err(db_err)?;
         snap.insert("users", users.iter().map(|r| format!("{r:?}")).collect());
+        let keys = read!(self, |ex| sqlx::query_as::<_, AccessKeyRow>(&format!(
+            "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys ORDER BY id"
+        ))
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "access_keys",
+            keys.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let areas = read!(self, |ex| sqlx::query_as::<_, AreaRow>(
+            "SELECT slug, name, kind, sensitive FROM areas ORDER BY slug"
+        )
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert("areas", areas.iter().map(|r| format!("{r:?}")).collect());
         let roles = read!(self, |ex| sqlx::query_as::<_, RoleGrantRow>(
             "SELECT user_id, role_id, granted_by, granted_at FROM user_roles ORDER BY user_id, role_id"
         )

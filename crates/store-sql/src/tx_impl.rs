@@ -243,7 +243,8 @@ impl StoreTx for SqlTx {
 
     async fn unlock(&mut self, user: UserId) -> StoreResult<()> {
         tx!(self, |c| sqlx::query(
-            "UPDATE users SET locked_until = NULL, failed_sign_ins = 0, lock_count = 0 WHERE id = $1"
+            "UPDATE users SET locked_until = NULL, failed_sign_ins = 0, lock_count = 0, \
+             locked = FALSE, password_failures = 0 WHERE id = $1"
         )
         .bind(user.0)
         .execute(&mut *c)
@@ -333,6 +334,133 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
+    async fn set_password(&mut self, user: UserId, hash: &str) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET password_hash = $2, password_failures = 0 WHERE id = $1"
+        )
+        .bind(user.0)
+        .bind(hash)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn password_hash(&mut self, user: UserId) -> StoreResult<Option<String>> {
+        tx!(self, |c| sqlx::query_scalar::<_, Option<String>>(
+            "SELECT password_hash FROM users WHERE id = $1"
+        )
+        .bind(user.0)
+        .fetch_optional(&mut *c)
+        .await)
+        .map(Option::flatten)
+        .map_err(db_err)
+    }
+
+    async fn add_password_failure(&mut self, user: UserId) -> StoreResult<i64> {
+        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+            "UPDATE users SET password_failures = password_failures + 1 WHERE id = $1 \
+             RETURNING password_failures"
+        )
+        .bind(user.0)
+        .fetch_one(&mut *c)
+        .await)
+        .map_err(db_err)
+    }
+
+    async fn lock_account(&mut self, user: UserId) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET locked = TRUE, password_failures = 0 WHERE id = $1"
+        )
+        .bind(user.0)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_area(&mut self, area: &domain::role::Area) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO areas (slug, name, kind, sensitive) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(area.slug.as_str())
+        .bind(&area.name)
+        .bind(area.kind.as_str())
+        .bind(area.sensitive)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_access_key(&mut self, key: &store::NewAccessKey) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO access_keys (id, key_hash, organisation_id, role_id, max_uses, expires_at, \
+             created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )
+        .bind(key.id)
+        .bind(&key.key_hash)
+        .bind(key.organisation_id.0)
+        .bind(key.role.id())
+        .bind(key.max_uses)
+        .bind(Ts(key.expires_at))
+        .bind(key.created_by.map(|u| u.0))
+        .bind(Ts(key.created_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn access_key_by_hash_for_update(
+        &mut self,
+        key_hash: &[u8],
+    ) -> StoreResult<Option<store::AccessKeyRecord>> {
+        let sql = format!(
+            "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE key_hash = $1{}",
+            self.for_update()
+        );
+        let row = tx!(self, |c| sqlx::query_as::<_, AccessKeyRow>(&sql)
+            .bind(key_hash)
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        row.map(store::AccessKeyRecord::try_from).transpose()
+    }
+
+    async fn use_access_key(&mut self, id: uuid::Uuid) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE access_keys SET uses = uses + 1 WHERE id = $1"
+        )
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn revoke_access_key(
+        &mut self,
+        id: uuid::Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let n = tx!(self, |c| sqlx::query(
+            "UPDATE access_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+        )
+        .bind(id)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(n == 1)
+    }
+
     async fn add_sign_in_failure(&mut self, user: UserId) -> StoreResult<i64> {
         tx!(self, |c| sqlx::query_scalar::<_, i64>(
             "UPDATE users SET failed_sign_ins = failed_sign_ins + 1 WHERE id = $1 RETURNING failed_sign_ins"
@@ -358,7 +486,7 @@ impl StoreTx for SqlTx {
     async fn record_sign_in(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<()> {
         tx!(self, |c| sqlx::query(
             "UPDATE users SET failed_sign_ins = 0, lock_count = 0, locked_until = NULL, \
-             last_signed_in_at = $2 WHERE id = $1"
+             password_failures = 0, last_signed_in_at = $2 WHERE id = $1"
         )
         .bind(user.0)
         .bind(Ts(now))

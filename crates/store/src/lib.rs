@@ -100,6 +100,20 @@ pub trait Store: Send + Sync + 'static {
     /// Every area, by name.
     async fn areas(&self) -> StoreResult<Vec<domain::role::Area>>;
 
+    /// Access keys, newest first: of one organisation, or all.
+    async fn access_keys(&self, org: Option<OrgId>) -> StoreResult<Vec<AccessKeyRecord>>;
+
+    async fn access_key(&self, id: uuid::Uuid) -> StoreResult<Option<AccessKeyRecord>>;
+
+    /// Refused audit rows of `actor` for `action` since `since` (throttling
+    /// wrong access keys without keeping another counter).
+    async fn refusals_since(
+        &self,
+        actor: UserId,
+        action: &str,
+        since: OffsetDateTime,
+    ) -> StoreResult<i64>;
+
     /// Every row of every table but the audit log, as text: tests compare two
     /// snapshots to show that a refused request changed nothing.
     async fn snapshot(&self) -> StoreResult<Snapshot>;
@@ -156,8 +170,37 @@ pub trait StoreTx: Send {
         expires_at: Option<OffsetDateTime>,
     ) -> StoreResult<()>;
 
-    /// Clears any lock and failure count.
+    /// Clears both locks and every failure count.
     async fn unlock(&mut self, user: UserId) -> StoreResult<()>;
+
+    /// Sets the password's hash and forgets wrong passwords.
+    async fn set_password(&mut self, user: UserId, hash: &str) -> StoreResult<()>;
+
+    async fn password_hash(&mut self, user: UserId) -> StoreResult<Option<String>>;
+
+    /// Counts one more consecutive wrong password; returns the new count.
+    async fn add_password_failure(&mut self, user: UserId) -> StoreResult<i64>;
+
+    /// Locks the account until an administrator unlocks it.
+    async fn lock_account(&mut self, user: UserId) -> StoreResult<()>;
+
+    /// `Conflict` if the slug is taken.
+    async fn insert_area(&mut self, area: &domain::role::Area) -> StoreResult<()>;
+
+    async fn insert_access_key(&mut self, key: &NewAccessKey) -> StoreResult<()>;
+
+    /// The key with this hash, locked until commit on PostgreSQL (uses are counted).
+    async fn access_key_by_hash_for_update(
+        &mut self,
+        key_hash: &[u8],
+    ) -> StoreResult<Option<AccessKeyRecord>>;
+
+    /// Counts one use of a key.
+    async fn use_access_key(&mut self, id: uuid::Uuid) -> StoreResult<()>;
+
+    /// Revokes a key; `false` if it does not exist or already was.
+    async fn revoke_access_key(&mut self, id: uuid::Uuid, now: OffsetDateTime)
+    -> StoreResult<bool>;
 
     async fn insert_user_request(&mut self, request: &NewUserRequest) -> StoreResult<()>;
 

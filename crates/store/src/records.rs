@@ -44,6 +44,11 @@ pub struct UserRecord {
     pub locked_until: Option<OffsetDateTime>,
     pub lock_count: i64,
     pub failed_sign_ins: i64,
+    /// Locked until an administrator unlocks (five wrong passwords).
+    pub locked: bool,
+    pub password_failures: i64,
+    /// Whether a password is set (the hash itself is read only to check one).
+    pub has_password: bool,
     pub last_signed_in_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub created_by: Option<UserId>,
@@ -55,6 +60,7 @@ impl UserRecord {
             access_enabled: self.access_enabled,
             expires_at: self.expires_at,
             locked_until: self.locked_until,
+            locked: self.locked,
             last_signed_in_at: self.last_signed_in_at,
         }
     }
@@ -298,4 +304,54 @@ pub struct UserRequestRecord {
     pub user_id: Option<UserId>,
     pub reason: Option<String>,
     pub created_at: OffsetDateTime,
+}
+
+/// An access key as issued (its secret only as a keyed hash).
+#[derive(Debug, Clone)]
+pub struct NewAccessKey {
+    pub id: uuid::Uuid,
+    pub key_hash: Vec<u8>,
+    pub organisation_id: OrgId,
+    pub role: Role,
+    pub max_uses: i64,
+    pub expires_at: OffsetDateTime,
+    pub created_by: Option<UserId>,
+    pub created_at: OffsetDateTime,
+}
+
+/// An access key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub id: uuid::Uuid,
+    pub organisation_id: OrgId,
+    pub role: Role,
+    pub max_uses: i64,
+    pub uses: i64,
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub created_by: Option<UserId>,
+    pub created_at: OffsetDateTime,
+}
+
+impl AccessKeyRecord {
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        self.expires_at <= now
+    }
+
+    pub fn is_used_up(&self) -> bool {
+        self.uses >= self.max_uses
+    }
+
+    /// "Active", "Revoked", "Expired" or "Used up", as the list shows it.
+    pub fn state(&self, now: OffsetDateTime) -> &'static str {
+        if self.revoked_at.is_some() {
+            "Revoked"
+        } else if self.is_expired(now) {
+            "Expired"
+        } else if self.is_used_up() {
+            "Used up"
+        } else {
+            "Active"
+        }
+    }
 }
