@@ -96,3 +96,58 @@ pub(crate) fn add_user_outcome(
         created_at: now,
     }
 }
+
+pub(crate) fn password_code(to: &str, code: &Passcode, now: OffsetDateTime) -> NewEmail {
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: "Your Provider Portal code to set your password".into(),
+        body: format!(
+            "Your code to set a new Provider Portal password is:\n\n\
+             {}\n\n\
+             The code expires in 10 minutes and can be used once.\n\n\
+             If you did not ask to change your password, sign in and check your\n\
+             account, and tell portal@officeforstudents.org.uk. Never share this code.\n",
+            code.expose()
+        ),
+        created_at: now,
+    }
+}
+
+pub(crate) fn password_changed(to: &str, name: &str, now: OffsetDateTime) -> NewEmail {
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: "Your Provider Portal password has been changed".into(),
+        body: format!(
+            "Dear {name},\n\n\
+             The password of your Provider Portal account has just been changed.\n\n\
+             If you did not do this, contact portal@officeforstudents.org.uk at once.\n"
+        ),
+        created_at: now,
+    }
+}
+
+pub(crate) fn registered(
+    to: &str,
+    name: &str,
+    organisation: &str,
+    role: &str,
+    base_url: &str,
+    now: OffsetDateTime,
+) -> NewEmail {
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: "Your Provider Portal registration was successful".into(),
+        body: format!(
+            "Dear {name},\n\n\
+             You have registered for Provider Portal at {organisation}, and your access\n\
+             key has given you the role: {role}.\n\n\
+             Sign in at {base_url}/sign-in with this email address and your password,\n\
+             or with a one-time code that we email you.\n\n\
+             If you did not register, contact portal@officeforstudents.org.uk.\n"
+        ),
+        created_at: now,
+    }
+}

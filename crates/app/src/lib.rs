@@ -5,7 +5,9 @@
 //! outbox email. Ports to the outside world are traits here: [`Clock`],
 //! [`mail::Mailer`]. Nothing here knows about HTTP.
 
+pub mod access_keys;
 pub mod admin;
+pub mod areas;
 pub mod audit;
 pub mod clock;
 pub mod demo;
@@ -14,6 +16,7 @@ pub mod error;
 pub mod limiter;
 pub mod mail;
 pub mod outbox;
+pub mod passwords;
 pub mod sealed;
 pub mod session;
 pub mod sign_in;
@@ -35,8 +38,12 @@ pub use session::Principal;
 pub struct AppSettings {
     /// Where people reach the portal, for links in emails (no trailing slash).
     pub base_url: String,
-    /// Requests to sign in (code, token) per client address per minute.
+    /// Requests to sign in (code, token, password, register, access key) per
+    /// client address per minute.
     pub sign_in_per_ip_per_minute: u32,
+    /// Password sign-in and registration with an access key (seed 000).
+    pub password_sign_in: bool,
+    pub password_policy: domain::password::Policy,
 }
 
 /// Everything a use case may touch. Cheap to clone.

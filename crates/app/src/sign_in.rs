@@ -222,6 +222,21 @@ impl App {
         if !tx.consume_attempt(attempt_id, now).await? {
             return Err(AppError::CodeRejected);
         }
+        self.start_session(tx, &user, kind, replaces, meta).await
+    }
+
+    /// A successful sign-in, by passcode or password: failures and locks are
+    /// forgotten, the session the browser had (if any) ends, a new one starts,
+    /// and it is audited, in the caller's transaction, which this commits.
+    pub(crate) async fn start_session(
+        &self,
+        mut tx: Box<dyn store::StoreTx>,
+        user: &store::UserRecord,
+        kind: SessionKind,
+        replaces: Option<&[u8]>,
+        meta: &RequestMeta,
+    ) -> AppResult<SignedIn> {
+        let now = self.clock.now();
         tx.record_sign_in(user.id, now).await?;
         // Signing in again from a signed-in browser ends the session it replaces.
         if let Some(previous) = replaces {

@@ -34,6 +34,10 @@ pub struct Config {
     /// Development: fill an empty database with demonstration data.
     pub demo: bool,
     pub sign_in_per_ip_per_minute: u32,
+    /// Password sign-in and registration with an access key (seed 000). Off by default.
+    pub password_sign_in: bool,
+    /// `modern` (default) or `legacy`.
+    pub password_policy: String,
     /// `pretty` (development default) or `json` (production default).
     pub log_format: Option<String>,
 }
@@ -52,6 +56,8 @@ impl Default for Config {
             secret_key: None,
             demo: true,
             sign_in_per_ip_per_minute: 30,
+            password_sign_in: false,
+            password_policy: "modern".into(),
             log_format: None,
         }
     }
@@ -70,6 +76,8 @@ impl std::fmt::Debug for Config {
             .field("secret_key", &self.secret_key.as_ref().map(|_| "…"))
             .field("demo", &self.demo)
             .field("sign_in_per_ip_per_minute", &self.sign_in_per_ip_per_minute)
+            .field("password_sign_in", &self.password_sign_in)
+            .field("password_policy", &self.password_policy)
             .finish_non_exhaustive()
     }
 }
@@ -88,7 +96,7 @@ fn smtp_is_private(url: &str) -> bool {
 
 /// The settings read from `PORTAL_*` variables. Other `PORTAL_*` variables
 /// (`PORTAL_CONFIG`, `PORTAL_LOG`, the tests' `PORTAL_TEST_POSTGRES_URL`) are not settings.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 14] = [
     "env",
     "database_url",
     "listen",
@@ -100,6 +108,8 @@ const KEYS: [&str; 12] = [
     "secret_key",
     "demo",
     "sign_in_per_ip_per_minute",
+    "password_sign_in",
+    "password_policy",
     "log_format",
 ];
 
@@ -131,6 +141,12 @@ impl Config {
 
     /// Refuses settings that would be unsafe in production.
     pub fn checked(self) -> Result<Self, ConfigError> {
+        if domain::password::Policy::parse(&self.password_policy).is_none() {
+            return Err(ConfigError::Refused(format!(
+                "PORTAL_PASSWORD_POLICY must be `modern` or `legacy`, not {:?}",
+                self.password_policy
+            )));
+        }
         if self.env == Environment::Development && !self.listen.ip().is_loopback() {
             return Err(ConfigError::Refused(format!(
                 "refusing to listen on {} in development: development mode serves everyone's email at \

@@ -75,6 +75,9 @@ impl Portal {
             AppSettings {
                 base_url: config.base_url(),
                 sign_in_per_ip_per_minute: config.sign_in_per_ip_per_minute,
+                password_sign_in: config.password_sign_in,
+                password_policy: domain::password::Policy::parse(&config.password_policy)
+                    .unwrap_or_default(),
             },
         );
         let web = web::WebState::new(

@@ -1,0 +1,200 @@
+//! Areas (PRODUCT §1, seed 000 E): the regulator's processes, and who of an
+//! organisation belongs to each. Membership of an area *is* holding its role
+//! (`Role::for_area`), so the Areas pages change roles through the same path as
+//! Edit user, with the same checks: a sensitive area's role is never added here.
+
+use domain::audit::Outcome;
+use domain::authz::{self, RegulatorTask};
+use domain::role::{Area, AreaKind};
+use domain::{AreaSlug, Role, UserId};
+use store::{UserFilter, UserWithRoles};
+
+use crate::users::{RoleChange, UserPage};
+use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta};
+
+/// A new area, as typed on the form or sent to the API.
+#[derive(Debug, Clone, Default)]
+pub struct AreaInput {
+    pub slug: String,
+    pub name: String,
+    pub kind: String,
+    pub sensitive: bool,
+}
+
+impl App {
+    /// Every area, by name (anyone signed in: names are not confidential).
+    pub async fn areas(&self) -> AppResult<Vec<Area>> {
+        Ok(self.store.areas().await?)
+    }
+
+    /// One area; an unknown slug is not found (and audited as such).
+    pub async fn area(&self, actor: &Principal, slug: &str, meta: &RequestMeta) -> AppResult<Area> {
+        let wanted = AreaSlug::parse(slug);
+        let found = match &wanted {
+            Some(w) => self.store.areas().await?.into_iter().find(|a| &a.slug == w),
+            None => None,
+        };
+        match found {
+            Some(area) => Ok(area),
+            None => Err(self
+                .deny(
+                    meta,
+                    actor,
+                    "areas.view",
+                    Some(slug.chars().take(64).collect()),
+                    authz::Denial::NotFound,
+                )
+                .await),
+        }
+    }
+
+    /// What membership of `area` means for the actor's organisation.
+    pub fn area_role(&self, actor: &Principal, area: &Area) -> Role {
+        Role::for_area(area, actor.organisation.kind)
+    }
+
+    /// The actor's organisation's members of an area (seed 000 E1), searched and paged.
+    pub async fn area_users(
+        &self,
+        actor: &Principal,
+        area: &Area,
+        q: Option<String>,
+        page: i64,
+        meta: &RequestMeta,
+    ) -> AppResult<UserPage> {
+        let filter = UserFilter {
+            q,
+            role: Some(self.area_role(actor, area).id()),
+            offset: 0,
+            limit: 0,
+        };
+        self.list_users(actor, None, filter, page, meta).await
+    }
+
+    /// Adds a user to an area (seed 000 E3): gives them the area's role.
+    pub async fn add_to_area(
+        &self,
+        actor: &Principal,
+        area: &Area,
+        user: UserId,
+        meta: &RequestMeta,
+    ) -> AppResult<UserWithRoles> {
+        let role = self.area_role(actor, area);
+        self.change_roles(
+            actor,
+            user,
+            RoleChange::Add(vec![role]),
+            "areas.add_user",
+            meta,
+        )
+        .await
+    }
+
+    /// Removes a user from an area (seed 000 B5): takes the area's role away.
+    pub async fn remove_from_area(
+        &self,
+        actor: &Principal,
+        area: &Area,
+        user: UserId,
+        meta: &RequestMeta,
+    ) -> AppResult<UserWithRoles> {
+        let role = self.area_role(actor, area);
+        self.change_roles(
+            actor,
+            user,
+            RoleChange::Remove(vec![role]),
+            "areas.remove_user",
+            meta,
+        )
+        .await
+    }
+
+    /// A regulator administrator defines an area (PRODUCT §5).
+    pub async fn create_area(
+        &self,
+        actor: &Principal,
+        input: &AreaInput,
+        meta: &RequestMeta,
+    ) -> AppResult<Area> {
+        let roles = actor.role_list();
+        if let Err(d) =
+            authz::may_do_regulator_task(actor.organisation.kind, &roles, RegulatorTask::Areas)
+        {
+            return Err(self.deny(meta, actor, "areas.create", None, d).await);
+        }
+        let area = parse_area(input)?;
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        if let Err(e) = tx.insert_area(&area).await {
+            drop(tx);
+            return Err(if e.is_conflict() {
+                AppError::invalid("slug", "An area with this short name already exists")
+            } else {
+                e.into()
+            });
+        }
+        tx.append_audit(&meta.event(
+            now,
+            Some(actor),
+            "areas.create",
+            Some(area.slug.to_string()),
+            Outcome::Success,
+            &format!("{} sensitive={}", area.kind.as_str(), area.sensitive),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(area)
+    }
+
+    /// Operators (demonstration data, tests) define an area without an actor.
+    pub async fn define_area(&self, input: &AreaInput, meta: &RequestMeta) -> AppResult<Area> {
+        let area = parse_area(input)?;
+        let mut tx = self.store.begin().await?;
+        tx.insert_area(&area).await?;
+        tx.append_audit(&meta.event(
+            self.clock.now(),
+            None,
+            "areas.create",
+            Some(area.slug.to_string()),
+            Outcome::Success,
+            &format!("{} sensitive={}", area.kind.as_str(), area.sensitive),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(area)
+    }
+}
+
+fn parse_area(input: &AreaInput) -> AppResult<Area> {
+    let mut errors = FieldErrors::new();
+    let slug = AreaSlug::parse(input.slug.trim());
+    if slug.is_none() {
+        errors.insert(
+            "slug",
+            "Enter a short name of lower-case letters, numbers and single hyphens, like board-papers"
+                .into(),
+        );
+    }
+    let name = input.name.trim();
+    if name.is_empty() {
+        errors.insert("name", "Enter the area's name".into());
+    } else if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        errors.insert(
+            "name",
+            "The name must be 100 characters or fewer, without control characters".into(),
+        );
+    }
+    let kind = AreaKind::parse(input.kind.trim());
+    if kind.is_none() {
+        errors.insert("kind", "Choose data return or communication".into());
+    }
+    match (slug, kind) {
+        (Some(slug), Some(kind)) if errors.is_empty() => Ok(Area {
+            slug,
+            name: name.to_owned(),
+            kind,
+            sensitive: input.sensitive,
+        }),
+        _ => Err(AppError::Invalid(errors)),
+    }
+}

@@ -1,0 +1,427 @@
+//! Passwords (PRODUCT §3, seed 000), when `PORTAL_PASSWORD_SIGN_IN` is on:
+//! registering with an access key, signing in with a password, and setting a
+//! password after proving control of the mailbox with an emailed code.
+//!
+//! Five wrong passwords in a row lock the account until an administrator
+//! unlocks it (seed 000 B3–B4); that lock and the passcode lock are one lock
+//! (`AccountState::is_locked`), so neither path gets round the other. Every
+//! refusal a stranger could learn from gets the passcode path's answer
+//! (`CodeRejected`), and an unknown address costs the same hashing work as a
+//! known one.
+
+use std::sync::OnceLock;
+
+use domain::access_key::{self, AccessKey};
+use domain::audit::Outcome;
+use domain::otp::{self, Passcode};
+use domain::{AttemptId, EmailAddress, password};
+use rand::rngs::OsRng;
+use store::{NewAttempt, SessionKind, UserRecord};
+
+use crate::sign_in::SignedIn;
+use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta, emails};
+
+/// Create an account (seed 000): name, email, password and access key.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub password: String,
+    pub access_key: String,
+}
+
+pub const ADDRESS_REGISTERED: &str = "This email address already has a Provider Portal account: \
+     sign in, then use ‘Activate an access key’ under My account";
+
+/// A hash checked when there is no account, so that an unknown address costs
+/// the same argon2 work as a known one.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        password::hash("no account has this password", &mut OsRng).unwrap_or_default()
+    })
+}
+
+impl App {
+    fn passwords_enabled(&self) -> AppResult<()> {
+        if self.settings.password_sign_in {
+            Ok(())
+        } else {
+            Err(AppError::NotFound)
+        }
+    }
+
+    async fn ip_limited(&self, meta: &RequestMeta, action: &str) -> AppResult<()> {
+        let now = self.clock.now();
+        match self.sign_in_limiter.check(meta.ip, now) {
+            Ok(()) => Ok(()),
+            Err(retry) => {
+                self.audit_refusal(meta, None, action, "too many requests from this address")
+                    .await?;
+                Err(AppError::RateLimited {
+                    retry_after_secs: retry,
+                })
+            }
+        }
+    }
+
+    /// Registers a new account at the access key's provider, with the key's
+    /// role and a password. The key is checked before the address, so only
+    /// someone holding a live key learns whether an address has an account.
+    pub async fn register(
+        &self,
+        input: &Registration,
+        meta: &RequestMeta,
+    ) -> AppResult<UserRecord> {
+        const ACTION: &str = "register";
+        self.passwords_enabled()?;
+        self.ip_limited(meta, ACTION).await?;
+        let now = self.clock.now();
+        let mut errors = FieldErrors::new();
+        let person = crate::admin::person(
+            &mut errors,
+            &input.title,
+            &input.first_name,
+            &input.last_name,
+            &input.email,
+        );
+        if let Err(why) = self.settings.password_policy.check(&input.password) {
+            errors.insert("password", why.into());
+        }
+        let key = AccessKey::parse(&input.access_key);
+        if key.is_none() {
+            errors.insert(
+                "access_key",
+                "Enter the access key as printed in the letter: 24 letters and numbers".into(),
+            );
+        }
+        let (Some((title, first_name, last_name, email)), Some(key)) = (person, key) else {
+            self.audit_refusal(meta, None, ACTION, "invalid form")
+                .await?;
+            return Err(AppError::Invalid(errors));
+        };
+        if !errors.is_empty() {
+            self.audit_refusal(meta, None, ACTION, "invalid form")
+                .await?;
+            return Err(AppError::Invalid(errors));
+        }
+        let hash = password::hash(&input.password, &mut OsRng)
+            .map_err(|e| AppError::internal(e.to_string()))?;
+        let mut tx = self.store.begin().await?;
+        let refuse = |why: &str| {
+            meta.event(
+                now,
+                None,
+                ACTION,
+                Some(email.normalised()),
+                Outcome::Refused,
+                why,
+            )
+        };
+        let record = tx
+            .access_key_by_hash_for_update(&key.hash(&self.key))
+            .await?;
+        let why = match &record {
+            None => Some("unknown access key"),
+            Some(r) => domain::authz::access_key_refusal(
+                r.organisation_id,
+                r.organisation_id,
+                r.is_expired(now),
+                r.is_used_up(),
+                r.revoked_at.is_some(),
+            ),
+        };
+        let Some(record) = record.filter(|_| why.is_none()) else {
+            tx.append_audit(&refuse(why.unwrap_or("access key refused")))
+                .await?;
+            tx.commit().await?;
+            return Err(AppError::invalid("access_key", access_key::KEY_REFUSED));
+        };
+        if tx
+            .user_by_email_for_update(&email.normalised())
+            .await?
+            .is_some()
+        {
+            tx.append_audit(&refuse("address already has an account"))
+                .await?;
+            tx.commit().await?;
+            return Err(AppError::Conflict(ADDRESS_REGISTERED.into()));
+        }
+        let Some(org) = self.store.organisation(record.organisation_id).await? else {
+            return Err(AppError::internal("access key of a missing organisation"));
+        };
+        let user_id = domain::UserId::random();
+        tx.insert_user(&store::NewUser {
+            id: user_id,
+            organisation_id: org.id,
+            title,
+            first_name,
+            last_name,
+            email: email.clone(),
+            created_at: now,
+            created_by: None,
+        })
+        .await?;
+        tx.set_password(user_id, &hash).await?;
+        tx.grant_role(&store::role_grant(user_id, record.role.clone(), None, now))
+            .await?;
+        tx.use_access_key(record.id).await?;
+        let areas = self.store.areas().await?;
+        let role_name = crate::access_keys::role_name(&record.role, &areas);
+        let Some(user) = tx.user_for_update(user_id).await? else {
+            return Err(AppError::internal("registered user vanished"));
+        };
+        let mut event = meta.event(
+            now,
+            None,
+            ACTION,
+            Some(email.normalised()),
+            Outcome::Success,
+            &format!("access key {} role={}", record.id, record.role.id()),
+        );
+        event.actor_id = Some(user_id);
+        event.organisation_id = Some(org.id);
+        tx.append_audit(&event).await?;
+        let mail = emails::registered(
+            email.as_str(),
+            &user.display_name(),
+            &org.name,
+            &role_name,
+            &self.settings.base_url,
+            now,
+        );
+        self.queue_email(tx.as_mut(), mail).await?;
+        tx.commit().await?;
+        self.outbox_ready.notify_one();
+        Ok(user)
+    }
+
+    /// Signs in with email and password. Unknown, disabled, expired and locked
+    /// accounts, accounts without a password and wrong passwords all get
+    /// `CodeRejected`; the fifth wrong password in a row locks the account
+    /// until an administrator unlocks it, and ends its sessions.
+    pub async fn sign_in_with_password(
+        &self,
+        email_input: &str,
+        password_input: &str,
+        kind: SessionKind,
+        replaces: Option<&[u8]>,
+        meta: &RequestMeta,
+    ) -> AppResult<SignedIn> {
+        const ACTION: &str = "sign_in.password";
+        self.passwords_enabled()?;
+        self.ip_limited(meta, ACTION).await?;
+        let now = self.clock.now();
+        let mut errors = FieldErrors::new();
+        let email = EmailAddress::parse(email_input)
+            .map_err(|e| errors.insert("email", e.to_string()))
+            .ok();
+        if password_input.is_empty() {
+            errors.insert("password", "Enter your password".into());
+        } else if password_input.chars().count() > password::MAX_CHARS {
+            // Longer than any password can be: refused before any hashing work.
+            errors.insert(
+                "password",
+                "Password must be 128 characters or fewer".into(),
+            );
+        }
+        let Some(email) = email.filter(|_| errors.is_empty()) else {
+            self.audit_refusal(meta, None, ACTION, "invalid form")
+                .await?;
+            return Err(AppError::Invalid(errors));
+        };
+        let mut tx = self.store.begin().await?;
+        let user = tx.user_by_email_for_update(&email.normalised()).await?;
+        let stored = match &user {
+            Some(u) => tx.password_hash(u.id).await?,
+            None => None,
+        };
+        let matches = password::verify(password_input, stored.as_deref().unwrap_or(decoy_hash()))
+            && stored.is_some();
+        let refuse = |why: &str, user: Option<&UserRecord>| {
+            let mut e = meta.event(
+                now,
+                None,
+                ACTION,
+                Some(email.normalised()),
+                Outcome::Refused,
+                why,
+            );
+            e.actor_id = user.map(|u| u.id);
+            e.organisation_id = user.map(|u| u.organisation_id);
+            e
+        };
+        let Some(user) = user else {
+            tx.append_audit(&refuse("no account with this address", None))
+                .await?;
+            tx.commit().await?;
+            return Err(AppError::CodeRejected);
+        };
+        if !user.account_state().may_sign_in(now) {
+            tx.append_audit(&refuse(
+                "account may not sign in (disabled, expired or locked)",
+                Some(&user),
+            ))
+            .await?;
+            tx.commit().await?;
+            return Err(AppError::CodeRejected);
+        }
+        if stored.is_none() {
+            tx.append_audit(&refuse("no password set", Some(&user)))
+                .await?;
+            tx.commit().await?;
+            return Err(AppError::CodeRejected);
+        }
+        if !matches {
+            let failures = tx.add_password_failure(user.id).await?;
+            tx.append_audit(&refuse("wrong password", Some(&user)))
+                .await?;
+            if failures >= password::FAILURES_BEFORE_LOCK {
+                tx.lock_account(user.id).await?;
+                tx.end_sessions_of(user.id, now).await?;
+                let mut e = refuse(
+                    "account locked after consecutive wrong passwords: an administrator must unlock it",
+                    Some(&user),
+                );
+                e.action = "sign_in.locked".into();
+                tx.append_audit(&e).await?;
+            }
+            tx.commit().await?;
+            return Err(AppError::CodeRejected);
+        }
+        self.start_session(tx, &user, kind, replaces, meta).await
+    }
+
+    /// Emails the signed-in person a code with which to set a new password
+    /// (My account → Change your password). Counts against the same limits
+    /// as sign-in codes.
+    pub async fn request_password_code(
+        &self,
+        actor: &Principal,
+        meta: &RequestMeta,
+    ) -> AppResult<AttemptId> {
+        const ACTION: &str = "password.code_requested";
+        self.passwords_enabled()?;
+        self.ip_limited(meta, ACTION).await?;
+        let now = self.clock.now();
+        let email_norm = actor.user.email.to_lowercase();
+        let mut tx = self.store.begin().await?;
+        let sent = tx
+            .codes_sent_since(&email_norm, now - otp::CODE_WINDOW)
+            .await?;
+        if sent >= otp::MAX_CODES_PER_WINDOW {
+            drop(tx);
+            self.audit_refusal(
+                meta,
+                Some(actor),
+                ACTION,
+                "code limit reached for this address",
+            )
+            .await?;
+            return Err(AppError::RateLimited {
+                retry_after_secs: otp::CODE_WINDOW.whole_seconds() as u64,
+            });
+        }
+        let attempt = AttemptId::random();
+        let code = Passcode::generate(&mut OsRng);
+        self.queue_email(
+            tx.as_mut(),
+            emails::password_code(&actor.user.email, &code, now),
+        )
+        .await?;
+        tx.insert_attempt(&NewAttempt {
+            id: attempt,
+            email_norm,
+            user_id: Some(actor.user.id),
+            code_hash: Some(self.key.code_hash(attempt, &code).to_vec()),
+            created_at: now,
+            expires_at: now + otp::CODE_TTL,
+        })
+        .await?;
+        tx.append_audit(&meta.event(
+            now,
+            Some(actor),
+            ACTION,
+            None,
+            Outcome::Success,
+            "code sent",
+        ))
+        .await?;
+        tx.commit().await?;
+        self.outbox_ready.notify_one();
+        Ok(attempt)
+    }
+
+    /// Sets the signed-in person's password, given the code emailed to them.
+    /// A policy failure uses up no guess; a wrong code does (five void it).
+    pub async fn set_password(
+        &self,
+        actor: &Principal,
+        attempt: &str,
+        code: &str,
+        new_password: &str,
+        meta: &RequestMeta,
+    ) -> AppResult<()> {
+        const ACTION: &str = "password.changed";
+        self.passwords_enabled()?;
+        let now = self.clock.now();
+        let mut errors = FieldErrors::new();
+        let code = Passcode::parse(code);
+        if code.is_none() {
+            errors.insert("code", "Enter the 6-digit code from the email".into());
+        }
+        if let Err(why) = self.settings.password_policy.check(new_password) {
+            errors.insert("password", why.into());
+        }
+        let (Some(code), true) = (code, errors.is_empty()) else {
+            self.audit_refusal(meta, Some(actor), ACTION, "invalid form")
+                .await?;
+            return Err(AppError::Invalid(errors));
+        };
+        let hash = password::hash(new_password, &mut OsRng)
+            .map_err(|e| AppError::internal(e.to_string()))?;
+        let mut tx = self.store.begin().await?;
+        let found = match attempt.parse::<AttemptId>() {
+            Ok(id) => tx
+                .take_guess(id, otp::MAX_GUESSES_PER_CODE, now)
+                .await?
+                .filter(|a| a.user_id == Some(actor.user.id)),
+            Err(_) => None,
+        };
+        let ok = found.as_ref().is_some_and(|a| {
+            a.code_hash
+                .as_deref()
+                .is_some_and(|h| self.key.code_matches(a.id, &code, h))
+        });
+        let consumed = match (&found, ok) {
+            (Some(a), true) => tx.consume_attempt(a.id, now).await?,
+            _ => false,
+        };
+        if !consumed {
+            tx.append_audit(&meta.event(
+                now,
+                Some(actor),
+                ACTION,
+                None,
+                Outcome::Refused,
+                "wrong, expired or used code",
+            ))
+            .await?;
+            tx.commit().await?;
+            return Err(AppError::CodeRejected);
+        }
+        tx.set_password(actor.user.id, &hash).await?;
+        tx.append_audit(&meta.event(now, Some(actor), ACTION, None, Outcome::Success, ""))
+            .await?;
+        self.queue_email(
+            tx.as_mut(),
+            emails::password_changed(&actor.user.email, &actor.display_name(), now),
+        )
+        .await?;
+        tx.commit().await?;
+        self.outbox_ready.notify_one();
+        Ok(())
+    }
+}
