@@ -74,7 +74,7 @@ impl App {
         &self,
         input: &Registration,
         meta: &RequestMeta,
-    ) -> AppResult<UserRecord> {
+    ) -> AppResult<store::UserWithRoles> {
         const ACTION: &str = "register";
         self.passwords_enabled()?;
         self.ip_limited(meta, ACTION).await?;
@@ -173,6 +173,7 @@ impl App {
         let Some(user) = tx.user_for_update(user_id).await? else {
             return Err(AppError::internal("registered user vanished"));
         };
+        let roles = tx.user_roles(user_id).await?;
         let mut event = meta.event(
             now,
             None,
@@ -195,7 +196,7 @@ impl App {
         self.queue_email(tx.as_mut(), mail).await?;
         tx.commit().await?;
         self.outbox_ready.notify_one();
-        Ok(user)
+        Ok(store::UserWithRoles { user, roles })
     }
 
     /// Signs in with email and password. Unknown, disabled, expired and locked

@@ -358,6 +358,63 @@ impl TestApp {
         body["token"].as_str().unwrap().to_owned()
     }
 
+    /// `method path` on the API, with a bearer token and a JSON body when
+    /// given: the status and the JSON answer (`Null` when there is none).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client().request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// A call that must be refused with `status`: it changes nothing but the
+    /// audit log, where every row it adds is a refusal (and there is one).
+    pub async fn refused(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+        status: u16,
+    ) -> serde_json::Value {
+        let before = self.snapshot().await;
+        let seq = self.last_audit_seq().await;
+        let (got, answer) = self.call(method, path, token, body).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert_eq!(
+            self.snapshot().await,
+            before,
+            "{method} {path} was refused but changed something"
+        );
+        let rows = self.audit_since(seq).await;
+        assert!(
+            !rows.is_empty(),
+            "{method} {path}: the refusal was not audited"
+        );
+        for r in &rows {
+            assert_eq!(
+                r.entry.outcome,
+                domain::audit::Outcome::Refused,
+                "{method} {path}: {:?}",
+                r.entry
+            );
+        }
+        answer
+    }
+
     pub async fn snapshot(&self) -> Snapshot {
         self.store().snapshot().await.unwrap()
     }

@@ -1,15 +1,19 @@
 //! Integration tests of the portal over HTTP, on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access_keys;
 mod add_user;
 mod api_sign_in;
+mod areas;
 mod attacks;
 mod authz_matrix;
 mod cli;
+mod expiry;
 mod openapi;
 mod organisation_pages;
 mod outbox;
 mod pages;
+mod passwords;
 mod users_api;
 mod users_pages;
 mod users_write;

@@ -20,6 +20,10 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(request_code))
         .routes(routes!(create_token, delete_token))
         .routes(routes!(me))
+        .routes(routes!(password_token))
+        .routes(routes!(register))
+        .routes(routes!(password_code))
+        .routes(routes!(change_password))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -92,6 +96,139 @@ async fn create_token(State(state): State<WebState>, body: ApiJson<TokenRequest>
     }
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasswordRequest {
+    email: String,
+    password: String,
+}
+
+/// Sign in with email and password, where password sign-in is enabled (else 404).
+#[utoipa::path(post, path = "/auth/password", tag = "Sign-in", request_body = PasswordRequest,
+    responses((status = 200, body = TokenIssued), (status = 400, body = ApiErrorBody),
+        (status = 401, description = "code_rejected", body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 429, body = ApiErrorBody)))]
+async fn password_token(State(state): State<WebState>, body: ApiJson<PasswordRequest>) -> Response {
+    let signed_in = state
+        .app
+        .sign_in_with_password(
+            &body.data.email,
+            &body.data.password,
+            SessionKind::Api,
+            None,
+            &body.ctx.meta,
+        )
+        .await;
+    token_or_error(signed_in, &body.ctx)
+}
+
+fn token_or_error(
+    signed_in: app::AppResult<app::sign_in::SignedIn>,
+    ctx: &crate::context::Ctx,
+) -> Response {
+    match signed_in {
+        Ok(s) => Json(TokenIssued {
+            token: s.token.expose().to_owned(),
+            expires_at: s.expires_at.format(&Rfc3339).unwrap_or_default(),
+        })
+        .into_response(),
+        Err(e) => ApiError::new(e, &ctx.meta).into_response(),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RegisterRequest {
+    #[serde(default)]
+    title: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    password: String,
+    access_key: String,
+}
+
+/// Create an account with an access key (seed 000), where password sign-in is
+/// enabled (else 404). The new user belongs to the key's provider and holds its role.
+#[utoipa::path(post, path = "/register", tag = "Sign-in", request_body = RegisterRequest,
+    responses((status = 201, body = super::users::UserView), (status = 400, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
+async fn register(State(state): State<WebState>, body: ApiJson<RegisterRequest>) -> Response {
+    let b = &body.data;
+    let input = app::passwords::Registration {
+        title: b.title.clone(),
+        first_name: b.first_name.clone(),
+        last_name: b.last_name.clone(),
+        email: b.email.clone(),
+        password: b.password.clone(),
+        access_key: b.access_key.clone(),
+    };
+    let meta = &body.ctx.meta;
+    match state.app.register(&input, meta).await {
+        Ok(u) => (
+            StatusCode::CREATED,
+            Json(super::users::UserView::new(&u, state.app.clock.now())),
+        )
+            .into_response(),
+        Err(e) => ApiError::new(e, meta).into_response(),
+    }
+}
+
+/// Email the caller a code with which to set a new password.
+#[utoipa::path(post, path = "/me/password/code", tag = "Sign-in", security(("bearer" = [])),
+    responses((status = 202, body = CodeRequested), (status = 401, body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
+async fn password_code(State(state): State<WebState>, caller: Caller) -> Response {
+    match state
+        .app
+        .request_password_code(caller.principal(), &caller.ctx.meta)
+        .await
+    {
+        Ok(attempt) => (
+            StatusCode::ACCEPTED,
+            Json(CodeRequested {
+                attempt_id: attempt.to_string(),
+            }),
+        )
+            .into_response(),
+        Err(e) => ApiError::new(e, &caller.ctx.meta).into_response(),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    attempt_id: String,
+    code: String,
+    password: String,
+}
+
+/// Set the caller's password, with the emailed code.
+#[utoipa::path(put, path = "/me/password", tag = "Sign-in", security(("bearer" = [])), request_body = PasswordChange,
+    responses((status = 204, description = "Password set"), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn change_password(
+    State(state): State<WebState>,
+    caller: Caller,
+    body: ApiJson<PasswordChange>,
+) -> Response {
+    let b = &body.data;
+    match state
+        .app
+        .set_password(
+            caller.principal(),
+            &b.attempt_id,
+            &b.code,
+            &b.password,
+            &caller.ctx.meta,
+        )
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => ApiError::new(e, &caller.ctx.meta).into_response(),
+    }
+}
+
 /// Sign out: the token stops working.
 #[utoipa::path(delete, path = "/auth/token", tag = "Sign-in", security(("bearer" = [])),
     responses((status = 204, description = "Signed out"), (status = 401, body = ApiErrorBody)))]
@@ -118,6 +255,12 @@ pub struct OrganisationView {
 pub struct RoleView {
     id: String,
     name: String,
+}
+
+impl RoleView {
+    pub fn named(id: String, name: String) -> Self {
+        Self { id, name }
+    }
 }
 
 impl From<&store::RoleGrant> for RoleView {

@@ -1,6 +1,8 @@
 //! The JSON API under `/api/v1` (API.md). Bearer tokens only: no cookies, so
 //! no cross-site request can act with a user's authority here.
 
+mod access_keys;
+mod areas;
 mod auth;
 mod organisations;
 mod users;
@@ -26,6 +28,8 @@ pub fn router() -> Router<WebState> {
         .merge(auth::routes())
         .merge(users::routes())
         .merge(organisations::routes())
+        .merge(areas::routes())
+        .merge(access_keys::routes())
         .split_for_parts();
     doc.info.title = "Provider Portal API".into();
     doc.info.version = "1".into();

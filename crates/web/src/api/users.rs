@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(show, update))
         .routes(routes!(set_roles))
         .routes(routes!(roles))
+        .routes(routes!(copy_roles))
 }
 
 /// API.md's `User`.
@@ -42,6 +43,8 @@ pub struct UserView {
     roles: Vec<RoleView>,
     access_enabled: bool,
     status: &'static str,
+    /// Locked until an administrator unlocks it, or for a while after wrong codes.
+    locked: bool,
     expires_at: Option<String>,
     last_signed_in_at: Option<String>,
     organisation_id: String,
@@ -62,6 +65,7 @@ impl UserView {
             roles: u.roles.iter().map(RoleView::from).collect(),
             access_enabled: u.user.access_enabled,
             status: u.user.account_state().status(now).as_str(),
+            locked: u.user.account_state().is_locked(now),
             expires_at: rfc3339(u.user.expires_at),
             last_signed_in_at: rfc3339(u.user.last_signed_in_at),
             organisation_id: u.user.organisation_id.to_string(),
@@ -188,7 +192,7 @@ async fn roles(State(state): State<WebState>, caller: Caller) -> Response {
     }
 }
 
-fn user_id(id: &str) -> Result<UserId, AppError> {
+pub(super) fn user_id(id: &str) -> Result<UserId, AppError> {
     id.parse::<UserId>().map_err(|_| AppError::NotFound)
 }
 
@@ -200,7 +204,7 @@ struct RolesBody {
 
 /// The answer to a change: the user as they now are, or the error. Bad input
 /// is audited here; the use case has already audited what it refused.
-async fn answer(
+pub(super) async fn answer(
     state: &WebState,
     caller: &Caller,
     result: Result<UserWithRoles, AppError>,
@@ -429,4 +433,34 @@ async fn request_status(
         .into_response(),
         Err(e) => ApiError::new(e, meta).into_response(),
     }
+}
+
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CopyBody {
+    to_user_id: String,
+}
+
+/// Copy this user's roles to another user of the organisation (seed 000 D):
+/// every role or none.
+#[utoipa::path(post, path = "/users/{id}/copy-roles", tag = "Users", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CopyBody,
+    responses((status = 200, description = "The target user", body = UserView), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn copy_roles(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: ApiJson<CopyBody>,
+) -> Response {
+    let result = match (user_id(&id), user_id(&body.data.to_user_id)) {
+        (Ok(from), Ok(to)) => {
+            state
+                .app
+                .copy_roles(caller.principal(), from, to, &caller.ctx.meta)
+                .await
+        }
+        _ => Err(AppError::NotFound),
+    };
+    answer(&state, &caller, result).await
 }
