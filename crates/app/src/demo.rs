@@ -142,10 +142,29 @@ pub const DEMO: &[DemoOrg] = &[
     ),
 ];
 
+/// Communication areas beside the six data returns: (slug, name, sensitive).
+/// The sensitive one is joined only with an access key.
+pub const DEMO_COMMUNICATION_AREAS: &[(&str, &str, bool)] = &[
+    ("consultations", "Consultations", false),
+    ("financial-sustainability", "Financial sustainability", true),
+];
+
 impl App {
     /// Loads the demonstration data. Welcome emails are queued like any others.
     pub async fn load_demo(&self) -> AppResult<()> {
         let meta = RequestMeta::operator("demo");
+        for (slug, name, sensitive) in DEMO_COMMUNICATION_AREAS {
+            self.define_area(
+                &crate::areas::AreaInput {
+                    slug: (*slug).into(),
+                    name: (*name).into(),
+                    kind: "communication".into(),
+                    sensitive: *sensitive,
+                },
+                &meta,
+            )
+            .await?;
+        }
         for (name, kind, ukprn, users) in DEMO {
             let org = self
                 .create_organisation(

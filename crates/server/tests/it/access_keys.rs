@@ -466,6 +466,24 @@ async fn a_sensitive_area_role_is_granted_by_a_key_and_by_no_admin_path(app: Tes
         403,
     )
     .await;
+    // Nor a hand-made Edit user form: the page path refuses it the same way.
+    let mut page = crate::attacks::page_sign_in(&app, "admin@a.example.ac.uk").await;
+    page.get(&format!("/users/{other_id}")).await;
+    let before = app.snapshot().await;
+    let seq = app.last_audit_seq().await;
+    let r = page
+        .submit(
+            &format!("/users/{other_id}"),
+            &[("role", sensitive), ("access_enabled", "true")],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("access key"));
+    assert_eq!(app.snapshot().await, before);
+    let refused = app.audit_since(seq).await;
+    assert!(refused
+        .iter()
+        .any(|r| r.entry.action == "users.set_roles" && r.entry.detail.contains("access key")));
     // Removing it is an ordinary change (ending access needs no key).
     let (status, body) = app
         .call(
