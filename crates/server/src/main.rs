@@ -27,6 +27,9 @@ enum Command {
     Migrate,
     /// Load demonstration data into an empty database.
     Demo,
+    /// Access keys (seed 000): the secret a head of provider receives by post.
+    #[command(subcommand, name = "access-key")]
+    AccessKey(AccessKeyCommand),
     /// Organisations.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -36,6 +39,24 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AccessKeyCommand {
+    /// Issue a key for one role at one provider; prints the key (shown this once).
+    Issue {
+        /// The provider's id or UKPRN.
+        #[arg(long)]
+        org: String,
+        /// A provider role id, e.g. portal-admin or area-member:financial-sustainability.
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value_t = 1)]
+        max_uses: i64,
+        /// Days until the key expires (at most 366).
+        #[arg(long, default_value_t = 30)]
+        expires_in_days: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -158,6 +179,31 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             }
             app.load_demo().await.map_err(explain)?;
             println!("demonstration data loaded");
+        }
+        Command::AccessKey(AccessKeyCommand::Issue {
+            org,
+            role,
+            max_uses,
+            expires_in_days,
+        }) => {
+            use app::Clock;
+            let input = app::access_keys::IssueKeyInput {
+                organisation: org,
+                role,
+                max_uses,
+                expires_at: Some(SystemClock.now() + time::Duration::days(expires_in_days)),
+            };
+            let issued = app
+                .issue_access_key(None, &input, &RequestMeta::operator("access-key-issue"))
+                .await
+                .map_err(explain)?;
+            eprintln!(
+                "access key {} for {} expires {}; it is not stored and cannot be shown again",
+                issued.record.id,
+                issued.record.role.id(),
+                issued.record.expires_at.date()
+            );
+            println!("{}", issued.key.grouped());
         }
         Command::Org(OrgCommand::Create { name, kind, ukprn }) => {
             let input = OrganisationInput {

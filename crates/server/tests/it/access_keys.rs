@@ -481,9 +481,11 @@ async fn a_sensitive_area_role_is_granted_by_a_key_and_by_no_admin_path(app: Tes
     assert!(r.body.contains("access key"));
     assert_eq!(app.snapshot().await, before);
     let refused = app.audit_since(seq).await;
-    assert!(refused
-        .iter()
-        .any(|r| r.entry.action == "users.set_roles" && r.entry.detail.contains("access key")));
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.entry.action == "users.set_roles" && r.entry.detail.contains("access key"))
+    );
     // Removing it is an ordinary change (ending access needs no key).
     let (status, body) = app
         .call(

@@ -210,6 +210,38 @@ async fn an_operator_made_user_signs_in_through_the_api_with_the_code_from_the_e
     assert_eq!(me["organisation"]["id"], org_id);
     assert_eq!(me["roles"][0]["id"], "portal-admin");
     assert_eq!(me["roles"][0]["name"], "Portal Administrator");
+    // An operator issues an access key; it is printed once, and it works.
+    let mut c = with_db(portal());
+    c.args(["access-key", "issue", "--org", "10000051"]).args([
+        "--role",
+        "data-collection-contributor:heses",
+        "--max-uses",
+        "1",
+    ]);
+    let (code, out, err) = run(c).await;
+    assert_eq!(code, 0, "{err}");
+    let key = last_line(&out);
+    assert_eq!(key.len(), 29, "six groups of four: {key}");
+    let r = http
+        .post(format!("{base}/api/v1/access-keys/activate"))
+        .bearer_auth(token)
+        .json(&json!({ "key": key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut c = with_db(portal());
+    c.args([
+        "access-key",
+        "issue",
+        "--org",
+        "10000051",
+        "--role",
+        "regulator-admin",
+    ]);
+    let (code, _, err) = run(c).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("role"), "{err}");
     let r = http
         .delete(format!("{base}/api/v1/auth/token"))
         .bearer_auth(token)
