@@ -122,8 +122,21 @@ impl App {
         {
             return Err(self.deny(meta, actor, "areas.create", None, d).await);
         }
+        self.insert_area(Some(actor), input, meta).await
+    }
+
+    /// Operators (demonstration data, tests) define an area without an actor.
+    pub async fn define_area(&self, input: &AreaInput, meta: &RequestMeta) -> AppResult<Area> {
+        self.insert_area(None, input, meta).await
+    }
+
+    async fn insert_area(
+        &self,
+        actor: Option<&Principal>,
+        input: &AreaInput,
+        meta: &RequestMeta,
+    ) -> AppResult<Area> {
         let area = parse_area(input)?;
-        let now = self.clock.now();
         let mut tx = self.store.begin().await?;
         if let Err(e) = tx.insert_area(&area).await {
             drop(tx);
@@ -134,26 +147,8 @@ impl App {
             });
         }
         tx.append_audit(&meta.event(
-            now,
-            Some(actor),
-            "areas.create",
-            Some(area.slug.to_string()),
-            Outcome::Success,
-            &format!("{} sensitive={}", area.kind.as_str(), area.sensitive),
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(area)
-    }
-
-    /// Operators (demonstration data, tests) define an area without an actor.
-    pub async fn define_area(&self, input: &AreaInput, meta: &RequestMeta) -> AppResult<Area> {
-        let area = parse_area(input)?;
-        let mut tx = self.store.begin().await?;
-        tx.insert_area(&area).await?;
-        tx.append_audit(&meta.event(
             self.clock.now(),
-            None,
+            actor,
             "areas.create",
             Some(area.slug.to_string()),
             Outcome::Success,

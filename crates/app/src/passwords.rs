@@ -53,20 +53,6 @@ impl App {
         }
     }
 
-    async fn ip_limited(&self, meta: &RequestMeta, action: &str) -> AppResult<()> {
-        let now = self.clock.now();
-        match self.sign_in_limiter.check(meta.ip, now) {
-            Ok(()) => Ok(()),
-            Err(retry) => {
-                self.audit_refusal(meta, None, action, "too many requests from this address")
-                    .await?;
-                Err(AppError::RateLimited {
-                    retry_after_secs: retry,
-                })
-            }
-        }
-    }
-
     /// Registers a new account at the access key's provider, with the key's
     /// role and a password. The key is checked before the address, so only
     /// someone holding a live key learns whether an address has an account.
@@ -77,7 +63,7 @@ impl App {
     ) -> AppResult<store::UserWithRoles> {
         const ACTION: &str = "register";
         self.passwords_enabled()?;
-        self.ip_limited(meta, ACTION).await?;
+        self.ip_limited(meta, None, ACTION).await?;
         let now = self.clock.now();
         let mut errors = FieldErrors::new();
         let person = crate::admin::person(
@@ -213,7 +199,7 @@ impl App {
     ) -> AppResult<SignedIn> {
         const ACTION: &str = "sign_in.password";
         self.passwords_enabled()?;
-        self.ip_limited(meta, ACTION).await?;
+        self.ip_limited(meta, None, ACTION).await?;
         let now = self.clock.now();
         let mut errors = FieldErrors::new();
         let email = EmailAddress::parse(email_input)
@@ -305,7 +291,7 @@ impl App {
     ) -> AppResult<AttemptId> {
         const ACTION: &str = "password.code_requested";
         self.passwords_enabled()?;
-        self.ip_limited(meta, ACTION).await?;
+        self.ip_limited(meta, Some(actor), ACTION).await?;
         let now = self.clock.now();
         let email_norm = actor.user.email.to_lowercase();
         let mut tx = self.store.begin().await?;

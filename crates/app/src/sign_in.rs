@@ -23,20 +23,24 @@ pub struct SignedIn {
 }
 
 impl App {
-    /// Counts a sign-in request against the client's address.
-    fn check_ip_limit(&self, meta: &RequestMeta, now: OffsetDateTime) -> Result<(), u64> {
-        self.sign_in_limiter.check(meta.ip, now)
-    }
-
-    async fn refuse_rate_limited(&self, meta: &RequestMeta, action: &str, retry: u64) -> AppError {
-        if let Err(e) = self
-            .audit_refusal(meta, None, action, "too many requests from this address")
-            .await
-        {
-            return e;
-        }
-        AppError::RateLimited {
-            retry_after_secs: retry,
+    /// Counts a sign-in request (code, token, password, registration,
+    /// access key) against the client's address; over the limit, the refusal
+    /// is audited as `action` and answered `429`.
+    pub(crate) async fn ip_limited(
+        &self,
+        meta: &RequestMeta,
+        actor: Option<&crate::Principal>,
+        action: &str,
+    ) -> AppResult<()> {
+        match self.sign_in_limiter.check(meta.ip, self.clock.now()) {
+            Ok(()) => Ok(()),
+            Err(retry) => {
+                self.audit_refusal(meta, actor, action, "too many requests from this address")
+                    .await?;
+                Err(AppError::RateLimited {
+                    retry_after_secs: retry,
+                })
+            }
         }
     }
 
@@ -49,11 +53,8 @@ impl App {
         meta: &RequestMeta,
     ) -> AppResult<AttemptId> {
         let now = self.clock.now();
-        if let Err(retry) = self.check_ip_limit(meta, now) {
-            return Err(self
-                .refuse_rate_limited(meta, "sign_in.code_requested", retry)
-                .await);
-        }
+        self.ip_limited(meta, None, "sign_in.code_requested")
+            .await?;
         let email = match EmailAddress::parse(email_input) {
             Ok(e) => e,
             Err(e) => {
@@ -142,11 +143,7 @@ impl App {
         meta: &RequestMeta,
     ) -> AppResult<SignedIn> {
         let now = self.clock.now();
-        if let Err(retry) = self.check_ip_limit(meta, now) {
-            return Err(self
-                .refuse_rate_limited(meta, "sign_in.code_entered", retry)
-                .await);
-        }
+        self.ip_limited(meta, None, "sign_in.code_entered").await?;
         let Some(code) = Passcode::parse(code_input) else {
             self.audit_refusal(meta, None, "sign_in.code_entered", "not a 6-digit code")
                 .await?;
