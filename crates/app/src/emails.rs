@@ -151,3 +151,52 @@ pub(crate) fn registered(
         created_at: now,
     }
 }
+
+pub(crate) fn submission_receipt(
+    to: &str,
+    window: &str,
+    version: i64,
+    submitter: &str,
+    organisation: &str,
+    base_url: &str,
+    now: OffsetDateTime,
+) -> NewEmail {
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: format!("Submission received: {window}"),
+        body: format!(
+            "{submitter} has submitted version {version} of {organisation}'s return to\n\
+             {window} on Provider Portal.\n\n\
+             You can see it, and its status, at {base_url}/collections.\n"
+        ),
+        created_at: now,
+    }
+}
+
+pub(crate) fn submission_outcome(
+    to: &str,
+    window: &str,
+    version: i64,
+    status: &str,
+    comment: &str,
+    base_url: &str,
+    now: OffsetDateTime,
+) -> NewEmail {
+    let comment = if comment.is_empty() {
+        String::new()
+    } else {
+        format!("\nThe regulator's comment:\n\n{comment}\n")
+    };
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: format!("{window}: {status}"),
+        body: format!(
+            "Version {version} of your organisation's return to {window} has been\n\
+             marked: {status}.\n{comment}\n\
+             See it at {base_url}/collections.\n"
+        ),
+        created_at: now,
+    }
+}

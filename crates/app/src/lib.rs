@@ -10,9 +10,12 @@ pub mod admin;
 pub mod areas;
 pub mod audit;
 pub mod clock;
+pub mod collections;
 pub mod demo;
+pub mod documents;
 mod emails;
 pub mod error;
+pub mod files;
 pub mod limiter;
 pub mod mail;
 pub mod outbox;
@@ -44,6 +47,10 @@ pub struct AppSettings {
     /// Password sign-in and registration with an access key (seed 000).
     pub password_sign_in: bool,
     pub password_policy: domain::password::Policy,
+    /// Where uploaded files are kept (the local file store's directory).
+    pub files_dir: std::path::PathBuf,
+    /// The largest file one upload may carry (`PORTAL_MAX_UPLOAD_MB`).
+    pub max_upload_bytes: u64,
 }
 
 /// Everything a use case may touch. Cheap to clone.
@@ -54,6 +61,8 @@ pub struct App {
     pub key: SecretKey,
     pub settings: Arc<AppSettings>,
     pub sign_in_limiter: Arc<limiter::IpLimiter>,
+    /// Uploaded files (a local directory unless replaced with [`App::with_file_store`]).
+    pub files: Arc<dyn files::FileStore>,
     /// Woken whenever an email is queued, so the worker sends it at once.
     pub outbox_ready: Arc<Notify>,
 }
@@ -66,7 +75,9 @@ impl App {
         settings: AppSettings,
     ) -> Self {
         let limiter = limiter::IpLimiter::new(settings.sign_in_per_ip_per_minute);
+        let files = Arc::new(files::LocalFileStore::new(settings.files_dir.clone()));
         Self {
+            files,
             store,
             clock,
             key,
@@ -74,6 +85,12 @@ impl App {
             sign_in_limiter: Arc::new(limiter),
             outbox_ready: Arc::new(Notify::new()),
         }
+    }
+
+    /// The same application keeping its files elsewhere (an S3-compatible store).
+    pub fn with_file_store(mut self, files: Arc<dyn files::FileStore>) -> Self {
+        self.files = files;
+        self
     }
 
     /// Queues an email in the caller's transaction, its body sealed at rest.

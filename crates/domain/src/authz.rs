@@ -174,6 +174,8 @@ pub fn may_grant(actor: &Subject, target: &Subject, role: &Role, sensitive: bool
 
 pub const NOT_REGULATOR_ADMIN: &str = "Only the regulator's administrators manage organisations";
 pub const NOT_REGULATOR_ADMIN_AREAS: &str = "Only the regulator's administrators define areas";
+pub const NOT_REGULATOR_ADMIN_FEEDBACK: &str =
+    "Only the regulator's administrators read the feedback people send";
 pub const NOT_REGULATOR_ADMIN_KEYS: &str =
     "Only the regulator's administrators issue, list and revoke access keys";
 
@@ -186,6 +188,8 @@ pub enum RegulatorTask {
     Areas,
     /// Issue, list and revoke access keys.
     AccessKeys,
+    /// Read the feedback people send.
+    Feedback,
 }
 
 impl RegulatorTask {
@@ -194,6 +198,7 @@ impl RegulatorTask {
             Self::Organisations => NOT_REGULATOR_ADMIN,
             Self::Areas => NOT_REGULATOR_ADMIN_AREAS,
             Self::AccessKeys => NOT_REGULATOR_ADMIN_KEYS,
+            Self::Feedback => NOT_REGULATOR_ADMIN_FEEDBACK,
         }
     }
 }
@@ -312,6 +317,7 @@ mod tests {
             RegulatorTask::Organisations,
             RegulatorTask::Areas,
             RegulatorTask::AccessKeys,
+            RegulatorTask::Feedback,
         ] {
             assert!(may_do_regulator_task(R, &[Role::RegulatorAdmin], task).is_ok());
             assert!(may_do_regulator_task(R, &officer, task).is_err());

@@ -8,6 +8,7 @@
 pub mod access_key;
 pub mod audit;
 pub mod authz;
+pub mod collection;
 pub mod email;
 pub mod ids;
 pub mod org;

@@ -29,6 +29,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub mail_from: String,
     pub files_dir: PathBuf,
+    /// The largest upload, in megabytes (MiB).
+    pub max_upload_mb: u64,
     /// At least 32 bytes. Required in production.
     pub secret_key: Option<String>,
     /// Development: fill an empty database with demonstration data.
@@ -53,6 +55,7 @@ impl Default for Config {
             smtp_url: None,
             mail_from: "Provider Portal <no-reply@provider-portal.localhost>".into(),
             files_dir: "data/files".into(),
+            max_upload_mb: 100,
             secret_key: None,
             demo: true,
             sign_in_per_ip_per_minute: 30,
@@ -96,7 +99,7 @@ fn smtp_is_private(url: &str) -> bool {
 
 /// The settings read from `PORTAL_*` variables. Other `PORTAL_*` variables
 /// (`PORTAL_CONFIG`, `PORTAL_LOG`, the tests' `PORTAL_TEST_POSTGRES_URL`) are not settings.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "env",
     "database_url",
     "listen",
@@ -105,6 +108,7 @@ const KEYS: [&str; 14] = [
     "smtp_url",
     "mail_from",
     "files_dir",
+    "max_upload_mb",
     "secret_key",
     "demo",
     "sign_in_per_ip_per_minute",
@@ -141,6 +145,11 @@ impl Config {
 
     /// Refuses settings that would be unsafe in production.
     pub fn checked(self) -> Result<Self, ConfigError> {
+        if self.max_upload_mb == 0 {
+            return Err(ConfigError::Refused(
+                "PORTAL_MAX_UPLOAD_MB must be at least 1".into(),
+            ));
+        }
         if domain::password::Policy::parse(&self.password_policy).is_none() {
             return Err(ConfigError::Refused(format!(
                 "PORTAL_PASSWORD_POLICY must be `modern` or `legacy`, not {:?}",

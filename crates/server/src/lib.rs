@@ -78,6 +78,8 @@ impl Portal {
                 password_sign_in: config.password_sign_in,
                 password_policy: domain::password::Policy::parse(&config.password_policy)
                     .unwrap_or_default(),
+                files_dir: config.files_dir.clone(),
+                max_upload_bytes: config.max_upload_mb.saturating_mul(1024 * 1024),
             },
         );
         let web = web::WebState::new(

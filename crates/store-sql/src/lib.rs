@@ -54,6 +54,7 @@ macro_rules! tx {
     };
 }
 
+mod collections;
 mod connect;
 mod rows;
 mod store_impl;

@@ -400,8 +400,46 @@ impl Store for SqlStore {
         .map_err(db_err)
     }
 
+    async fn windows(&self) -> StoreResult<Vec<store::WindowRecord>> {
+        self.windows_impl().await
+    }
+
+    async fn window(&self, id: uuid::Uuid) -> StoreResult<Option<store::WindowRecord>> {
+        self.window_impl(id).await
+    }
+
+    async fn submissions(
+        &self,
+        window: uuid::Uuid,
+        org: Option<OrgId>,
+        with_drafts: bool,
+    ) -> StoreResult<Vec<store::SubmissionRecord>> {
+        self.submissions_impl(window, org, with_drafts).await
+    }
+
+    async fn submission(&self, id: uuid::Uuid) -> StoreResult<Option<store::SubmissionRecord>> {
+        self.submission_impl(id).await
+    }
+
+    async fn documents(&self, org: Option<OrgId>) -> StoreResult<Vec<store::DocumentRecord>> {
+        self.documents_impl(org).await
+    }
+
+    async fn document(&self, id: uuid::Uuid) -> StoreResult<Option<store::DocumentRecord>> {
+        self.document_impl(id).await
+    }
+
+    async fn feedback(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<store::FeedbackRecord>, i64)> {
+        self.feedback_impl(offset, limit).await
+    }
+
     async fn snapshot(&self) -> StoreResult<Snapshot> {
         let mut snap = Snapshot::new();
+        self.collection_snapshot(&mut snap).await?;
         let orgs = read!(self, |ex| sqlx::query_as::<_, OrgRow>(&format!(
             "SELECT {ORG_COLUMNS} FROM organisations ORDER BY id"
         ))

@@ -461,6 +461,68 @@ impl StoreTx for SqlTx {
         Ok(n == 1)
     }
 
+    async fn insert_window(&mut self, window: &store::WindowRecord) -> StoreResult<()> {
+        self.insert_window_impl(window).await
+    }
+
+    async fn update_window(&mut self, window: &store::WindowRecord) -> StoreResult<()> {
+        self.update_window_impl(window).await
+    }
+
+    async fn close_window(&mut self, id: uuid::Uuid, now: OffsetDateTime) -> StoreResult<()> {
+        self.close_window_impl(id, now).await
+    }
+
+    async fn latest_submission_for_update(
+        &mut self,
+        window: uuid::Uuid,
+        org: OrgId,
+    ) -> StoreResult<Option<store::SubmissionRecord>> {
+        self.latest_submission_for_update_impl(window, org).await
+    }
+
+    async fn insert_submission(&mut self, submission: &store::NewSubmission) -> StoreResult<()> {
+        self.insert_submission_impl(submission).await
+    }
+
+    async fn insert_file(&mut self, file: &store::FileRecord) -> StoreResult<()> {
+        self.insert_file_impl(file).await
+    }
+
+    async fn attach_file(&mut self, submission: uuid::Uuid, file: uuid::Uuid) -> StoreResult<()> {
+        self.attach_file_impl(submission, file).await
+    }
+
+    async fn submit(
+        &mut self,
+        submission: uuid::Uuid,
+        note: &str,
+        by: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.submit_impl(submission, note, by, now).await
+    }
+
+    async fn set_submission_status(
+        &mut self,
+        submission: uuid::Uuid,
+        status: domain::collection::SubmissionStatus,
+        comment: &str,
+        by: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.set_submission_status_impl(submission, status, comment, by, now)
+            .await
+    }
+
+    async fn insert_document(&mut self, document: &store::DocumentRecord) -> StoreResult<()> {
+        self.insert_document_impl(document).await
+    }
+
+    async fn insert_feedback(&mut self, feedback: &store::FeedbackRecord) -> StoreResult<()> {
+        self.insert_feedback_impl(feedback).await
+    }
+
     async fn add_sign_in_failure(&mut self, user: UserId) -> StoreResult<i64> {
         tx!(self, |c| sqlx::query_scalar::<_, i64>(
             "UPDATE users SET failed_sign_ins = failed_sign_ins + 1 WHERE id = $1 RETURNING failed_sign_ins"

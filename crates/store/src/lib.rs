@@ -114,6 +114,32 @@ pub trait Store: Send + Sync + 'static {
         since: OffsetDateTime,
     ) -> StoreResult<i64>;
 
+    // Data returns and documents (PRODUCT §6).
+
+    /// Every collection window, newest opening first.
+    async fn windows(&self) -> StoreResult<Vec<WindowRecord>>;
+
+    async fn window(&self, id: uuid::Uuid) -> StoreResult<Option<WindowRecord>>;
+
+    /// A window's submission versions with their files, by organisation and
+    /// newest version first: of one organisation, or of all; drafts only if asked.
+    async fn submissions(
+        &self,
+        window: uuid::Uuid,
+        org: Option<OrgId>,
+        with_drafts: bool,
+    ) -> StoreResult<Vec<SubmissionRecord>>;
+
+    async fn submission(&self, id: uuid::Uuid) -> StoreResult<Option<SubmissionRecord>>;
+
+    /// Documents, newest first: those shared with `org`, or all.
+    async fn documents(&self, org: Option<OrgId>) -> StoreResult<Vec<DocumentRecord>>;
+
+    async fn document(&self, id: uuid::Uuid) -> StoreResult<Option<DocumentRecord>>;
+
+    /// Feedback, newest first, a page at a time, and how much there is.
+    async fn feedback(&self, offset: i64, limit: i64) -> StoreResult<(Vec<FeedbackRecord>, i64)>;
+
     /// Every row of every table but the audit log, as text: tests compare two
     /// snapshots to show that a refused request changed nothing.
     async fn snapshot(&self) -> StoreResult<Snapshot>;
@@ -222,6 +248,52 @@ pub trait StoreTx: Send {
         outcome: Result<UserId, &str>,
         now: OffsetDateTime,
     ) -> StoreResult<()>;
+
+    // Data returns and documents (PRODUCT §6).
+
+    async fn insert_window(&mut self, window: &WindowRecord) -> StoreResult<()>;
+
+    /// Name, times, guidance and file types.
+    async fn update_window(&mut self, window: &WindowRecord) -> StoreResult<()>;
+
+    async fn close_window(&mut self, id: uuid::Uuid, now: OffsetDateTime) -> StoreResult<()>;
+
+    /// The newest version of an organisation's submission to a window, locked
+    /// until commit on PostgreSQL (versions are numbered one after another).
+    async fn latest_submission_for_update(
+        &mut self,
+        window: uuid::Uuid,
+        org: OrgId,
+    ) -> StoreResult<Option<SubmissionRecord>>;
+
+    async fn insert_submission(&mut self, submission: &NewSubmission) -> StoreResult<()>;
+
+    async fn insert_file(&mut self, file: &FileRecord) -> StoreResult<()>;
+
+    async fn attach_file(&mut self, submission: uuid::Uuid, file: uuid::Uuid) -> StoreResult<()>;
+
+    /// A draft becomes submitted, with its note.
+    async fn submit(
+        &mut self,
+        submission: uuid::Uuid,
+        note: &str,
+        by: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    async fn set_submission_status(
+        &mut self,
+        submission: uuid::Uuid,
+        status: domain::collection::SubmissionStatus,
+        comment: &str,
+        by: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+
+    /// The document and its recipients (its file is inserted first).
+    async fn insert_document(&mut self, document: &DocumentRecord) -> StoreResult<()>;
+
+    async fn insert_feedback(&mut self, feedback: &FeedbackRecord) -> StoreResult<()>;
 
     /// Counts one more consecutive sign-in failure; returns the new count.
     async fn add_sign_in_failure(&mut self, user: UserId) -> StoreResult<i64>;

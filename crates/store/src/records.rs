@@ -355,3 +355,92 @@ impl AccessKeyRecord {
         }
     }
 }
+
+/// A collection window (PRODUCT §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowRecord {
+    pub id: uuid::Uuid,
+    pub area: domain::AreaSlug,
+    pub name: String,
+    pub opens_at: OffsetDateTime,
+    pub closes_at: OffsetDateTime,
+    pub guidance: String,
+    pub file_types: Vec<domain::collection::FileKind>,
+    pub closed_at: Option<OffsetDateTime>,
+    pub created_by: Option<UserId>,
+    pub created_at: OffsetDateTime,
+}
+
+impl WindowRecord {
+    pub fn state(&self, now: OffsetDateTime) -> domain::collection::WindowState {
+        domain::collection::WindowState::of(self.opens_at, self.closes_at, self.closed_at, now)
+    }
+}
+
+/// A file in the file store, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub id: uuid::Uuid,
+    /// Where the file store keeps it (server-generated).
+    pub storage_key: String,
+    /// The name it was given, cleaned for showing (never used as a path).
+    pub filename: String,
+    pub kind: domain::collection::FileKind,
+    pub size: i64,
+    pub sha256: Vec<u8>,
+    pub uploaded_by: UserId,
+    pub uploaded_at: OffsetDateTime,
+}
+
+/// A new version of a provider's submission to a window.
+#[derive(Debug, Clone)]
+pub struct NewSubmission {
+    pub id: uuid::Uuid,
+    pub window_id: uuid::Uuid,
+    pub organisation_id: OrgId,
+    pub version: i64,
+    pub status: domain::collection::SubmissionStatus,
+    pub note: String,
+    pub created_by: UserId,
+    pub created_at: OffsetDateTime,
+}
+
+/// One version of a submission, with its files and who did what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmissionRecord {
+    pub id: uuid::Uuid,
+    pub window_id: uuid::Uuid,
+    pub organisation_id: OrgId,
+    pub version: i64,
+    pub status: domain::collection::SubmissionStatus,
+    pub note: String,
+    pub created_by: UserId,
+    pub created_at: OffsetDateTime,
+    pub submitted_by: Option<UserId>,
+    pub submitted_at: Option<OffsetDateTime>,
+    pub status_comment: Option<String>,
+    pub status_by: Option<UserId>,
+    pub status_at: Option<OffsetDateTime>,
+    pub files: Vec<FileRecord>,
+}
+
+/// A document shared with chosen providers in a communication area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRecord {
+    pub id: uuid::Uuid,
+    pub area: domain::AreaSlug,
+    pub title: String,
+    pub file: FileRecord,
+    pub published_by: UserId,
+    pub published_at: OffsetDateTime,
+    pub recipients: Vec<OrgId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackRecord {
+    pub id: uuid::Uuid,
+    pub user_id: UserId,
+    pub organisation_id: OrgId,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+}

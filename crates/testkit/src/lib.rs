@@ -114,6 +114,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub config: Config,
+    /// This app's uploaded files (removed with it).
+    pub files: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -138,8 +140,10 @@ impl TestApp {
         Self::spawn_with(backend, test_config()).await
     }
 
-    pub async fn spawn_with(backend: Backend, config: Config) -> Option<Self> {
+    pub async fn spawn_with(backend: Backend, mut config: Config) -> Option<Self> {
         let db = TestDb::new(backend).await?;
+        let files = tempfile::tempdir().unwrap();
+        config.files_dir = files.path().to_owned();
         let clock = Arc::new(ManualClock::new(
             time::macros::datetime!(2026-09-01 09:00 UTC),
         ));
@@ -163,6 +167,7 @@ impl TestApp {
             addr,
             base: format!("http://{addr}"),
             config,
+            files,
             server,
         })
     }

@@ -9,6 +9,7 @@ mod body;
 mod component_preview;
 mod context;
 mod error;
+mod files;
 pub mod layout;
 mod page;
 mod pages;

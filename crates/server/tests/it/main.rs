@@ -8,6 +8,7 @@ mod areas;
 mod attacks;
 mod authz_matrix;
 mod cli;
+mod collections;
 mod expiry;
 mod openapi;
 mod organisation_pages;

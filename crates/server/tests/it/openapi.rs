@@ -62,6 +62,23 @@ async fn the_openapi_document_parses_and_matches_the_router(backend: Backend) {
         ("/access-keys", "post"),
         ("/access-keys/{id}", "delete"),
         ("/access-keys/activate", "post"),
+        ("/collections", "get"),
+        ("/collections", "post"),
+        ("/collections/{id}", "put"),
+        ("/collections/{id}/close", "post"),
+        ("/collections/{id}/progress", "get"),
+        ("/collections/{id}/submissions", "get"),
+        ("/collections/{id}/submissions", "post"),
+        ("/submissions/{id}", "get"),
+        ("/submissions/{id}/submit", "post"),
+        ("/submissions/{id}/file", "get"),
+        ("/submissions/{id}/files/{file_id}", "get"),
+        ("/submissions/{id}/status", "post"),
+        ("/documents", "get"),
+        ("/areas/{slug}/documents", "post"),
+        ("/documents/{id}/file", "get"),
+        ("/feedback", "get"),
+        ("/feedback", "post"),
         ("/openapi.json", "get"),
     ];
     let mut described = Vec::new();
@@ -86,6 +103,7 @@ async fn the_openapi_document_parses_and_matches_the_router(backend: Backend) {
             "/api/v1{}",
             path.replace("{id}", &uuid::Uuid::new_v4().to_string())
                 .replace("{user_id}", &uuid::Uuid::new_v4().to_string())
+                .replace("{file_id}", &uuid::Uuid::new_v4().to_string())
                 .replace("{slug}", "heses")
         ));
         let req = match *method {

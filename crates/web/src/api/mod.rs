@@ -4,6 +4,7 @@
 mod access_keys;
 mod areas;
 mod auth;
+mod collections;
 mod organisations;
 mod users;
 
@@ -30,6 +31,7 @@ pub fn router() -> Router<WebState> {
         .merge(organisations::routes())
         .merge(areas::routes())
         .merge(access_keys::routes())
+        .merge(collections::routes())
         .split_for_parts();
     doc.info.title = "Provider Portal API".into();
     doc.info.version = "1".into();

@@ -1,0 +1,294 @@
+//! Documents the regulator shares in communication areas (PRODUCT §6, seed 000:
+//! "each time we want to communicate confidential information … we set up a
+//! portal area"), and the feedback page (seed 001).
+//!
+//! A document goes to chosen providers only; another provider's people get
+//! 404 for it. A sensitive area's documents need its key-granted role.
+
+use domain::audit::Outcome;
+use domain::authz::{Denial, RegulatorTask};
+use domain::collection::{self, Work};
+use domain::role::{Area, AreaKind};
+use domain::{OrgId, OrganisationKind};
+use store::{DocumentRecord, FeedbackRecord, FileRecord};
+
+use crate::collections::{UploadTicket, subject};
+use crate::files::Received;
+use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta};
+
+/// A document with its area, as someone may see it.
+#[derive(Debug, Clone)]
+pub struct VisibleDocument {
+    pub document: DocumentRecord,
+    pub area: Area,
+}
+
+impl App {
+    /// Step one of publishing: may `actor` publish in this communication area?
+    /// Nothing is read from a refused request.
+    pub async fn prepare_publish(
+        &self,
+        actor: &Principal,
+        area: &str,
+        meta: &RequestMeta,
+    ) -> AppResult<(Area, UploadTicket)> {
+        const ACTION: &str = "documents.publish";
+        let area = self.area(actor, area, meta).await?;
+        let roles = actor.role_list();
+        let decision = if area.kind == AreaKind::Communication {
+            collection::may(
+                &subject(actor, &roles),
+                Work::Publish,
+                &area.slug,
+                area.sensitive,
+                actor.organisation.id,
+            )
+        } else {
+            Err(Denial::Forbidden(
+                "Documents are published in communication areas",
+            ))
+        };
+        if let Err(d) = decision {
+            return Err(self
+                .deny(meta, actor, ACTION, Some(area.slug.to_string()), d)
+                .await);
+        }
+        // A document may be any kind of file the portal accepts.
+        let ticket = UploadTicket {
+            accepted: collection::FileKind::ALL.to_vec(),
+            limit: self.settings.max_upload_bytes,
+        };
+        Ok((area, ticket))
+    }
+
+    /// Step two: keeps the received file and shares it with `recipients`.
+    pub async fn publish_document(
+        &self,
+        actor: &Principal,
+        area: &Area,
+        title: &str,
+        recipients: &[String],
+        (received, filename): (Received, String),
+        meta: &RequestMeta,
+    ) -> AppResult<DocumentRecord> {
+        let mut errors = FieldErrors::new();
+        let title = title.trim();
+        if title.is_empty() {
+            errors.insert("title", "Enter the document's title".into());
+        } else if title.chars().count() > 200 || title.chars().any(char::is_control) {
+            errors.insert("title", "The title must be 200 characters or fewer".into());
+        }
+        let mut orgs: Vec<OrgId> = Vec::new();
+        for r in recipients {
+            let found = match r.trim().parse::<OrgId>() {
+                Ok(id) => self.store.organisation(id).await?,
+                Err(_) => None,
+            };
+            match found {
+                Some(o) if o.kind == OrganisationKind::Provider => {
+                    if !orgs.contains(&o.id) {
+                        orgs.push(o.id);
+                    }
+                }
+                _ => {
+                    errors.insert("recipients", "Choose providers from the list".into());
+                }
+            }
+        }
+        if orgs.is_empty() && !errors.contains_key("recipients") {
+            errors.insert("recipients", "Choose at least one provider".into());
+        }
+        if !errors.is_empty() {
+            received.discard().await;
+            return Err(AppError::Invalid(errors));
+        }
+        let now = self.clock.now();
+        let file = FileRecord {
+            id: uuid::Uuid::new_v4(),
+            storage_key: uuid::Uuid::new_v4().to_string(),
+            filename: collection::display_filename(&filename),
+            kind: received.kind,
+            size: received.size as i64,
+            sha256: received.sha256.to_vec(),
+            uploaded_by: actor.user.id,
+            uploaded_at: now,
+        };
+        let document = DocumentRecord {
+            id: uuid::Uuid::new_v4(),
+            area: area.slug.clone(),
+            title: title.to_owned(),
+            file,
+            published_by: actor.user.id,
+            published_at: now,
+            recipients: orgs,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_file(&document.file).await?;
+        tx.insert_document(&document).await?;
+        tx.append_audit(&meta.event(
+            now,
+            Some(actor),
+            "documents.publish",
+            Some(document.id.to_string()),
+            Outcome::Success,
+            &format!(
+                "{} to {} providers sha256={}",
+                area.slug,
+                document.recipients.len(),
+                hex::encode(&document.file.sha256)
+            ),
+        ))
+        .await?;
+        if let Err(e) = self
+            .files
+            .put(&document.file.storage_key, &received.path)
+            .await
+        {
+            return Err(AppError::internal(format!("file store: {e}")));
+        }
+        tx.commit().await?;
+        Ok(document)
+    }
+
+    /// The documents `actor` may read: a provider's, those shared with it in
+    /// areas they may read; an officer's, those of their areas.
+    pub async fn visible_documents(&self, actor: &Principal) -> AppResult<Vec<VisibleDocument>> {
+        let areas = self.store.areas().await?;
+        let roles = actor.role_list();
+        let me = subject(actor, &roles);
+        let org = actor.organisation.id;
+        let scope = (actor.organisation.kind == OrganisationKind::Provider).then_some(org);
+        Ok(self
+            .store
+            .documents(scope)
+            .await?
+            .into_iter()
+            .filter_map(|document| {
+                let area = areas.iter().find(|a| a.slug == document.area)?.clone();
+                collection::may(&me, Work::ReadDocuments, &area.slug, area.sensitive, org)
+                    .ok()
+                    .map(|()| VisibleDocument { document, area })
+            })
+            .collect())
+    }
+
+    /// A document's file, if `actor` may read it (404 otherwise); audited.
+    pub async fn open_document(
+        &self,
+        actor: &Principal,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> AppResult<(FileRecord, Box<dyn tokio::io::AsyncRead + Send + Unpin>)> {
+        const ACTION: &str = "documents.download";
+        let found = match id.parse::<uuid::Uuid>() {
+            Ok(id) => self.store.document(id).await?,
+            Err(_) => None,
+        };
+        let target = Some(id.chars().take(40).collect::<String>());
+        let Some(document) = found else {
+            return Err(self
+                .deny(meta, actor, ACTION, target, Denial::NotFound)
+                .await);
+        };
+        let Some(area) = self
+            .store
+            .areas()
+            .await?
+            .into_iter()
+            .find(|a| a.slug == document.area)
+        else {
+            return Err(AppError::internal("document of a missing area"));
+        };
+        let org = actor.organisation.id;
+        let shared = actor.organisation.kind == OrganisationKind::Regulator
+            || document.recipients.contains(&org);
+        let roles = actor.role_list();
+        let decision = if shared {
+            collection::may(
+                &subject(actor, &roles),
+                Work::ReadDocuments,
+                &area.slug,
+                area.sensitive,
+                org,
+            )
+        } else {
+            Err(Denial::NotFound)
+        };
+        if let Err(d) = decision {
+            let d = if actor.organisation.kind == OrganisationKind::Provider {
+                Denial::NotFound
+            } else {
+                d
+            };
+            return Err(self.deny(meta, actor, ACTION, target, d).await);
+        }
+        self.open_audited(actor, document.file, org, ACTION, meta)
+            .await
+    }
+
+    /// A signed-in person sends feedback (seed 001); audited.
+    pub async fn send_feedback(
+        &self,
+        actor: &Principal,
+        body: &str,
+        meta: &RequestMeta,
+    ) -> AppResult<()> {
+        let body = body.trim();
+        if body.is_empty() {
+            self.audit_refusal(meta, Some(actor), "feedback.sent", "empty")
+                .await?;
+            return Err(AppError::invalid("feedback", "Enter your feedback"));
+        }
+        if body.chars().count() > 2000 {
+            self.audit_refusal(meta, Some(actor), "feedback.sent", "too long")
+                .await?;
+            return Err(AppError::invalid(
+                "feedback",
+                "Feedback must be 2,000 characters or fewer",
+            ));
+        }
+        let now = self.clock.now();
+        let record = FeedbackRecord {
+            id: uuid::Uuid::new_v4(),
+            user_id: actor.user.id,
+            organisation_id: actor.organisation.id,
+            body: body.to_owned(),
+            created_at: now,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_feedback(&record).await?;
+        tx.append_audit(&meta.event(
+            now,
+            Some(actor),
+            "feedback.sent",
+            Some(record.id.to_string()),
+            Outcome::Success,
+            "",
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Feedback for the regulator's administrators, newest first.
+    pub async fn read_feedback(
+        &self,
+        actor: &Principal,
+        page: i64,
+        meta: &RequestMeta,
+    ) -> AppResult<(Vec<FeedbackRecord>, i64)> {
+        let roles = actor.role_list();
+        if let Err(d) = domain::authz::may_do_regulator_task(
+            actor.organisation.kind,
+            &roles,
+            RegulatorTask::Feedback,
+        ) {
+            return Err(self.deny(meta, actor, "feedback.read", None, d).await);
+        }
+        let per_page = 50;
+        Ok(self
+            .store
+            .feedback((page.max(1) - 1) * per_page, per_page)
+            .await?)
+    }
+}
