@@ -51,7 +51,8 @@ pub struct Progress {
     pub latest: Option<SubmissionRecord>,
 }
 
-pub(crate) fn subject<'a>(actor: &'a Principal, roles: &'a [Role]) -> Subject<'a> {
+/// The actor as the domain's rules see them.
+pub fn subject<'a>(actor: &'a Principal, roles: &'a [Role]) -> Subject<'a> {
     Subject {
         user: actor.user.id,
         org: actor.organisation.id,

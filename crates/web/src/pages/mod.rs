@@ -1,6 +1,7 @@
 //! Server-rendered pages (GOV.UK Design System). Every page works without
 //! JavaScript; every form goes through [`crate::page::Form`].
 
+mod collections;
 mod dev_mail;
 mod forms;
 mod home;
@@ -18,7 +19,8 @@ pub fn router(dev_mail: bool) -> Router<WebState> {
     let mut r = sign_in::routes()
         .merge(home::routes())
         .merge(users::routes())
-        .merge(organisations::routes());
+        .merge(organisations::routes())
+        .merge(collections::routes());
     if dev_mail {
         r = r.merge(dev_mail::routes());
     }

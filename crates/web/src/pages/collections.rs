@@ -1,0 +1,1144 @@
+//! Data returns pages (PRODUCT §6): the windows a person may see, a window's
+//! page (upload and submit for a provider's team; review for the regulator's
+//! officers; who has submitted for its administrators), opening a window,
+//! downloads, shared documents and the feedback page.
+//!
+//! Upload forms are `multipart/form-data` whose first field is the form token:
+//! a request without the right token is refused before any file is read.
+
+use app::collections::{Progress, VisibleWindow, WindowInput};
+use app::{AppError, FieldErrors};
+use askama::Template;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use domain::collection::{FileKind, SubmissionStatus, WindowState, Work};
+use domain::role::AreaKind;
+use serde::Deserialize;
+use store::SubmissionRecord;
+use time::OffsetDateTime;
+
+use super::forms::{Errors, encode, error_for, first, pairs, summary};
+use crate::files::{self, UploadFailure};
+use crate::layout::Layout;
+use crate::page::{Form, Page};
+use crate::state::WebState;
+
+pub fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/collections", get(list))
+        .route("/collections/new", get(new_form).post(new_submit))
+        .route("/collections/{id}", get(show))
+        .route("/collections/{id}/upload", post(upload))
+        .route("/submissions/{id}/submit", post(submit))
+        .route("/submissions/{id}/status", post(set_status))
+        .route("/submissions/{id}/files/{file}", get(download))
+        .route("/documents", get(documents))
+        .route("/documents/publish/{area}", get(publish_form).post(publish))
+        .route("/documents/{id}/file", get(document_file))
+        .route("/feedback", get(feedback_form).post(feedback_submit))
+}
+
+fn when(t: OffsetDateTime) -> String {
+    t.format(time::macros::format_description!(
+        "[day] [month repr:long] [year], [hour]:[minute] UTC"
+    ))
+    .unwrap_or_default()
+}
+
+fn state_tag(s: WindowState) -> &'static str {
+    match s {
+        WindowState::Open => "govuk-tag--green",
+        WindowState::Upcoming => "govuk-tag--blue",
+        WindowState::Closed => "govuk-tag--grey",
+    }
+}
+
+fn status_tag(s: SubmissionStatus) -> &'static str {
+    match s {
+        SubmissionStatus::Draft => "govuk-tag--grey",
+        SubmissionStatus::Submitted => "govuk-tag--blue",
+        SubmissionStatus::Returned => "govuk-tag--orange",
+        SubmissionStatus::Accepted => "govuk-tag--green",
+    }
+}
+
+struct WindowRow {
+    id: String,
+    name: String,
+    area: String,
+    opens: String,
+    closes: String,
+    state: &'static str,
+    tag: &'static str,
+}
+
+fn window_row(w: &VisibleWindow, now: OffsetDateTime) -> WindowRow {
+    let state = w.window.state(now);
+    WindowRow {
+        id: w.window.id.to_string(),
+        name: w.window.name.clone(),
+        area: w.area.name.clone(),
+        opens: when(w.window.opens_at),
+        closes: when(
+            w.window
+                .closed_at
+                .unwrap_or(w.window.closes_at)
+                .min(w.window.closes_at),
+        ),
+        state: state.label(),
+        tag: state_tag(state),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/collections/list.html")]
+struct ListPage {
+    layout: Layout,
+    windows: Vec<WindowRow>,
+    may_open: bool,
+}
+
+fn may_manage_windows(page: &Page) -> bool {
+    page.principal().is_some_and(|p| {
+        domain::authz::may_do_regulator_task(
+            p.organisation.kind,
+            &p.role_list(),
+            domain::authz::RegulatorTask::Areas,
+        )
+        .is_ok()
+    })
+}
+
+async fn list(page: Page) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let windows = match page.state.app.visible_windows(actor).await {
+        Ok(w) => w,
+        Err(e) => return page.error(e),
+    };
+    let now = page.state.app.clock.now();
+    page.render(
+        StatusCode::OK,
+        &ListPage {
+            layout: page.layout("Data returns"),
+            windows: windows.iter().map(|w| window_row(w, now)).collect(),
+            may_open: may_manage_windows(&page),
+        },
+    )
+}
+
+/// One GOV.UK date input: its field name, legend, hint, and day, month, year as typed.
+struct DateField {
+    field: &'static str,
+    legend: &'static str,
+    hint: &'static str,
+    parts: Vec<(&'static str, &'static str, &'static str, String)>,
+}
+
+fn date_field(
+    field: &'static str,
+    legend: &'static str,
+    hint: &'static str,
+    typed: [&str; 3],
+) -> DateField {
+    DateField {
+        field,
+        legend,
+        hint,
+        parts: vec![
+            ("day", "Day", "2", typed[0].to_owned()),
+            ("month", "Month", "2", typed[1].to_owned()),
+            ("year", "Year", "4", typed[2].to_owned()),
+        ],
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/collections/new.html")]
+struct NewPage {
+    layout: Layout,
+    areas: Vec<(String, String)>,
+    area: String,
+    window_name: String,
+    dates: Vec<DateField>,
+    guidance: String,
+    types: Vec<(&'static str, &'static str, bool)>,
+    errors: Errors,
+    fields: FieldErrors,
+}
+
+impl NewPage {
+    fn error(&self, name: &str) -> String {
+        error_for(&self.fields, name)
+    }
+}
+
+async fn new_page(
+    page: &Page,
+    status: StatusCode,
+    input: &WindowForm,
+    fields: FieldErrors,
+) -> Response {
+    let areas = match page.state.app.areas().await {
+        Ok(a) => a,
+        Err(e) => return page.error(e),
+    };
+    let chosen: Vec<&str> = input.file_types.iter().map(String::as_str).collect();
+    let view = NewPage {
+        layout: page.layout(if fields.is_empty() {
+            "Open a collection window"
+        } else {
+            "Error: Open a collection window"
+        }),
+        areas: areas
+            .iter()
+            .filter(|a| a.kind == AreaKind::DataReturn)
+            .map(|a| (a.slug.to_string(), a.name.clone()))
+            .collect(),
+        area: input.area.clone(),
+        window_name: input.name.clone(),
+        dates: vec![
+            date_field(
+                "opens_at",
+                "Opens on",
+                "The window opens at the start of this day (UTC). For example, 1 10 2026",
+                [&input.opens_day, &input.opens_month, &input.opens_year],
+            ),
+            date_field(
+                "closes_at",
+                "Closes on",
+                "The window closes at the end of this day (UTC). For example, 31 10 2026",
+                [&input.closes_day, &input.closes_month, &input.closes_year],
+            ),
+        ],
+        guidance: input.guidance.clone(),
+        types: FileKind::ALL
+            .iter()
+            .map(|k| (k.as_str(), k.label(), chosen.contains(&k.as_str())))
+            .collect(),
+        errors: summary(&fields),
+        fields,
+    };
+    page.render(status, &view)
+}
+
+#[derive(Deserialize, Default)]
+struct WindowForm {
+    #[serde(default)]
+    area: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "opens_at-day")]
+    opens_day: String,
+    #[serde(default, rename = "opens_at-month")]
+    opens_month: String,
+    #[serde(default, rename = "opens_at-year")]
+    opens_year: String,
+    #[serde(default, rename = "closes_at-day")]
+    closes_day: String,
+    #[serde(default, rename = "closes_at-month")]
+    closes_month: String,
+    #[serde(default, rename = "closes_at-year")]
+    closes_year: String,
+    #[serde(default)]
+    guidance: String,
+    #[serde(default)]
+    file_types: Vec<String>,
+}
+
+async fn new_form(page: Page) -> Response {
+    if page.principal().is_none() {
+        return Redirect::to("/sign-in").into_response();
+    }
+    if !may_manage_windows(&page) {
+        return page
+            .refuse("windows.create", domain::collection::NOT_REGULATOR_ADMIN)
+            .await;
+    }
+    let input = WindowForm {
+        file_types: vec!["csv".into(), "xlsx".into()],
+        ..WindowForm::default()
+    };
+    new_page(&page, StatusCode::OK, &input, FieldErrors::new()).await
+}
+
+/// A date typed in the GOV.UK date input, at a time of day (UTC).
+fn date(
+    day: &str,
+    month: &str,
+    year: &str,
+    hour: u8,
+    minute: u8,
+    second: u8,
+) -> Option<OffsetDateTime> {
+    let d: u8 = day.trim().parse().ok()?;
+    let m: u8 = month.trim().parse().ok()?;
+    let y: i32 = year
+        .trim()
+        .parse()
+        .ok()
+        .filter(|y| (2000..=2100).contains(y))?;
+    let month = time::Month::try_from(m).ok()?;
+    let date = time::Date::from_calendar_date(y, month, d).ok()?;
+    let t = time::Time::from_hms(hour, minute, second).ok()?;
+    Some(date.with_time(t).assume_utc())
+}
+
+/// Deserialises a form that may repeat a field (checkboxes) into pairs first.
+async fn new_submit(form: Form<Vec<(String, String)>>) -> Response {
+    let Form { page, data } = form;
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let get = |k: &str| first(&data, k).unwrap_or_default();
+    let input = WindowForm {
+        area: get("area"),
+        name: get("name"),
+        opens_day: get("opens_at-day"),
+        opens_month: get("opens_at-month"),
+        opens_year: get("opens_at-year"),
+        closes_day: get("closes_at-day"),
+        closes_month: get("closes_at-month"),
+        closes_year: get("closes_at-year"),
+        guidance: get("guidance"),
+        file_types: data
+            .iter()
+            .filter(|(k, _)| k == "file_types")
+            .map(|(_, v)| v.clone())
+            .collect(),
+    };
+    let mut fields = FieldErrors::new();
+    // A window opens at the start of its first day and closes at the end of its last (UTC).
+    let opens = date(
+        &input.opens_day,
+        &input.opens_month,
+        &input.opens_year,
+        0,
+        0,
+        0,
+    );
+    let closes = date(
+        &input.closes_day,
+        &input.closes_month,
+        &input.closes_year,
+        23,
+        59,
+        59,
+    );
+    if opens.is_none() {
+        fields.insert("opens_at", "Enter a real date, like 1 10 2026".into());
+    }
+    if closes.is_none() {
+        fields.insert("closes_at", "Enter a real date, like 31 10 2026".into());
+    }
+    let result = if fields.is_empty() {
+        page.state
+            .app
+            .create_window(
+                actor,
+                &WindowInput {
+                    area: input.area.clone(),
+                    name: input.name.clone(),
+                    opens_at: opens,
+                    closes_at: closes,
+                    guidance: input.guidance.clone(),
+                    file_types: input.file_types.clone(),
+                },
+                &page.ctx.meta,
+            )
+            .await
+    } else {
+        Err(AppError::Invalid(fields))
+    };
+    match result {
+        Ok(w) => Redirect::to(&format!("/collections/{}?opened=1", w.id)).into_response(),
+        Err(AppError::Invalid(fields)) => {
+            page.state
+                .app
+                .record_refusal(
+                    &page.ctx.meta,
+                    Some(actor),
+                    "windows.create",
+                    "invalid form",
+                )
+                .await;
+            new_page(&page, StatusCode::BAD_REQUEST, &input, fields).await
+        }
+        Err(e) => page.error(e),
+    }
+}
+
+struct FileLine {
+    href: String,
+    name: String,
+    kind: &'static str,
+    size: String,
+    sha256: String,
+}
+
+struct VersionRow {
+    id: String,
+    provider: String,
+    version: i64,
+    status: &'static str,
+    tag: &'static str,
+    draft: bool,
+    reviewable: bool,
+    /// "Uploaded by" or "Submitted by".
+    by_label: &'static str,
+    /// Who and when.
+    by: String,
+    note: String,
+    comment: String,
+    files: Vec<FileLine>,
+}
+
+struct ProgressRow {
+    provider: String,
+    ukprn: String,
+    status: &'static str,
+    version: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/collections/show.html")]
+struct ShowPage {
+    layout: Layout,
+    id: String,
+    name: String,
+    area: String,
+    guidance: String,
+    state: &'static str,
+    tag: &'static str,
+    opens: String,
+    closes: String,
+    accepts: String,
+    limit: String,
+    can_upload: bool,
+    reviewer: bool,
+    versions: Vec<VersionRow>,
+    progress: Vec<ProgressRow>,
+    providers: Vec<(String, String)>,
+    filter_status: String,
+    filter_provider: String,
+    banner: String,
+    problem: String,
+    problem_field: String,
+    problem_summary: Errors,
+}
+
+async fn describe(app: &app::App, s: &SubmissionRecord, provider: String) -> VersionRow {
+    let by = app::collections::name_of(app, s.submitted_by.or(Some(s.created_by)))
+        .await
+        .unwrap_or_default();
+    VersionRow {
+        id: s.id.to_string(),
+        provider,
+        version: s.version,
+        status: s.status.label(),
+        tag: status_tag(s.status),
+        draft: s.status == SubmissionStatus::Draft,
+        reviewable: s.status != SubmissionStatus::Draft,
+        by_label: if s.status == SubmissionStatus::Draft {
+            "Uploaded by"
+        } else {
+            "Submitted by"
+        },
+        by: format!("{by}, {}", when(s.submitted_at.unwrap_or(s.created_at))),
+        note: s.note.clone(),
+        comment: s.status_comment.clone().unwrap_or_default(),
+        files: s
+            .files
+            .iter()
+            .map(|f| FileLine {
+                href: format!("/submissions/{}/files/{}", s.id, f.id),
+                name: f.filename.clone(),
+                kind: f.kind.label(),
+                size: format!("{} bytes", f.size),
+                sha256: hex::encode(&f.sha256),
+            })
+            .collect(),
+    }
+}
+
+async fn show_page(
+    page: &Page,
+    id: &str,
+    q: &[(String, String)],
+    status: StatusCode,
+    banner: String,
+    problem: (String, String),
+) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let app = &page.state.app;
+    let meta = &page.ctx.meta;
+    let works = [Work::SeeReturns, Work::Review, Work::ManageWindows];
+    let w = match app
+        .window_for(actor, id, &works, "windows.view", meta)
+        .await
+    {
+        Ok(w) => w,
+        Err(e) => return page.error(e),
+    };
+    let filter_status = first(q, "status").unwrap_or_default();
+    let filter_provider = first(q, "provider").unwrap_or_default();
+    let now = app.clock.now();
+    let roles = actor.role_list();
+    let me = app::collections::subject(actor, &roles);
+    let org = actor.organisation.id;
+    let reviewer = domain::collection::may(&me, Work::Review, &w.area.slug, false, org).is_ok();
+    let submitter = domain::collection::may(&me, Work::Submit, &w.area.slug, false, org).is_ok();
+    let manager =
+        domain::collection::may(&me, Work::ManageWindows, &w.area.slug, false, org).is_ok();
+    let submissions = if reviewer || submitter {
+        let provider = filter_provider.parse().ok();
+        let status = SubmissionStatus::parse(&filter_status);
+        match app.window_submissions(actor, &w, provider, status).await {
+            Ok(s) => s,
+            Err(e) => return page.error(e),
+        }
+    } else {
+        Vec::new()
+    };
+    let mut progress = Vec::new();
+    let mut providers = Vec::new();
+    if reviewer || manager {
+        match app.window_progress(actor, id, meta).await {
+            Ok((_, rows)) => {
+                for Progress {
+                    organisation,
+                    latest,
+                } in rows
+                {
+                    providers.push((organisation.id.to_string(), organisation.name.clone()));
+                    progress.push(ProgressRow {
+                        provider: organisation.name,
+                        ukprn: organisation
+                            .ukprn
+                            .map(|u| u.to_string())
+                            .unwrap_or_default(),
+                        status: latest
+                            .as_ref()
+                            .map_or("Not submitted", |s| s.status.label()),
+                        version: latest.map(|s| s.version.to_string()).unwrap_or_default(),
+                    });
+                }
+            }
+            Err(e) => return page.error(e),
+        }
+    }
+    let mut versions = Vec::new();
+    for s in &submissions {
+        let provider = providers
+            .iter()
+            .find(|(id, _)| *id == s.organisation_id.to_string())
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default();
+        versions.push(describe(app, s, provider).await);
+    }
+    let state = w.window.state(now);
+    let view = ShowPage {
+        layout: page.layout(if problem.0.is_empty() {
+            w.window.name.clone()
+        } else {
+            format!("Error: {}", w.window.name)
+        }),
+        id: w.window.id.to_string(),
+        name: w.window.name.clone(),
+        area: w.area.name.clone(),
+        guidance: w.window.guidance.clone(),
+        state: state.label(),
+        tag: state_tag(state),
+        opens: when(w.window.opens_at),
+        closes: when(
+            w.window
+                .closed_at
+                .unwrap_or(w.window.closes_at)
+                .min(w.window.closes_at),
+        ),
+        accepts: app::files::accepted_list(&w.window.file_types),
+        limit: app::files::describe_size(app.settings.max_upload_bytes),
+        can_upload: submitter && state == WindowState::Open,
+        reviewer,
+        versions,
+        progress: if manager || reviewer {
+            progress
+        } else {
+            Vec::new()
+        },
+        providers,
+        filter_status,
+        filter_provider,
+        banner,
+        problem_summary: if problem.0.is_empty() {
+            Vec::new()
+        } else {
+            vec![(problem.0.clone(), format!("#{}", problem.1))]
+        },
+        problem: problem.0,
+        problem_field: problem.1,
+    };
+    page.render(status, &view)
+}
+
+async fn show(page: Page, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    let q = pairs(raw);
+    let banner = if first(&q, "opened").is_some() {
+        "The collection window is open for the providers' submissions from its opening date."
+    } else if first(&q, "uploaded").is_some() {
+        "Your file has been uploaded. Add a note if you need to, then submit."
+    } else if first(&q, "submitted").is_some() {
+        "Your submission has been received. Everyone at your organisation who contributes to this return has been sent a receipt."
+    } else if first(&q, "reviewed").is_some() {
+        "The status has been saved and the provider's contributors have been told."
+    } else {
+        ""
+    };
+    show_page(
+        &page,
+        &id,
+        &q,
+        StatusCode::OK,
+        banner.to_owned(),
+        (String::new(), String::new()),
+    )
+    .await
+}
+
+fn upload_problem(f: &UploadFailure) -> (StatusCode, String) {
+    match f {
+        UploadFailure::NotMultipart => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The form could not be read: try again".into(),
+        ),
+        UploadFailure::TooLarge(limit) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The selected file must be smaller than {limit}"),
+        ),
+        UploadFailure::Invalid(_, why) => (StatusCode::BAD_REQUEST, why.clone()),
+        UploadFailure::BadToken => (
+            StatusCode::FORBIDDEN,
+            "This form has expired: refresh the page and try again".into(),
+        ),
+        UploadFailure::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The file could not be saved: try again".into(),
+        ),
+    }
+}
+
+async fn upload(page: Page, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let app = &page.state.app;
+    let meta = &page.ctx.meta;
+    let (window, ticket) = match app.prepare_upload(actor, &id, meta).await {
+        Ok(t) => t,
+        Err(AppError::Conflict(why)) => {
+            return show_page(
+                &page,
+                &id,
+                &[],
+                StatusCode::CONFLICT,
+                String::new(),
+                (why, "file".into()),
+            )
+            .await;
+        }
+        Err(e) => return page.error(e),
+    };
+    let token = page.csrf_token();
+    let parts = match files::receive(app, &headers, body, &ticket, Some(&token)).await {
+        Ok(p) => p,
+        Err(f) => {
+            app.record_refusal(meta, Some(actor), "submissions.upload", &f.detail())
+                .await;
+            let (status, why) = upload_problem(&f);
+            return show_page(&page, &id, &[], status, String::new(), (why, "file".into())).await;
+        }
+    };
+    if parts.files.is_empty() {
+        app.record_refusal(meta, Some(actor), "submissions.upload", "no file")
+            .await;
+        return show_page(
+            &page,
+            &id,
+            &[],
+            StatusCode::BAD_REQUEST,
+            String::new(),
+            ("Select a file to upload".into(), "file".into()),
+        )
+        .await;
+    }
+    match app
+        .store_upload(actor, &window, parts.files, "", false, meta)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/collections/{id}?uploaded=1")).into_response(),
+        Err(AppError::Conflict(why)) => {
+            show_page(
+                &page,
+                &id,
+                &[],
+                StatusCode::CONFLICT,
+                String::new(),
+                (why, "file".into()),
+            )
+            .await
+        }
+        Err(e) => page.error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SubmitForm {
+    #[serde(default)]
+    note: String,
+}
+
+async fn submit(Path(id): Path<String>, form: Form<SubmitForm>) -> Response {
+    let Form { page, data } = form;
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let app = &page.state.app;
+    match app
+        .submit_draft(actor, &id, &data.note, &page.ctx.meta)
+        .await
+    {
+        Ok(s) => Redirect::to(&format!("/collections/{}?submitted=1", s.window_id)).into_response(),
+        Err(e @ (AppError::Conflict(_) | AppError::Invalid(_))) => {
+            let window = app
+                .store
+                .submission(id.parse().unwrap_or_default())
+                .await
+                .ok()
+                .flatten();
+            let why = match &e {
+                AppError::Conflict(w) => w.clone(),
+                AppError::Invalid(f) => f.values().next().cloned().unwrap_or_default(),
+                _ => String::new(),
+            };
+            app.record_refusal(&page.ctx.meta, Some(actor), "submissions.submit", "refused")
+                .await;
+            match window {
+                Some(s) => {
+                    show_page(
+                        &page,
+                        &s.window_id.to_string(),
+                        &[],
+                        StatusCode::CONFLICT,
+                        String::new(),
+                        (why, "note".into()),
+                    )
+                    .await
+                }
+                None => page.error(e),
+            }
+        }
+        Err(e) => page.error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusForm {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn set_status(Path(id): Path<String>, form: Form<StatusForm>) -> Response {
+    let Form { page, data } = form;
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let app = &page.state.app;
+    match app
+        .set_submission_status(actor, &id, &data.status, &data.comment, &page.ctx.meta)
+        .await
+    {
+        Ok(s) => Redirect::to(&format!("/collections/{}?reviewed=1", s.window_id)).into_response(),
+        Err(AppError::Invalid(fields)) => {
+            app.record_refusal(
+                &page.ctx.meta,
+                Some(actor),
+                "submissions.status",
+                "invalid form",
+            )
+            .await;
+            let window = app
+                .store
+                .submission(id.parse().unwrap_or_default())
+                .await
+                .ok()
+                .flatten();
+            let why = fields.values().next().cloned().unwrap_or_default();
+            match window {
+                Some(s) => {
+                    show_page(
+                        &page,
+                        &s.window_id.to_string(),
+                        &[],
+                        StatusCode::BAD_REQUEST,
+                        String::new(),
+                        (why, format!("status-{id}")),
+                    )
+                    .await
+                }
+                None => page.error(AppError::NotFound),
+            }
+        }
+        Err(e) => page.error(e),
+    }
+}
+
+async fn download(page: Page, Path((id, file)): Path<(String, String)>) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    match page
+        .state
+        .app
+        .open_submission_file(actor, &id, Some(&file), &page.ctx.meta)
+        .await
+    {
+        Ok((record, reader)) => files::download(&record, reader),
+        Err(e) => page.error(e),
+    }
+}
+
+struct DocumentRow {
+    title: String,
+    area: String,
+    href: String,
+    name: String,
+    sha256: String,
+    published: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/collections/documents.html")]
+struct DocumentsPage {
+    layout: Layout,
+    documents: Vec<DocumentRow>,
+    areas: Vec<(String, String)>,
+    published: bool,
+}
+
+async fn documents(page: Page, RawQuery(raw): RawQuery) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let app = &page.state.app;
+    let docs = match app.visible_documents(actor).await {
+        Ok(d) => d,
+        Err(e) => return page.error(e),
+    };
+    let roles = actor.role_list();
+    let me = app::collections::subject(actor, &roles);
+    let areas: Vec<(String, String)> = match app.areas().await {
+        Ok(a) => a
+            .into_iter()
+            .filter(|a| a.kind == AreaKind::Communication)
+            .filter(|a| {
+                domain::collection::may(
+                    &me,
+                    Work::Publish,
+                    &a.slug,
+                    a.sensitive,
+                    actor.organisation.id,
+                )
+                .is_ok()
+            })
+            .map(|a| (a.slug.to_string(), a.name))
+            .collect(),
+        Err(e) => return page.error(e),
+    };
+    let view = DocumentsPage {
+        layout: page.layout("Documents"),
+        documents: docs
+            .iter()
+            .map(|d| DocumentRow {
+                title: d.document.title.clone(),
+                area: d.area.name.clone(),
+                href: format!("/documents/{}/file", d.document.id),
+                name: d.document.file.filename.clone(),
+                sha256: hex::encode(&d.document.file.sha256),
+                published: when(d.document.published_at),
+            })
+            .collect(),
+        areas,
+        published: first(&pairs(raw), "published").is_some(),
+    };
+    page.render(StatusCode::OK, &view)
+}
+
+#[derive(Template)]
+#[template(path = "pages/collections/publish.html")]
+struct PublishPage {
+    layout: Layout,
+    slug: String,
+    area: String,
+    title: String,
+    providers: Vec<(String, String, bool)>,
+    errors: Errors,
+    fields: FieldErrors,
+}
+
+impl PublishPage {
+    fn error(&self, name: &str) -> String {
+        error_for(&self.fields, name)
+    }
+}
+
+async fn publish_page(
+    page: &Page,
+    area: &domain::role::Area,
+    status: StatusCode,
+    title: String,
+    chosen: &[String],
+    fields: FieldErrors,
+) -> Response {
+    let providers = match page.state.app.store.list_organisations(0, 10_000).await {
+        Ok((orgs, _)) => orgs
+            .into_iter()
+            .filter(|o| o.kind == domain::OrganisationKind::Provider)
+            .map(|o| {
+                let id = o.id.to_string();
+                let picked = chosen.contains(&id);
+                (id, o.name, picked)
+            })
+            .collect(),
+        Err(e) => return page.error(e.into()),
+    };
+    let view = PublishPage {
+        layout: page.layout(if fields.is_empty() {
+            format!("Publish a document: {}", area.name)
+        } else {
+            format!("Error: Publish a document: {}", area.name)
+        }),
+        slug: area.slug.to_string(),
+        area: area.name.clone(),
+        title,
+        providers,
+        errors: summary(&fields),
+        fields,
+    };
+    page.render(status, &view)
+}
+
+async fn publish_form(page: Page, Path(area): Path<String>) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    match page
+        .state
+        .app
+        .prepare_publish(actor, &area, &page.ctx.meta)
+        .await
+    {
+        Ok((area, _)) => {
+            publish_page(
+                &page,
+                &area,
+                StatusCode::OK,
+                String::new(),
+                &[],
+                FieldErrors::new(),
+            )
+            .await
+        }
+        Err(e) => page.error(e),
+    }
+}
+
+async fn publish(page: Page, Path(area): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let app = &page.state.app;
+    let meta = &page.ctx.meta;
+    let (area, ticket) = match app.prepare_publish(actor, &area, meta).await {
+        Ok(t) => t,
+        Err(e) => return page.error(e),
+    };
+    let token = page.csrf_token();
+    let mut parts = match files::receive(app, &headers, body, &ticket, Some(&token)).await {
+        Ok(p) => p,
+        Err(f) => {
+            app.record_refusal(meta, Some(actor), "documents.publish", &f.detail())
+                .await;
+            let (status, why) = upload_problem(&f);
+            let mut fields = FieldErrors::new();
+            fields.insert("file", why);
+            return publish_page(&page, &area, status, String::new(), &[], fields).await;
+        }
+    };
+    let title = parts.field("title").unwrap_or_default().to_owned();
+    let recipients = parts.all("recipients");
+    let Some(file) = parts.files.pop() else {
+        app.record_refusal(meta, Some(actor), "documents.publish", "no file")
+            .await;
+        let mut fields = FieldErrors::new();
+        fields.insert("file", "Select the document to publish".into());
+        return publish_page(
+            &page,
+            &area,
+            StatusCode::BAD_REQUEST,
+            title,
+            &recipients,
+            fields,
+        )
+        .await;
+    };
+    parts.discard().await;
+    match app
+        .publish_document(actor, &area, &title, &recipients, file, meta)
+        .await
+    {
+        Ok(_) => Redirect::to("/documents?published=1").into_response(),
+        Err(AppError::Invalid(fields)) => {
+            app.record_refusal(meta, Some(actor), "documents.publish", "invalid form")
+                .await;
+            publish_page(
+                &page,
+                &area,
+                StatusCode::BAD_REQUEST,
+                title,
+                &recipients,
+                fields,
+            )
+            .await
+        }
+        Err(e) => page.error(e),
+    }
+}
+
+async fn document_file(page: Page, Path(id): Path<String>) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    match page
+        .state
+        .app
+        .open_document(actor, &id, &page.ctx.meta)
+        .await
+    {
+        Ok((record, reader)) => files::download(&record, reader),
+        Err(e) => page.error(e),
+    }
+}
+
+struct FeedbackRow {
+    at: String,
+    body: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/collections/feedback.html")]
+struct FeedbackPage {
+    layout: Layout,
+    text: String,
+    sent: bool,
+    received: Vec<FeedbackRow>,
+    errors: Errors,
+    fields: FieldErrors,
+}
+
+impl FeedbackPage {
+    fn error(&self, name: &str) -> String {
+        error_for(&self.fields, name)
+    }
+}
+
+async fn feedback_page(
+    page: &Page,
+    status: StatusCode,
+    text: String,
+    sent: bool,
+    fields: FieldErrors,
+) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let app = &page.state.app;
+    let reads = domain::authz::may_do_regulator_task(
+        actor.organisation.kind,
+        &actor.role_list(),
+        domain::authz::RegulatorTask::Feedback,
+    )
+    .is_ok();
+    let received = if reads {
+        match app.read_feedback(actor, 1, &page.ctx.meta).await {
+            Ok((items, _)) => items
+                .into_iter()
+                .map(|f| FeedbackRow {
+                    at: when(f.created_at),
+                    body: f.body,
+                })
+                .collect(),
+            Err(e) => return page.error(e),
+        }
+    } else {
+        Vec::new()
+    };
+    let view = FeedbackPage {
+        layout: page.layout(if fields.is_empty() {
+            "Feedback"
+        } else {
+            "Error: Feedback"
+        }),
+        text,
+        sent,
+        received,
+        errors: summary(&fields),
+        fields,
+    };
+    page.render(status, &view)
+}
+
+async fn feedback_form(page: Page, RawQuery(raw): RawQuery) -> Response {
+    let sent = first(&pairs(raw), "sent").is_some();
+    feedback_page(
+        &page,
+        StatusCode::OK,
+        String::new(),
+        sent,
+        FieldErrors::new(),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct FeedbackForm {
+    #[serde(default)]
+    feedback: String,
+}
+
+async fn feedback_submit(form: Form<FeedbackForm>) -> Response {
+    let Form { page, data } = form;
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    match page
+        .state
+        .app
+        .send_feedback(actor, &data.feedback, &page.ctx.meta)
+        .await
+    {
+        Ok(()) => Redirect::to(&format!("/feedback?{}", encode(&[("sent", "1")]))).into_response(),
+        Err(AppError::Invalid(fields)) => {
+            feedback_page(&page, StatusCode::BAD_REQUEST, data.feedback, false, fields).await
+        }
+        Err(e) => page.error(e),
+    }
+}
