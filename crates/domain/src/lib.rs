@@ -10,6 +10,7 @@ pub mod audit;
 pub mod authz;
 pub mod email;
 pub mod ids;
+pub mod legacy;
 pub mod org;
 pub mod otp;
 pub mod password;
