@@ -55,6 +55,7 @@ macro_rules! tx {
 }
 
 mod connect;
+mod import;
 mod rows;
 mod store_impl;
 mod ts;
