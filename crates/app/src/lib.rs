@@ -11,6 +11,7 @@ pub mod clock;
 pub mod demo;
 mod emails;
 pub mod error;
+pub mod legacy_import;
 pub mod limiter;
 pub mod mail;
 pub mod outbox;
