@@ -6,6 +6,7 @@ mod api_sign_in;
 mod attacks;
 mod authz_matrix;
 mod cli;
+mod legacy_import;
 mod openapi;
 mod organisation_pages;
 mod outbox;
