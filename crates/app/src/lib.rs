@@ -16,6 +16,7 @@ pub mod documents;
 mod emails;
 pub mod error;
 pub mod files;
+pub mod legacy_import;
 pub mod limiter;
 pub mod mail;
 pub mod outbox;

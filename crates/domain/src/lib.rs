@@ -11,6 +11,7 @@ pub mod authz;
 pub mod collection;
 pub mod email;
 pub mod ids;
+pub mod legacy;
 pub mod org;
 pub mod otp;
 pub mod password;

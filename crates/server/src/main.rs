@@ -1,9 +1,11 @@
 //! `portal`: the Provider Portal server and its operator commands (API.md).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use app::admin::{OrganisationInput, UserInput};
+use app::legacy_import::{ImportError, Progress};
 use app::{AppError, RequestMeta, SystemClock};
 use clap::{Parser, Subcommand};
 use server::{Config, Portal};
@@ -39,6 +41,15 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Import the old portal's users, areas and memberships from its CSV export
+    /// (docs/legacy-import.md). All or nothing; running it again changes nothing.
+    ImportLegacy {
+        /// The export: UTF-8 CSV with a header row.
+        file: PathBuf,
+        /// Queue a welcome email to each user created.
+        #[arg(long)]
+        notify: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,6 +251,42 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 .map_err(explain)?;
             println!("{id}");
         }
+        Command::ImportLegacy { file, notify } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let bar = Bar::new();
+            let meta = RequestMeta::operator("import-legacy");
+            let result = app.import_legacy(&bytes, notify, &meta, &bar).await;
+            bar.0.finish_and_clear();
+            match result {
+                Ok(s) => println!(
+                    "{} rows: {} created, {} updated, {} unchanged; {} roles granted; \
+                     {} providers created; {} welcome emails queued; {:.2} s, {:.0} users/s",
+                    s.rows,
+                    s.created,
+                    s.updated,
+                    s.unchanged,
+                    s.roles_granted,
+                    s.providers_created,
+                    s.emails_queued,
+                    s.elapsed.as_secs_f64(),
+                    s.rate()
+                ),
+                Err(ImportError::Rejected(lines)) => {
+                    for line in &lines {
+                        eprintln!("{line}");
+                    }
+                    eprintln!(
+                        "portal: {} bad row(s) in {}; nothing was imported",
+                        lines.len(),
+                        file.display()
+                    );
+                    store.close().await;
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(ImportError::Failed(e)) => return Err(explain(e)),
+            }
+        }
         Command::Audit(AuditCommand::Verify) => {
             let report = app
                 .verify_audit_chain()
@@ -256,6 +303,45 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The import's progress bar, on stderr (drawn only when stderr is a terminal):
+/// a spinner while a stage's length is unknown, then a bar.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        Self(indicatif::ProgressBar::with_draw_target(
+            None,
+            indicatif::ProgressDrawTarget::stderr(),
+        ))
+    }
+}
+
+impl Progress for Bar {
+    fn stage(&self, name: &'static str, total: u64) {
+        let template = if total == 0 {
+            "{spinner} {msg}"
+        } else {
+            "{msg:28} [{bar:40}] {human_pos}/{human_len} ({eta} left)"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            self.0.set_style(style.progress_chars("=> "));
+        }
+        if total == 0 {
+            self.0
+                .enable_steady_tick(std::time::Duration::from_millis(100));
+        } else {
+            self.0.disable_steady_tick();
+        }
+        self.0.set_message(name);
+        self.0.set_length(total);
+        self.0.reset();
+    }
+
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
 }
 
 /// Turns a refused operator command into a readable message.

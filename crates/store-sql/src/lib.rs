@@ -56,6 +56,7 @@ macro_rules! tx {
 
 mod collections;
 mod connect;
+mod import;
 mod rows;
 mod store_impl;
 mod ts;

@@ -738,4 +738,44 @@ impl StoreTx for SqlTx {
         .map_err(db_err)?;
         Ok(entry.seq)
     }
+
+    // Legacy import (bulk): see import.rs.
+
+    async fn refresh_statistics(&mut self) -> StoreResult<()> {
+        self.bulk_refresh_statistics().await
+    }
+
+    async fn organisations_by_ukprns(
+        &mut self,
+        ukprns: &[domain::Ukprn],
+    ) -> StoreResult<Vec<store::OrganisationRecord>> {
+        self.bulk_organisations_by_ukprns(ukprns).await
+    }
+
+    async fn insert_organisations(&mut self, orgs: &[NewOrganisation]) -> StoreResult<()> {
+        self.bulk_insert_organisations(orgs).await
+    }
+
+    async fn accounts_by_emails(
+        &mut self,
+        emails_norm: &[String],
+    ) -> StoreResult<Vec<store::ImportedAccount>> {
+        self.bulk_accounts_by_emails(emails_norm).await
+    }
+
+    async fn insert_imported_users(&mut self, users: &[store::ImportedUser]) -> StoreResult<()> {
+        self.bulk_insert_users(users).await
+    }
+
+    async fn update_imported_users(&mut self, users: &[store::ImportedUser]) -> StoreResult<()> {
+        self.bulk_update_users(users).await
+    }
+
+    async fn grant_roles(&mut self, grants: &[NewRoleGrant]) -> StoreResult<u64> {
+        self.bulk_grant_roles(grants).await
+    }
+
+    async fn enqueue_emails(&mut self, emails: &[NewEmail]) -> StoreResult<()> {
+        self.bulk_enqueue_emails(emails).await
+    }
 }

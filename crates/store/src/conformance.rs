@@ -28,6 +28,7 @@ macro_rules! conformance_tests {
             sessions_end_one_or_all,
             roles_are_read_back_with_their_area_names,
             users_are_listed_per_organisation_searched_filtered_and_paged,
+            bulk_import_writes_span_statements_and_read_back,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -506,4 +507,127 @@ pub async fn users_are_listed_per_organisation_searched_filtered_and_paged(store
     let areas = store.areas().await.unwrap();
     assert_eq!(areas.len(), 6);
     assert!(areas.iter().any(|a| a.name == "HESES" && !a.sensitive));
+}
+
+/// The legacy import's bulk methods, across more rows than one statement takes.
+pub async fn bulk_import_writes_span_statements_and_read_back(store: Arc<dyn Store>) {
+    const N: usize = 1_201;
+    let heses = Role::parse("data-collection-contributor:heses").unwrap();
+    let admin = Role::PortalAdmin;
+    let mut tx = store.begin().await.unwrap();
+    tx.refresh_statistics().await.unwrap();
+    let orgs: Vec<NewOrganisation> = (0..2)
+        .map(|i| NewOrganisation {
+            id: OrgId::random(),
+            kind: OrganisationKind::Provider,
+            name: format!("Bulk {i}"),
+            ukprn: Some(Ukprn::parse(&format!("1020000{i}")).unwrap()),
+            accountable_officer_name: None,
+            accountable_officer_email: None,
+            created_at: t0(),
+        })
+        .collect();
+    tx.insert_organisations(&orgs).await.unwrap();
+    let users: Vec<ImportedUser> = (0..N)
+        .map(|i| ImportedUser {
+            id: UserId::random(),
+            organisation_id: orgs[i % 2].id,
+            title: String::new(),
+            first_name: format!("First{i}"),
+            last_name: "Bulk".into(),
+            email: EmailAddress::parse(&format!("Bulk{i}@Example.ac.uk")).unwrap(),
+            expires_at: (i % 3 == 0).then(|| t0() + Duration::days(30)),
+            locked: i % 5 == 0,
+            created_at: t0(),
+        })
+        .collect();
+    tx.insert_imported_users(&users).await.unwrap();
+    let grants: Vec<NewRoleGrant> = users
+        .iter()
+        .map(|u| role_grant(u.id, heses.clone(), None, t0()))
+        .collect();
+    assert_eq!(tx.grant_roles(&grants).await.unwrap(), N as u64);
+    let mut again = grants.clone();
+    again.push(role_grant(users[7].id, admin.clone(), None, t0()));
+    assert_eq!(
+        tx.grant_roles(&again).await.unwrap(),
+        1,
+        "roles already held are skipped"
+    );
+    let emails: Vec<NewEmail> = (0..3)
+        .map(|i| NewEmail {
+            id: MessageId::random(),
+            to: format!("bulk{i}@example.ac.uk"),
+            subject: "Welcome".into(),
+            body: "sealed".into(),
+            created_at: t0(),
+        })
+        .collect();
+    tx.enqueue_emails(&emails).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let found = tx
+        .organisations_by_ukprns(&[
+            Ukprn::parse("10200001").unwrap(),
+            Ukprn::parse("19999999").unwrap(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name, "Bulk 1");
+    let mut wanted: Vec<String> = (0..N).map(|i| format!("bulk{i}@example.ac.uk")).collect();
+    wanted.push("nobody@example.ac.uk".into());
+    let accounts = tx.accounts_by_emails(&wanted).await.unwrap();
+    assert_eq!(accounts.len(), N);
+    let seven = accounts
+        .iter()
+        .find(|a| a.email_norm == "bulk7@example.ac.uk")
+        .unwrap();
+    assert_eq!(seven.id, users[7].id);
+    assert_eq!(seven.organisation_id, orgs[1].id);
+    let mut roles = seven.roles.clone();
+    roles.sort();
+    assert_eq!(roles, vec![admin.clone(), heses.clone()]);
+    let zero = accounts
+        .iter()
+        .find(|a| a.email_norm == "bulk0@example.ac.uk")
+        .unwrap();
+    assert!(zero.locked);
+    assert_eq!(zero.expires_at, Some(t0() + Duration::days(30)));
+
+    // Updates set names, expiry and lock, and nothing else.
+    let changed: Vec<ImportedUser> = users
+        .iter()
+        .map(|u| ImportedUser {
+            title: "Dr".into(),
+            first_name: format!("{}-x", u.first_name),
+            expires_at: None,
+            locked: true,
+            ..u.clone()
+        })
+        .collect();
+    tx.update_imported_users(&changed).await.unwrap();
+    // An address already taken is a conflict.
+    let taken = ImportedUser {
+        id: UserId::random(),
+        email: EmailAddress::parse("BULK3@example.ac.uk").unwrap(),
+        ..users[0].clone()
+    };
+    let err = tx.insert_imported_users(&[taken]).await.unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    tx.update_imported_users(&changed).await.unwrap();
+    tx.commit().await.unwrap();
+    let one = store
+        .user_by_email("bulk1200@example.ac.uk")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.display_name(), "Dr First1200-x Bulk");
+    assert_eq!(one.email, "Bulk1200@Example.ac.uk");
+    assert!(one.locked && one.expires_at.is_none() && one.access_enabled);
+    assert_eq!(one.created_at, t0());
+    assert_eq!(store.outbox().await.unwrap().len(), 3);
 }

@@ -338,6 +338,43 @@ pub trait StoreTx: Send {
 
     /// Appends an audit row chained to the last one; returns its sequence number.
     async fn append_audit(&mut self, event: &NewAuditEvent) -> StoreResult<i64>;
+
+    // Legacy import (bulk)
+    //
+    // `portal import-legacy` writes up to a million users in one transaction:
+    // these take any number of items and write them many rows per statement,
+    // never one round trip per row.
+
+    /// Brings the query planner's statistics on users, roles and organisations
+    /// up to date, before looking up many rows and after writing many: a
+    /// bulk change leaves them stale until autovacuum runs, if it runs at all,
+    /// and stale statistics turn look-ups by key into whole-table scans.
+    async fn refresh_statistics(&mut self) -> StoreResult<()>;
+
+    /// The organisations with these UKPRNs.
+    async fn organisations_by_ukprns(
+        &mut self,
+        ukprns: &[Ukprn],
+    ) -> StoreResult<Vec<OrganisationRecord>>;
+
+    async fn insert_organisations(&mut self, orgs: &[NewOrganisation]) -> StoreResult<()>;
+
+    /// The accounts with these normalised addresses, with their roles.
+    async fn accounts_by_emails(
+        &mut self,
+        emails_norm: &[String],
+    ) -> StoreResult<Vec<ImportedAccount>>;
+
+    /// `Conflict` if an address (compared case-insensitively) has an account.
+    async fn insert_imported_users(&mut self, users: &[ImportedUser]) -> StoreResult<()>;
+
+    /// Sets the title, names, expiry and lock of existing users.
+    async fn update_imported_users(&mut self, users: &[ImportedUser]) -> StoreResult<()>;
+
+    /// Grants roles, skipping any the user already holds; returns how many were new.
+    async fn grant_roles(&mut self, grants: &[NewRoleGrant]) -> StoreResult<u64>;
+
+    async fn enqueue_emails(&mut self, emails: &[NewEmail]) -> StoreResult<()>;
 }
 
 /// Convenience for the many places that grant a role by value.

@@ -444,3 +444,33 @@ pub struct FeedbackRecord {
     pub body: String,
     pub created_at: OffsetDateTime,
 }
+/// A user as the legacy import writes it. New users are inserted with every
+/// field; for an existing user only the title, names, expiry and lock are set
+/// (its organisation, address and creation time stay as they are).
+#[derive(Debug, Clone)]
+pub struct ImportedUser {
+    pub id: UserId,
+    pub organisation_id: OrgId,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: EmailAddress,
+    pub expires_at: Option<OffsetDateTime>,
+    /// The administrator lock (seed 000 B3–B4).
+    pub locked: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// An existing account as the legacy import compares it with a row of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedAccount {
+    pub id: UserId,
+    pub organisation_id: OrgId,
+    pub email_norm: String,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub expires_at: Option<OffsetDateTime>,
+    pub locked: bool,
+    pub roles: Vec<Role>,
+}

@@ -13,7 +13,7 @@ testkit::both_backends!(
     tampering_with_an_audit_row_is_reported_by_audit_verify,
 );
 
-fn portal() -> tokio::process::Command {
+pub(crate) fn portal() -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_portal"));
     // Only what the test says: nothing from the developer's environment.
     for (k, _) in std::env::vars() {
@@ -26,7 +26,7 @@ fn portal() -> tokio::process::Command {
 }
 
 /// Runs a command to the end; returns (exit code, stdout, stderr).
-async fn run(mut c: tokio::process::Command) -> (i32, String, String) {
+pub(crate) async fn run(mut c: tokio::process::Command) -> (i32, String, String) {
     let out = c.output().await.unwrap();
     (
         out.status.code().unwrap_or(-1),

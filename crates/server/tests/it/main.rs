@@ -10,6 +10,7 @@ mod authz_matrix;
 mod cli;
 mod collections;
 mod expiry;
+mod legacy_import;
 mod openapi;
 mod organisation_pages;
 mod outbox;
