@@ -12,6 +12,18 @@ pub fn summary(fields: &FieldErrors) -> Errors {
         .collect()
 }
 
+/// As [`summary`], listing the fields in the order the form shows them
+/// (`order`); any other field comes last.
+pub fn summary_in(fields: &FieldErrors, order: &[&str]) -> Errors {
+    let rank = |f: &str| order.iter().position(|o| *o == f).unwrap_or(order.len());
+    let mut items: Vec<(&&str, &String)> = fields.iter().collect();
+    items.sort_by_key(|(f, _)| rank(f));
+    items
+        .into_iter()
+        .map(|(f, m)| (m.clone(), format!("#{f}")))
+        .collect()
+}
+
 /// The message to show beside one field ("" when it has none).
 pub fn error_for(fields: &FieldErrors, name: &str) -> String {
     fields.get(name).cloned().unwrap_or_default()

@@ -1,6 +1,7 @@
 //! Server-rendered pages (GOV.UK Design System). Every page works without
 //! JavaScript; every form goes through [`crate::page::Form`].
 
+mod account;
 mod dev_mail;
 mod forms;
 mod home;
@@ -17,6 +18,7 @@ use crate::state::WebState;
 pub fn router(dev_mail: bool) -> Router<WebState> {
     let mut r = sign_in::routes()
         .merge(home::routes())
+        .merge(account::routes())
         .merge(users::routes())
         .merge(organisations::routes());
     if dev_mail {
