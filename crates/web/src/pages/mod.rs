@@ -2,6 +2,7 @@
 //! JavaScript; every form goes through [`crate::page::Form`].
 
 mod account;
+mod areas;
 mod dev_mail;
 mod forms;
 mod home;
@@ -20,6 +21,7 @@ pub fn router(dev_mail: bool) -> Router<WebState> {
         .merge(home::routes())
         .merge(account::routes())
         .merge(users::routes())
+        .merge(areas::routes())
         .merge(organisations::routes());
     if dev_mail {
         r = r.merge(dev_mail::routes());
