@@ -1,6 +1,7 @@
 //! Server-rendered pages (GOV.UK Design System). Every page works without
 //! JavaScript; every form goes through [`crate::page::Form`].
 
+mod access_keys;
 mod account;
 mod areas;
 mod dev_mail;
@@ -22,6 +23,7 @@ pub fn router(dev_mail: bool) -> Router<WebState> {
         .merge(account::routes())
         .merge(users::routes())
         .merge(areas::routes())
+        .merge(access_keys::routes())
         .merge(organisations::routes());
     if dev_mail {
         r = r.merge(dev_mail::routes());
