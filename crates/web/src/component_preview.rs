@@ -935,6 +935,7 @@ fn signed_in() -> Option<LayoutUser> {
         organisation: "University of Example".to_owned(),
         manages_users: false,
         manages_organisations: false,
+        manages_access_keys: false,
     })
 }
 
@@ -1046,6 +1047,8 @@ fn signed_in_layout_has_navigation_sign_out_and_who() {
             r#"<ul class="govuk-service-navigation__list" id="navigation">"#,
             r#"<a class="govuk-service-navigation__link" href="/home">"#,
             "Home",
+            r#"<a class="govuk-service-navigation__link" href="/account">"#,
+            "My account",
             r#"<form method="post" action="/sign-out" class="portal-inline-form" novalidate>"#,
             r#"<input type="hidden" name="csrf_token" value="tok+/=&#34;en">"#,
             r#"<button type="submit" class="portal-link-button">Sign out</button>"#,
@@ -1057,4 +1060,43 @@ fn signed_in_layout_has_navigation_sign_out_and_who() {
     );
     assert!(!html.contains("/dev/mail"));
     assert!(page(signed_in(), true).contains(r#"href="/dev/mail""#));
+    for admin_only in ["/users", "/areas", "/organisations", "/access-keys"] {
+        assert!(
+            !html.contains(&format!("href=\"{admin_only}\"")),
+            "{admin_only}"
+        );
+    }
+}
+
+#[test]
+fn administrators_navigation_follows_what_they_may_do() {
+    let user = |users: bool, regulator: bool| {
+        signed_in().map(|u| LayoutUser {
+            manages_users: users,
+            manages_organisations: regulator,
+            manages_access_keys: regulator,
+            ..u
+        })
+    };
+    let provider_admin = page(user(true, false), false);
+    assert_in_order(
+        &provider_admin,
+        &[
+            r#"href="/home""#,
+            r#"href="/users""#,
+            r#"href="/areas""#,
+            r#"href="/account""#,
+        ],
+    );
+    assert!(!provider_admin.contains(r#"href="/access-keys""#));
+    assert_in_order(
+        &page(user(true, true), false),
+        &[
+            r#"href="/organisations""#,
+            r#"href="/access-keys""#,
+            r#"href="/users""#,
+            r#"href="/areas""#,
+            r#"href="/account""#,
+        ],
+    );
 }
