@@ -25,6 +25,10 @@ pub struct UserPage {
 pub struct UserPermissions {
     pub details: bool,
     pub access: bool,
+    /// Set, change or remove the expiry date.
+    pub expiry: bool,
+    /// Unlock the account (only offered when it is locked).
+    pub unlock: bool,
     pub roles: bool,
 }
 
@@ -44,6 +48,26 @@ impl Principal {
     /// Whether the "Organisations" pages are for this person.
     pub fn may_manage_organisations(&self) -> bool {
         authz::may_manage_organisations(self.organisation.kind, &self.role_list()).is_ok()
+    }
+
+    /// Whether the "Access keys" pages are for this person.
+    pub fn may_manage_access_keys(&self) -> bool {
+        authz::may_do_regulator_task(
+            self.organisation.kind,
+            &self.role_list(),
+            authz::RegulatorTask::AccessKeys,
+        )
+        .is_ok()
+    }
+
+    /// Whether this person may define areas (the "Add an area" form).
+    pub fn may_define_areas(&self) -> bool {
+        authz::may_do_regulator_task(
+            self.organisation.kind,
+            &self.role_list(),
+            authz::RegulatorTask::Areas,
+        )
+        .is_ok()
     }
 
     /// Whether the "User management" pages are for this person.
@@ -191,6 +215,8 @@ impl App {
         Ok(UserPermissions {
             details: may(Action::EditDetails),
             access: may(Action::SetAccess),
+            expiry: may(Action::SetExpiry),
+            unlock: may(Action::Unlock),
             roles: may(Action::SetRoles),
         })
     }

@@ -1,8 +1,11 @@
-//! The sign-in journey in a real browser (headless Chromium), with JavaScript
-//! on and off; axe-core checks every page visited for WCAG 2.2 AA.
+//! Journeys in a real browser (headless Chromium), with JavaScript on and off:
+//! signing in, managing users (seed 001), and the old portal's user guide
+//! (seed 000, steps A1 to E3, with password sign-in). With JavaScript on,
+//! axe-core checks every page visited for WCAG 2.2 AA.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fantoccini::Locator;
+use server::Config;
 use testkit::{Backend, Chrome, TestApp};
 
 testkit::both_backends!(
@@ -12,6 +15,9 @@ testkit::both_backends!(
     the_same_journey_works_with_javascript_off,
     an_administrator_adds_a_colleague_and_grants_heses_in_a_real_browser,
     the_user_management_journey_works_with_javascript_off,
+    a_user_administrator_follows_the_old_portals_guide_from_a1_to_e3_and_every_page_passes_axe,
+    the_old_portals_guide_works_with_javascript_off,
+    a_delegated_administrator_is_told_why_a_change_is_refused_and_nothing_changes,
 );
 
 /// Waits (up to 10 s) until the browser shows `path` with the page fully there
@@ -355,4 +361,783 @@ async fn an_administrator_adds_a_colleague_and_grants_heses_in_a_real_browser(ba
 
 async fn the_user_management_journey_works_with_javascript_off(backend: Backend) {
     user_management(backend, false).await;
+}
+
+/// Clicks a button that submits its form, and waits until the page it was on
+/// has gone (the answer may be at the same address, so `arrive` cannot tell).
+async fn submit(c: &fantoccini::Client, button: fantoccini::elements::Element) {
+    button.click().await.unwrap();
+    for _ in 0..200 {
+        if button.is_displayed().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the form was not submitted: {}",
+        c.current_url().await.unwrap()
+    );
+}
+
+/// Submits the form whose button has exactly this text.
+async fn press(c: &fantoccini::Client, text: &str) {
+    let button = c
+        .find(Locator::XPath(&format!(
+            "//main//button[normalize-space()='{text}']"
+        )))
+        .await
+        .unwrap_or_else(|_| panic!("no button {text:?}"));
+    submit(c, button).await;
+}
+
+/// Submits the row form that carries `name=value` (Add, Remove, Copy to…).
+async fn press_for(c: &fantoccini::Client, name: &str, value: &str) {
+    let button = c
+        .find(Locator::XPath(&format!(
+            "//form[input[@name='{name}' and @value='{value}']]//button"
+        )))
+        .await
+        .unwrap_or_else(|_| panic!("no form with {name}={value}"));
+    submit(c, button).await;
+}
+
+async fn page_has(c: &fantoccini::Client, text: &str) -> bool {
+    c.source().await.unwrap().contains(text)
+}
+
+async fn sign_out(c: &fantoccini::Client) {
+    c.find(Locator::XPath(
+        "//header//button[normalize-space()='Sign out']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    arrive(c, "/signed-out").await;
+}
+
+/// Fills a GOV.UK date input whose boxes are `<id>-day`, `-month`, `-year`.
+async fn fill_date(c: &fantoccini::Client, id: &str, day: &str, month: &str, year: &str) {
+    fill(c, &format!("#{id}-day"), day).await;
+    fill(c, &format!("#{id}-month"), month).await;
+    fill(c, &format!("#{id}-year"), year).await;
+}
+
+/// Seed 000, the old portal's guide for user administrators, in its order, in
+/// the new portal with password sign-in enabled.
+async fn old_portal_guide(backend: Backend, javascript: bool) {
+    let Some(chrome) = Chrome::start(javascript).await else {
+        return;
+    };
+    let config = Config {
+        password_sign_in: true,
+        ..testkit::test_config()
+    };
+    let app = TestApp::spawn_with(backend, config).await.unwrap();
+    let c = &chrome.client;
+    let check = |page: &'static str| {
+        let chrome = &chrome;
+        async move {
+            if javascript {
+                assert_accessible(chrome, page).await;
+            }
+        }
+    };
+
+    // The provider and its people before the guide starts: the head of
+    // provider (who receives the letter), and two users from the old portal:
+    // Sam, with areas and a password, and Leo, who is leaving.
+    let meta = app::RequestMeta::operator("test");
+    app.user("10000201", "head@barset.example.ac.uk", &["portal-admin"])
+        .await;
+    let org = app
+        .store()
+        .organisation_by_ukprn(&domain::Ukprn::parse("10000201").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    for (first, last, email, roles) in [
+        (
+            "Sam",
+            "Standard",
+            "sam@barset.example.ac.uk",
+            vec![
+                "data-collection-contributor:heses",
+                "data-collection-contributor:prevent",
+                "data-collection-contributor:annual-financial-return",
+            ],
+        ),
+        (
+            "Leo",
+            "Leaver",
+            "leo@barset.example.ac.uk",
+            vec!["data-collection-contributor:capital-funding"],
+        ),
+    ] {
+        app.portal
+            .app
+            .create_user(
+                &app::admin::UserInput {
+                    organisation: org.id.to_string(),
+                    title: String::new(),
+                    first_name: first.into(),
+                    last_name: last.into(),
+                    email: email.into(),
+                    roles: roles.into_iter().map(str::to_owned).collect(),
+                },
+                &meta,
+            )
+            .await
+            .unwrap();
+    }
+    app.deliver_mail().await;
+    let sam = app.user_record("sam@barset.example.ac.uk").await;
+    let leo = app.user_record("leo@barset.example.ac.uk").await;
+    // Sam's password from the old portal, then five wrong guesses: locked
+    // until a user administrator unlocks the account (B3).
+    let mut tx = app.store().begin().await.unwrap();
+    let hash = domain::password::hash("Sam's old portal password 1", &mut rand::rngs::OsRng);
+    tx.set_password(sam.id, &hash.unwrap()).await.unwrap();
+    tx.commit().await.unwrap();
+    for _ in 0..5 {
+        let wrong = app
+            .portal
+            .app
+            .sign_in_with_password(&sam.email, "not it", store::SessionKind::Web, None, &meta)
+            .await;
+        assert!(wrong.is_err());
+    }
+    assert!(app.user_record(&sam.email).await.locked);
+    let rita = app
+        .regulator_user("rita@ofs.example.org", &["regulator-admin"])
+        .await;
+
+    // The regulator defines a sensitive area and issues the access keys that
+    // are posted to the head of provider.
+    sign_in(c, &app, &rita).await;
+    check("regulator home").await;
+    click_link(c, "Areas").await;
+    arrive(c, "/areas").await;
+    check("areas, regulator").await;
+    fill(c, "#name", "Board papers").await;
+    fill(c, "#slug", "Board Papers").await;
+    click(c, "label[for='kind-2']").await;
+    click(c, "label[for='sensitive']").await;
+    press(c, "Add area").await;
+    appears(c, ".govuk-error-summary").await;
+    check("add an area, with an error").await;
+    fill(c, "#slug", "board-papers").await;
+    press(c, "Add area").await;
+    appears(c, ".govuk-notification-banner--success").await;
+    assert!(page_has(c, "The area Board papers has been added.").await);
+
+    click_link(c, "Access keys").await;
+    arrive(c, "/access-keys").await;
+    check("access keys").await;
+    click_link(c, "Issue an access key").await;
+    arrive(c, "/access-keys/new").await;
+    check("issue an access key").await;
+    let new_key_url = app.url("/access-keys/new");
+    let org_id = org.id.to_string();
+    let issue = |role: &'static str, uses: &'static str, with_date: bool| {
+        let (url, org_id) = (new_key_url.clone(), org_id.clone());
+        async move {
+            c.goto(&url).await.unwrap();
+            arrive(c, "/access-keys/new").await;
+            let provider = c.find(Locator::Css("#organisation_id")).await.unwrap();
+            provider.select_by_value(&org_id).await.unwrap();
+            let roles = c.find(Locator::Css("#role")).await.unwrap();
+            roles.select_by_value(role).await.unwrap();
+            fill(c, "#max_uses", uses).await;
+            if with_date {
+                fill_date(c, "expires_at", "1", "10", "2026").await;
+            }
+            press(c, "Issue key").await;
+        }
+    };
+    // The date is forgotten first: the form says so.
+    issue("portal-admin", "1", false).await;
+    appears(c, ".govuk-error-summary").await;
+    assert!(page_has(c, "Enter the expiry date").await);
+    check("issue an access key, with an error").await;
+    issue("portal-admin", "1", true).await;
+    appears(c, ".portal-access-key").await;
+    check("access key issued").await;
+    assert!(page_has(c, "This is the only time the key is shown").await);
+    let admin_key = c
+        .find(Locator::Css(".portal-access-key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    issue("area-member:board-papers", "5", true).await;
+    appears(c, ".portal-access-key").await;
+    let board_key = c
+        .find(Locator::Css(".portal-access-key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // A key issued by mistake is revoked.
+    issue("data-collection-contributor:heses", "20", true).await;
+    appears(c, ".portal-access-key").await;
+    click_link(c, "Return to access keys").await;
+    arrive(c, "/access-keys").await;
+    let mistake = app
+        .store()
+        .access_keys(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.role.id() == "data-collection-contributor:heses")
+        .unwrap();
+    let revoke = c
+        .find(Locator::Css(&format!(
+            "form[action='/access-keys/{}/revoke'] button",
+            mistake.id
+        )))
+        .await
+        .unwrap();
+    submit(c, revoke).await;
+    appears(c, ".govuk-notification-banner--success").await;
+    check("access key revoked").await;
+    sign_out(c).await;
+
+    // Join the user administrator area: "Create an account" on the sign-in
+    // page, name, email, password and access key, "Register".
+    c.goto(&app.url("/sign-in")).await.unwrap();
+    check("sign in, with password sign-in enabled").await;
+    click_link(c, "Create an account").await;
+    arrive(c, "/register").await;
+    check("create an account").await;
+    let ada = "ada@barset.example.ac.uk";
+    fill(c, "#title", "Dr").await;
+    fill(c, "#first_name", "Ada").await;
+    fill(c, "#last_name", "Lovelace").await;
+    fill(c, "#email", ada).await;
+    fill(c, "#password", "short").await;
+    fill(c, "#access_key", &admin_key.to_lowercase()).await;
+    press(c, "Register").await;
+    appears(c, ".govuk-error-summary").await;
+    assert!(page_has(c, "at least 12 characters").await);
+    check("create an account, with an error").await;
+    fill(c, "#password", "correct horse battery staple").await;
+    press(c, "Register").await;
+    // "You will be informed whether the registration was successful."
+    appears(c, ".govuk-panel").await;
+    assert!(page_has(c, "Registration successful").await);
+    assert!(page_has(c, "Portal Administrator").await);
+    check("registration successful").await;
+
+    // Log in with the standard username and password.
+    c.find(Locator::XPath("//main//a[normalize-space()='Sign in']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(c, "/sign-in/password").await;
+    check("sign in with a password").await;
+    fill(c, "#email", ada).await;
+    fill(c, "#password", "correct horse battery stable").await;
+    press(c, "Sign in").await;
+    appears(c, ".govuk-error-summary").await;
+    check("sign in with a wrong password").await;
+    fill(c, "#password", "correct horse battery staple").await;
+    press(c, "Sign in").await;
+    arrive(c, "/home").await;
+    check("home, user administrator").await;
+
+    // Already registered: "My account", then "Activate an access key".
+    click_link(c, "My account").await;
+    arrive(c, "/account").await;
+    check("my account").await;
+    click_link(c, "Activate an access key").await;
+    arrive(c, "/account/access-key").await;
+    check("activate an access key").await;
+    fill(c, "#key", "ABCD-EFGH-JKMN-PQRS-TVWX-YZ23").await;
+    press(c, "Activate").await;
+    appears(c, "#key-error").await;
+    check("activate an access key, wrong key").await;
+    fill(c, "#key", &board_key).await;
+    press(c, "Activate").await;
+    arrive(c, "/account").await;
+    assert!(page_has(c, "You now have the role Area member - Board papers").await);
+    check("access key activated").await;
+    // And the password can be changed with a code sent by email.
+    click_link(c, "Change your password").await;
+    arrive(c, "/account/password").await;
+    check("change your password").await;
+    press(c, "Email me a code").await;
+    appears(c, "#code").await;
+    check("enter the code and a new password").await;
+    app.deliver_mail().await;
+    let mail = app.mailer.sent_to(ada);
+    let code = mail
+        .iter()
+        .rev()
+        .find(|m| m.subject.contains("set your password"))
+        .and_then(|m| testkit::only_six_digit_number(&m.body))
+        .unwrap();
+    fill(c, "#code", &code).await;
+    fill(c, "#password", "a new passphrase for Ada").await;
+    fill(c, "#confirm", "a new passphrase for Ada").await;
+    press(c, "Change password").await;
+    arrive(c, "/account").await;
+    assert!(page_has(c, "Your password has been changed.").await);
+
+    // A1. From the User administration homepage, "Create user" (Add user).
+    click_link(c, "User management").await;
+    arrive(c, "/users").await;
+    check("user management").await;
+    click_link(c, "Add user").await;
+    arrive(c, "/users/add").await;
+    check("add user").await;
+    // A2. Complete user details and Save (Submit).
+    fill(c, "#title", "Mx").await;
+    fill(c, "#first_name", "Grace").await;
+    fill(c, "#last_name", "Hopper").await;
+    fill(c, "#email", "grace@barset.example.ac.uk").await;
+    press(c, "Submit").await;
+    // A3. The confirmation, back on the User administration page.
+    arrive(c, "/users").await;
+    assert!(page_has(c, "Request received for Mx Grace Hopper").await);
+    check("request received").await;
+    app.deliver_mail().await;
+    let grace = app.user_record("grace@barset.example.ac.uk").await;
+
+    // B1. Find a user with the "Search" box.
+    fill(c, "#q", "grace").await;
+    click(c, "form.portal-filter button").await;
+    appears(c, &format!("a[href='/users/{}']", grace.id)).await;
+    check("user management, searched").await;
+    // B2. "View/edit" (Edit) the user, and change their details.
+    click(c, &format!("a[href='/users/{}']", grace.id)).await;
+    arrive(c, &format!("/users/{}", grace.id)).await;
+    check("edit user").await;
+    click(c, &format!("a[href='/users/{}/details']", grace.id)).await;
+    arrive(c, &format!("/users/{}/details", grace.id)).await;
+    check("change user details").await;
+    fill(c, "#last_name", "Brewster Hopper").await;
+    press(c, "Save").await;
+    appears(c, ".govuk-notification-banner--success").await;
+    assert!(page_has(c, "Mx Grace Brewster Hopper").await);
+
+    // B3. A locked account: find it and Edit.
+    c.goto(&app.url("/users?q=sam")).await.unwrap();
+    arrive(c, "/users").await;
+    assert!(page_has(c, "Locked").await);
+    click(c, &format!("a[href='/users/{}']", sam.id)).await;
+    arrive(c, &format!("/users/{}", sam.id)).await;
+    check("edit user, locked").await;
+    // B4. Unlock the account, and change the expiry date.
+    press(c, "Unlock account").await;
+    appears(c, ".govuk-notification-banner--success").await;
+    assert!(page_has(c, "The account has been unlocked").await);
+    check("edit user, unlocked").await;
+    assert!(!app.user_record(&sam.email).await.locked);
+    click(c, &format!("a[href='/users/{}/expiry']", sam.id)).await;
+    arrive(c, &format!("/users/{}/expiry", sam.id)).await;
+    check("expiry date").await;
+    fill_date(c, "expires_at", "31", "2", "2027").await;
+    press(c, "Save").await;
+    appears(c, "#expires_at-error").await;
+    check("expiry date, not a real date").await;
+    fill_date(c, "expires_at", "31", "12", "2027").await;
+    press(c, "Save").await;
+    arrive(c, &format!("/users/{}", sam.id)).await;
+    assert!(page_has(c, "Until the end of 31 December 2027").await);
+
+    // B5. Remove the user's access to an area: "Remove" next to the area's
+    // role, then Submit.
+    c.find(Locator::XPath(
+        "//tr[td[contains(., 'Data collection contributor - Prevent')]]//a[starts-with(normalize-space(), 'Remove')]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    appears(c, ".govuk-tag--red").await;
+    check("edit user, area to be removed").await;
+    press(c, "Submit").await;
+    appears(c, ".govuk-notification-banner--success").await;
+    let store = app.store();
+    let roles = |id| {
+        let store = store.clone();
+        async move {
+            let mut names: Vec<String> = store
+                .user_roles(id)
+                .await
+                .unwrap()
+                .iter()
+                .map(|g| g.role.id())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(
+        roles(sam.id).await,
+        [
+            "data-collection-contributor:annual-financial-return",
+            "data-collection-contributor:heses"
+        ]
+    );
+
+    // B6. An account cannot be deleted, but it cannot be used after its
+    // expiry date: Leo has left, so his expiry date goes into the past.
+    c.goto(&app.url("/users?q=leo")).await.unwrap();
+    click(c, &format!("a[href='/users/{}']", leo.id)).await;
+    arrive(c, &format!("/users/{}", leo.id)).await;
+    click(c, &format!("a[href='/users/{}/expiry']", leo.id)).await;
+    arrive(c, &format!("/users/{}/expiry", leo.id)).await;
+    fill_date(c, "expires_at", "31", "8", "2026").await;
+    press(c, "Save").await;
+    arrive(c, &format!("/users/{}", leo.id)).await;
+    assert!(page_has(c, "Expired").await);
+    check("edit user, expired").await;
+    // Leo can no longer sign in: asked for a code, the portal sends none.
+    let answer = app
+        .post_json(
+            "/api/v1/auth/code",
+            serde_json::json!({ "email": leo.email }),
+        )
+        .await;
+    assert!(
+        answer.status().is_success(),
+        "the same answer as for anyone"
+    );
+    assert_eq!(app.last_code_for(&leo.email).await, None);
+
+    // C1. Find a user with "Search", then "View/edit".
+    c.goto(&app.url("/users")).await.unwrap();
+    fill(c, "#q", "grace").await;
+    click(c, "form.portal-filter button").await;
+    appears(c, &format!("a[href='/users/{}']", grace.id)).await;
+    click(c, &format!("a[href='/users/{}']", grace.id)).await;
+    arrive(c, &format!("/users/{}", grace.id)).await;
+    // C2. In the Areas section (Assigned Portal Roles), "Add permissions" (Add role).
+    click_link(c, "Add role").await;
+    let scope = if javascript {
+        appears(c, "dialog[open] [data-lookup-content]").await;
+        check("role lookup dialog").await;
+        "//dialog"
+    } else {
+        arrive(c, &format!("/users/{}/roles/add", grace.id)).await;
+        "//main"
+    };
+    // C3. Select the area, then "Add".
+    c.find(Locator::XPath(&format!(
+        "{scope}//label[normalize-space()='Data collection contributor - Capital Funding']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.find(Locator::XPath(&format!(
+        "{scope}//button[normalize-space()='Add']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    // C4. The user is added to the area once submitted; then back to the user.
+    arrive(c, &format!("/users/{}", grace.id)).await;
+    assert!(page_has(c, "To be added").await);
+    check("edit user, area to be added").await;
+    press(c, "Submit").await;
+    appears(c, ".govuk-notification-banner--success").await;
+    check("edit user, area added").await;
+    assert_eq!(
+        roles(grace.id).await,
+        ["data-collection-contributor:capital-funding"]
+    );
+
+    // D1. From View user, "Copy permissions to another user".
+    c.goto(&app.url(&format!("/users/{}", sam.id)))
+        .await
+        .unwrap();
+    arrive(c, &format!("/users/{}", sam.id)).await;
+    click_link(c, "Copy permissions to another user").await;
+    arrive(c, &format!("/users/{}/copy", sam.id)).await;
+    check("copy permissions").await;
+    fill(c, "#q", "grace").await;
+    click(c, "form.portal-filter button").await;
+    appears(c, &format!("input[name='to'][value='{}']", grace.id)).await;
+    check("copy permissions, searched").await;
+    // D2. "Copy to" the user: every area is copied.
+    press_for(c, "to", &grace.id.to_string()).await;
+    // D3. The confirmation, then "Back" to View user.
+    appears(c, ".govuk-panel").await;
+    assert!(page_has(c, "The permissions have been copied").await);
+    check("permissions copied").await;
+    assert_eq!(
+        roles(grace.id).await,
+        [
+            "data-collection-contributor:annual-financial-return",
+            "data-collection-contributor:capital-funding",
+            "data-collection-contributor:heses"
+        ]
+    );
+    click_link(c, "Back").await;
+    arrive(c, &format!("/users/{}", sam.id)).await;
+    // D4. Grace does not need HESES: removed as in B5.
+    c.goto(&app.url(&format!("/users/{}", grace.id)))
+        .await
+        .unwrap();
+    c.find(Locator::XPath(
+        "//tr[td[contains(., 'Data collection contributor - HESES')]]//a[starts-with(normalize-space(), 'Remove')]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    appears(c, ".govuk-tag--red").await;
+    press(c, "Submit").await;
+    appears(c, ".govuk-notification-banner--success").await;
+    assert_eq!(
+        roles(grace.id).await,
+        [
+            "data-collection-contributor:annual-financial-return",
+            "data-collection-contributor:capital-funding"
+        ]
+    );
+
+    // E1. "Areas", then "View" beside the area. A sensitive area shows who
+    // has it, and that only an access key adds anyone.
+    click_link(c, "Areas").await;
+    arrive(c, "/areas").await;
+    assert!(page_has(c, "Sensitive: access key only").await);
+    check("areas").await;
+    click(c, "a[href='/areas/board-papers']").await;
+    arrive(c, "/areas/board-papers").await;
+    assert!(page_has(c, "only with an access key").await);
+    assert!(page_has(c, "ada@barset.example.ac.uk").await);
+    assert!(c.find(Locator::LinkText("Add users")).await.is_err());
+    check("sensitive area").await;
+    click_link(c, "Return to areas").await;
+    arrive(c, "/areas").await;
+    click(c, "a[href='/areas/annual-fee-information']").await;
+    arrive(c, "/areas/annual-fee-information").await;
+    check("area").await;
+    // E2. "Add users".
+    click_link(c, "Add users").await;
+    arrive(c, "/areas/annual-fee-information/add").await;
+    check("add users to an area").await;
+    // E3. Search, select the user, "Add"; again for another; then "Return".
+    for (q, who) in [("grace", &grace), ("sam", &sam)] {
+        fill(c, "#q", q).await;
+        click(c, "form.portal-filter button").await;
+        appears(c, &format!("input[name='user_id'][value='{}']", who.id)).await;
+        press_for(c, "user_id", &who.id.to_string()).await;
+        appears(c, ".govuk-notification-banner--success").await;
+        assert!(page_has(c, "has been added to Annual Fee Information").await);
+    }
+    check("user added to an area").await;
+    click_link(c, "Return").await;
+    arrive(c, "/areas/annual-fee-information").await;
+    assert!(page_has(c, "grace@barset.example.ac.uk").await);
+    assert!(page_has(c, "sam@barset.example.ac.uk").await);
+    check("area with its users").await;
+    // And "Remove" takes someone out of the area again.
+    press_for(c, "user_id", &sam.id.to_string()).await;
+    appears(c, ".govuk-notification-banner--success").await;
+    assert!(page_has(c, "Sam Standard has been removed from this area.").await);
+    check("user removed from an area").await;
+    assert!(
+        !roles(sam.id)
+            .await
+            .contains(&"data-collection-contributor:annual-fee-information".to_owned())
+    );
+    assert!(
+        roles(grace.id)
+            .await
+            .contains(&"data-collection-contributor:annual-fee-information".to_owned())
+    );
+    chrome.client.clone().close().await.unwrap();
+}
+
+async fn a_user_administrator_follows_the_old_portals_guide_from_a1_to_e3_and_every_page_passes_axe(
+    backend: Backend,
+) {
+    old_portal_guide(backend, true).await;
+}
+
+async fn the_old_portals_guide_works_with_javascript_off(backend: Backend) {
+    old_portal_guide(backend, false).await;
+}
+
+/// What the old portal's pages refuse, in a real browser: each refusal is
+/// explained on the page it came from, changes nothing and is audited. Password
+/// sign-in is off here, so its pages are not there at all.
+async fn a_delegated_administrator_is_told_why_a_change_is_refused_and_nothing_changes(
+    backend: Backend,
+) {
+    let Some(chrome) = Chrome::start(true).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await.unwrap();
+    let c = &chrome.client;
+    let meta = app::RequestMeta::operator("test");
+    app.portal
+        .app
+        .define_area(
+            &app::areas::AreaInput {
+                slug: "board-papers".into(),
+                name: "Board papers".into(),
+                kind: "communication".into(),
+                sensitive: true,
+            },
+            &meta,
+        )
+        .await
+        .unwrap();
+    let pat = app
+        .user(
+            "10000301",
+            "pat@wessex.example.ac.uk",
+            &["portal-admin", "data-collection-contributor:heses"],
+        )
+        .await;
+    let dev = app
+        .user(
+            "10000301",
+            "dev@wessex.example.ac.uk",
+            &["delegated-portal-admin"],
+        )
+        .await;
+    let finn = app
+        .user(
+            "10000301",
+            "finn@wessex.example.ac.uk",
+            &["data-collection-contributor:prevent"],
+        )
+        .await;
+    let pat = app.user_record(&pat).await;
+    let finn = app.user_record(&finn).await;
+    let roles_of = |id| {
+        let store = app.store();
+        async move {
+            let mut r: Vec<String> = store
+                .user_roles(id)
+                .await
+                .unwrap()
+                .iter()
+                .map(|g| g.role.id())
+                .collect();
+            r.sort();
+            r
+        }
+    };
+    let refused = |action: &'static str| {
+        let store = app.store();
+        async move {
+            store
+                .audit_after(0, 1_000_000)
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| {
+                    r.entry.action == action && r.entry.outcome == domain::audit::Outcome::Refused
+                })
+        }
+    };
+
+    // Without password sign-in there is no "Create an account" and no password page.
+    c.goto(&app.url("/sign-in")).await.unwrap();
+    assert!(
+        c.find(Locator::LinkText("Create an account"))
+            .await
+            .is_err()
+    );
+    for path in ["/register", "/sign-in/password"] {
+        c.goto(&app.url(path)).await.unwrap();
+        assert!(page_has(c, "Page not found").await, "{path}");
+    }
+    sign_in(c, &app, &dev).await;
+    c.goto(&app.url("/account/password")).await.unwrap();
+    assert!(page_has(c, "Page not found").await);
+    c.goto(&app.url("/account")).await.unwrap();
+    assert!(
+        c.find(Locator::LinkText("Change your password"))
+            .await
+            .is_err()
+    );
+
+    // Copying a Portal Administrator's permissions: a delegated administrator
+    // cannot give that role, so nothing is copied, and the page says why.
+    c.goto(&app.url(&format!("/users/{}/copy?q=finn", pat.id)))
+        .await
+        .unwrap();
+    appears(c, &format!("input[name='to'][value='{}']", finn.id)).await;
+    press_for(c, "to", &finn.id.to_string()).await;
+    appears(c, ".govuk-error-summary").await;
+    assert!(page_has(c, "Nothing has been copied.").await);
+    assert!(page_has(c, domain::authz::DELEGATE_ROLE).await);
+    assert_accessible(&chrome, "copy refused").await;
+    assert_eq!(
+        roles_of(finn.id).await,
+        ["data-collection-contributor:prevent"]
+    );
+    assert!(refused("users.copy_roles").await);
+
+    // Nor can they take a Portal Administrator out of an area.
+    c.goto(&app.url("/areas/heses")).await.unwrap();
+    press_for(c, "user_id", &pat.id.to_string()).await;
+    appears(c, ".govuk-error-summary").await;
+    assert!(page_has(c, domain::authz::DELEGATE_ON_ADMIN).await);
+    assert_accessible(&chrome, "area removal refused").await;
+    assert!(
+        roles_of(pat.id)
+            .await
+            .contains(&"data-collection-contributor:heses".to_owned())
+    );
+    assert!(refused("areas.remove_user").await);
+
+    // Nobody is added to a sensitive area by an administrator.
+    c.goto(&app.url("/areas/board-papers")).await.unwrap();
+    assert!(c.find(Locator::LinkText("Add users")).await.is_err());
+    c.goto(&app.url("/areas/board-papers/add")).await.unwrap();
+    assert!(page_has(c, domain::authz::SENSITIVE_ROLE).await);
+    assert_accessible(&chrome, "sensitive area refused").await;
+    assert!(refused("areas.add_user").await);
+
+    // A Portal Administrator's expiry date is not a delegated administrator's.
+    c.goto(&app.url(&format!("/users/{}", pat.id)))
+        .await
+        .unwrap();
+    assert!(
+        c.find(Locator::Css(&format!("a[href='/users/{}/expiry']", pat.id)))
+            .await
+            .is_err()
+    );
+    c.goto(&app.url(&format!("/users/{}/expiry", pat.id)))
+        .await
+        .unwrap();
+    assert!(page_has(c, "You cannot do this").await);
+    assert!(app.user_record(&pat.email).await.expires_at.is_none());
+
+    // Wrong access keys are refused by the field, and after five the person
+    // is told to wait.
+    c.goto(&app.url("/account/access-key")).await.unwrap();
+    for _ in 0..5 {
+        fill(c, "#key", "ABCD-EFGH-JKMN-PQRS-TVWX-YZ23").await;
+        press(c, "Activate").await;
+        appears(c, "#key-error").await;
+    }
+    assert!(page_has(c, "This access key is not valid").await);
+    fill(c, "#key", "ABCD-EFGH-JKMN-PQRS-TVWX-YZ23").await;
+    press(c, "Activate").await;
+    appears(c, "#key-error").await;
+    assert!(page_has(c, "Wait 15 minutes, then try again").await);
+    assert_accessible(&chrome, "too many access keys").await;
+    assert!(refused("access_keys.throttled").await);
+    chrome.client.clone().close().await.unwrap();
 }

@@ -29,6 +29,7 @@ const COMPONENTS: &[&str] = &[
     "summary-list",
     "warning-text",
     "details",
+    "panel",
 ];
 
 /// Fixtures left out, as (component, fixture name, reason): only those whose
@@ -616,6 +617,51 @@ impl Details {
     }
 }
 
+/// (text, type, href, classes, attributes)
+type PanelAction = (String, String, String, String, Attributes);
+
+struct Panel {
+    title: String,
+    text: String,
+    html: String,
+    title_html: String,
+    heading_level: u8,
+    classes: String,
+    attributes: Attributes,
+    actions: Vec<PanelAction>,
+    actions_classes: String,
+    actions_attributes: Attributes,
+}
+
+impl Panel {
+    fn new(o: &Json) -> Self {
+        Self {
+            title: o.text("titleText"),
+            text: o.text("text"),
+            html: o.text("html"),
+            title_html: o.text("titleHtml"),
+            heading_level: o.text("headingLevel").parse().unwrap_or(1),
+            classes: o.text("classes"),
+            attributes: o.attributes("attributes"),
+            actions: o
+                .items("actions/items")
+                .iter()
+                .map(|a| {
+                    (
+                        a.text("text"),
+                        a.text("type"),
+                        a.text("href"),
+                        a.text("classes"),
+                        a.attributes("attributes"),
+                    )
+                })
+                .collect(),
+            actions_classes: o.text("actions/classes"),
+            actions_attributes: o.attributes("actions/attributes"),
+        }
+    }
+}
+
 /// One macro call per fixture, component by component in the order of
 /// [`COMPONENTS`], every argument taken from the fixture's options.
 #[derive(Template, Default)]
@@ -631,7 +677,8 @@ impl Details {
 {% for f in tags %}{% call govuk::tag(f.text, classes = f.classes, html = f.html, attributes = f.attributes) %}<!--split-->{% endfor %}
 {% for f in summary_lists %}{% call govuk::summary_list(f.rows, classes = f.classes, attributes = f.attributes, card = f.card, card_title = f.card_title, card_title_html = f.card_title_html, card_heading_level = f.card_heading_level, card_title_classes = f.card_title_classes, card_actions = f.card_actions, card_actions_classes = f.card_actions_classes, card_classes = f.card_classes, card_attributes = f.card_attributes) %}<!--split-->{% endfor %}
 {% for f in warning_texts %}{% call govuk::warning_text(f.text, icon_fallback_text = f.icon_fallback_text, html = f.html, classes = f.classes, attributes = f.attributes) %}<!--split-->{% endfor %}
-{% for f in details %}{% call govuk::details(f.summary, f.text, html = f.html, open = f.open, id = f.id, summary_html = f.summary_html, classes = f.classes, attributes = f.attributes) %}<!--split-->{% endfor %}"##
+{% for f in details %}{% call govuk::details(f.summary, f.text, html = f.html, open = f.open, id = f.id, summary_html = f.summary_html, classes = f.classes, attributes = f.attributes) %}<!--split-->{% endfor %}
+{% for f in panels %}{% call govuk::panel(f.title, text = f.text, html = f.html, title_html = f.title_html, heading_level = f.heading_level, classes = f.classes, attributes = f.attributes, actions = f.actions, actions_classes = f.actions_classes, actions_attributes = f.actions_attributes) %}<!--split-->{% endfor %}"##
 )]
 struct Preview {
     buttons: Vec<Button>,
@@ -644,6 +691,7 @@ struct Preview {
     summary_lists: Vec<SummaryList>,
     warning_texts: Vec<WarningText>,
     details: Vec<Details>,
+    panels: Vec<Panel>,
 }
 
 fn compare(checked: &[(&str, Fixture)], rendered: &str) -> Vec<String> {
@@ -697,6 +745,7 @@ fn macros_render_every_govuk_frontend_fixture_of_their_component() {
                 "summary-list" => preview.summary_lists.push(SummaryList::new(o)),
                 "warning-text" => preview.warning_texts.push(WarningText::new(o)),
                 "details" => preview.details.push(Details::new(o)),
+                "panel" => preview.panels.push(Panel::new(o)),
                 other => panic!("no macro for {other}"),
             }
             checked.push((component, fixture));
@@ -886,6 +935,7 @@ fn signed_in() -> Option<LayoutUser> {
         organisation: "University of Example".to_owned(),
         manages_users: false,
         manages_organisations: false,
+        manages_access_keys: false,
     })
 }
 
@@ -997,6 +1047,8 @@ fn signed_in_layout_has_navigation_sign_out_and_who() {
             r#"<ul class="govuk-service-navigation__list" id="navigation">"#,
             r#"<a class="govuk-service-navigation__link" href="/home">"#,
             "Home",
+            r#"<a class="govuk-service-navigation__link" href="/account">"#,
+            "My account",
             r#"<form method="post" action="/sign-out" class="portal-inline-form" novalidate>"#,
             r#"<input type="hidden" name="csrf_token" value="tok+/=&#34;en">"#,
             r#"<button type="submit" class="portal-link-button">Sign out</button>"#,
@@ -1008,4 +1060,43 @@ fn signed_in_layout_has_navigation_sign_out_and_who() {
     );
     assert!(!html.contains("/dev/mail"));
     assert!(page(signed_in(), true).contains(r#"href="/dev/mail""#));
+    for admin_only in ["/users", "/areas", "/organisations", "/access-keys"] {
+        assert!(
+            !html.contains(&format!("href=\"{admin_only}\"")),
+            "{admin_only}"
+        );
+    }
+}
+
+#[test]
+fn administrators_navigation_follows_what_they_may_do() {
+    let user = |users: bool, regulator: bool| {
+        signed_in().map(|u| LayoutUser {
+            manages_users: users,
+            manages_organisations: regulator,
+            manages_access_keys: regulator,
+            ..u
+        })
+    };
+    let provider_admin = page(user(true, false), false);
+    assert_in_order(
+        &provider_admin,
+        &[
+            r#"href="/home""#,
+            r#"href="/users""#,
+            r#"href="/areas""#,
+            r#"href="/account""#,
+        ],
+    );
+    assert!(!provider_admin.contains(r#"href="/access-keys""#));
+    assert_in_order(
+        &page(user(true, true), false),
+        &[
+            r#"href="/organisations""#,
+            r#"href="/access-keys""#,
+            r#"href="/users""#,
+            r#"href="/areas""#,
+            r#"href="/account""#,
+        ],
+    );
 }

@@ -26,8 +26,10 @@ impl Layout {
 pub struct LayoutUser {
     pub display_name: String,
     pub organisation: String,
-    /// Shows the "User management" link (from the authorisation table).
+    /// Shows the "User management" and "Areas" links (from the authorisation table).
     pub manages_users: bool,
     /// Shows the "Organisations" link (regulator administrators).
     pub manages_organisations: bool,
+    /// Shows the "Access keys" link (regulator administrators).
+    pub manages_access_keys: bool,
 }

@@ -46,6 +46,7 @@ impl Page {
                 organisation: p.organisation.name.clone(),
                 manages_users: p.may_manage_users(),
                 manages_organisations: p.may_manage_organisations(),
+                manages_access_keys: p.may_manage_access_keys(),
             }),
             csrf_token: self.csrf_token(),
             show_dev_mail: self.state.config.dev_mail_dir.is_some(),

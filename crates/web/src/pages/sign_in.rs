@@ -1,6 +1,7 @@
-//! Sign-in pages: email → code → signed in (seed 001), with "Not received a code?".
+//! Sign-in pages: email → code → signed in (seed 001), with "Not received a
+//! code?"; and, where password sign-in is enabled, email and password (seed 000).
 
-use app::AppError;
+use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -11,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use store::SessionKind;
 
-use super::forms::{Errors, summary};
+use super::forms::{Errors, error_for, summary};
 use crate::context::SESSION_COOKIE;
 use crate::layout::Layout;
 use crate::page::{Form, Page};
@@ -26,6 +27,10 @@ pub fn routes() -> Router<WebState> {
         .route("/sign-in", get(email_form).post(email_submit))
         .route("/sign-in/code", get(code_form).post(code_submit))
         .route("/sign-in/resend", get(resend_form).post(resend_submit))
+        .route(
+            "/sign-in/password",
+            get(password_form).post(password_submit),
+        )
         .route("/sign-out", axum::routing::post(sign_out))
         .route("/signed-out", get(signed_out))
 }
@@ -55,6 +60,8 @@ struct EmailForm {
     email: String,
     error: String,
     errors: Errors,
+    /// Offer signing in with a password and creating an account.
+    passwords: bool,
 }
 
 async fn email_form(page: Page) -> Response {
@@ -68,6 +75,7 @@ async fn email_form(page: Page) -> Response {
             email: String::new(),
             error: String::new(),
             errors: Vec::new(),
+            passwords: page.state.app.settings.password_sign_in,
         },
     )
 }
@@ -97,8 +105,7 @@ async fn send_code(page: Page, email: String) -> Response {
             resp
         }
         Err(AppError::Invalid(fields)) => {
-            let mut layout = page.layout("Error: Sign in");
-            layout.title = "Error: Sign in".into();
+            let layout = page.layout("Error: Sign in");
             page.render(
                 StatusCode::BAD_REQUEST,
                 &EmailForm {
@@ -106,6 +113,7 @@ async fn send_code(page: Page, email: String) -> Response {
                     email,
                     error: fields.get("email").cloned().unwrap_or_default(),
                     errors: summary(&fields),
+                    passwords: page.state.app.settings.password_sign_in,
                 },
             )
         }
@@ -168,19 +176,7 @@ async fn code_submit(headers: axum::http::HeaderMap, form: Form<CodeInput>) -> R
         )
         .await;
     let message = match result {
-        Ok(signed_in) => {
-            // A new token at every sign-in: any cookie set before is replaced.
-            let mut resp = Redirect::to("/home").into_response();
-            let cookie = page
-                .state
-                .cookie(SESSION_COOKIE, signed_in.token.expose(), None);
-            for c in [cookie, page.state.clear_cookie(ATTEMPT_COOKIE)] {
-                if let Ok(v) = HeaderValue::from_str(&c) {
-                    resp.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
-            return resp;
-        }
+        Ok(signed_in) => return signed_in_response(&page, &signed_in),
         Err(AppError::Invalid(fields)) => fields.get("code").cloned().unwrap_or_default(),
         Err(AppError::CodeRejected) => {
             "The code is not correct or has expired. Check the email we sent, or request a new code"
@@ -195,6 +191,101 @@ async fn code_submit(headers: axum::http::HeaderMap, form: Form<CodeInput>) -> R
             email,
             errors: vec![(message.clone(), "#code".into())],
             error: message,
+        },
+    )
+}
+
+/// Sets the new session's cookie (a new token at every sign-in: any cookie set
+/// before is replaced), forgets the attempt, and goes home.
+fn signed_in_response(page: &Page, signed_in: &app::sign_in::SignedIn) -> Response {
+    let mut resp = Redirect::to("/home").into_response();
+    let cookie = page
+        .state
+        .cookie(SESSION_COOKIE, signed_in.token.expose(), None);
+    for c in [cookie, page.state.clear_cookie(ATTEMPT_COOKIE)] {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+#[derive(Template)]
+#[template(path = "pages/sign_in_password.html")]
+struct PasswordForm {
+    layout: Layout,
+    email: String,
+    errors: Errors,
+    fields: FieldErrors,
+}
+
+impl PasswordForm {
+    fn error(&self, name: &str) -> String {
+        error_for(&self.fields, name)
+    }
+}
+
+/// The same words for every refusal: a wrong password, an unknown address, and
+/// an account that is locked, disabled or expired (nothing is revealed).
+const PASSWORD_REJECTED: &str = "The email address or password is not correct. \
+     After 5 wrong passwords in a row an account is locked until a user administrator unlocks it";
+
+async fn password_form(page: Page) -> Response {
+    if !page.state.app.settings.password_sign_in {
+        return page.error(AppError::NotFound);
+    }
+    if page.principal().is_some() {
+        return Redirect::to("/home").into_response();
+    }
+    page.render(
+        StatusCode::OK,
+        &PasswordForm {
+            layout: page.layout("Sign in with a password"),
+            email: String::new(),
+            errors: Vec::new(),
+            fields: FieldErrors::new(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct PasswordInput {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn password_submit(form: Form<PasswordInput>) -> Response {
+    let Form { page, data } = form;
+    let result = page
+        .state
+        .app
+        .sign_in_with_password(
+            &data.email,
+            &data.password,
+            SessionKind::Web,
+            page.principal().map(|p| p.session_hash.as_slice()),
+            &page.ctx.meta,
+        )
+        .await;
+    let fields = match result {
+        Ok(signed_in) => return signed_in_response(&page, &signed_in),
+        Err(AppError::Invalid(fields)) => fields,
+        Err(AppError::CodeRejected) => {
+            let mut f = FieldErrors::new();
+            f.insert("password", PASSWORD_REJECTED.to_owned());
+            f
+        }
+        Err(e) => return page.error(e),
+    };
+    page.render(
+        StatusCode::BAD_REQUEST,
+        &PasswordForm {
+            layout: page.layout("Error: Sign in with a password"),
+            email: data.email,
+            errors: summary(&fields),
+            fields,
         },
     )
 }

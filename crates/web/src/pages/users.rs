@@ -1,5 +1,7 @@
 //! User management pages (seed 001): the list, Add user, Edit user with staged
-//! role changes and the role lookup, and the portal roles guidance.
+//! role changes and the role lookup, and the portal roles guidance; and from the
+//! old portal (seed 000 B–D): the expiry date, unlocking, and copying
+//! permissions to another user.
 //!
 //! Staged changes live in the edit page's address (`?add=…&remove=…`), so the
 //! whole journey works without JavaScript: the lookup is its own page whose
@@ -17,7 +19,9 @@ use domain::UserId;
 use serde::Deserialize;
 use store::{UserFilter, UserWithRoles};
 
-use super::forms::{Errors, encode, error_for, first, pairs, summary};
+use super::forms::{
+    DateParts, Errors, encode, end_of_day, error_for, first, last_day, long_date, pairs, summary,
+};
 use crate::layout::Layout;
 use crate::page::{Form, Page};
 use crate::state::WebState;
@@ -34,6 +38,9 @@ pub fn routes() -> Router<WebState> {
             "/users/{id}/details",
             get(details_form).post(details_submit),
         )
+        .route("/users/{id}/expiry", get(expiry_form).post(expiry_submit))
+        .route("/users/{id}/unlock", axum::routing::post(unlock))
+        .route("/users/{id}/copy", get(copy_form).post(copy_submit))
 }
 
 struct Row {
@@ -332,6 +339,10 @@ struct EditPage {
     email: String,
     status: &'static str,
     last_signed_in: String,
+    /// "31 December 2026", or "" for none.
+    expiry: String,
+    locked: bool,
+    unlocked: bool,
     lines: Vec<RoleLine>,
     final_roles: Vec<String>,
     access_enabled: bool,
@@ -342,6 +353,8 @@ struct EditPage {
     problem_summary: Errors,
     details_href: String,
     add_role_href: String,
+    expiry_href: String,
+    copy_href: String,
 }
 
 async fn load_for_edit(
@@ -358,13 +371,20 @@ async fn load_for_edit(
     Ok((user, offers, may))
 }
 
+/// What Edit user says once a change is made (from its address).
+#[derive(Debug, Clone, Copy, Default)]
+struct Done {
+    saved: bool,
+    unlocked: bool,
+}
+
 fn edit_view(
     page: &Page,
     user: &UserWithRoles,
     offers: &[RoleOffer],
     may: UserPermissions,
     staged: &Staged,
-    saved: bool,
+    done: Done,
     problem: String,
 ) -> EditPage {
     let grantable = |id: &str| may.roles && offers.iter().any(|o| o.role.id() == id && o.grantable);
@@ -418,14 +438,23 @@ fn edit_view(
         email: user.user.email.clone(),
         status: user.user.account_state().status(now).label(),
         last_signed_in: when(user.user.last_signed_in_at),
+        expiry: user
+            .user
+            .expires_at
+            .map(|t| long_date(last_day(t)))
+            .unwrap_or_default(),
+        locked: user.user.account_state().is_locked(now),
+        unlocked: done.unlocked,
         lines,
         final_roles,
         access_enabled: user.user.access_enabled,
         may,
         staged: !staged.is_empty(),
-        saved,
+        saved: done.saved,
         details_href: format!("/users/{}/details", user.user.id),
         add_role_href: format!("/users/{}/roles/add?{}", user.user.id, staged.query()),
+        expiry_href: format!("/users/{}/expiry", user.user.id),
+        copy_href: format!("/users/{}/copy", user.user.id),
         problem_summary: if problem.is_empty() {
             Vec::new()
         } else {
@@ -442,15 +471,11 @@ async fn edit(page: Page, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Re
         Err(e) => return page.error(e),
     };
     let staged = Staged::from(&q);
-    let view = edit_view(
-        &page,
-        &user,
-        &offers,
-        may,
-        &staged,
-        first(&q, "saved").is_some(),
-        String::new(),
-    );
+    let done = Done {
+        saved: first(&q, "saved").is_some(),
+        unlocked: first(&q, "unlocked").is_some(),
+    };
+    let view = edit_view(&page, &user, &offers, may, &staged, done, String::new());
     page.render(StatusCode::OK, &view)
 }
 
@@ -510,7 +535,7 @@ async fn edit_submit(Path(id): Path<String>, form: Form<Vec<(String, String)>>) 
         };
         page.render(
             status,
-            &edit_view(&page, &user, &offers, may, &staged, false, why),
+            &edit_view(&page, &user, &offers, may, &staged, Done::default(), why),
         )
     };
     match result {
@@ -675,6 +700,311 @@ async fn details_submit(Path(id): Path<String>, form: Form<PersonInput>) -> Resp
             fields,
         },
     )
+}
+
+#[derive(Template)]
+#[template(path = "pages/users/expiry.html")]
+struct ExpiryPage {
+    layout: Layout,
+    id: String,
+    name: String,
+    /// Whether the account has an expiry date now (offers "Remove").
+    has_expiry: bool,
+    date: DateParts,
+    error: String,
+    errors: Errors,
+}
+
+/// The expiry page, with a problem to show or none.
+fn expiry_view(
+    page: &Page,
+    user: &UserWithRoles,
+    date: DateParts,
+    problem: Option<String>,
+) -> ExpiryPage {
+    let error = problem.unwrap_or_default();
+    ExpiryPage {
+        layout: page.layout(if error.is_empty() {
+            "Expiry date"
+        } else {
+            "Error: Expiry date"
+        }),
+        id: user.user.id.to_string(),
+        name: user.user.display_name(),
+        has_expiry: user.user.expires_at.is_some(),
+        date,
+        errors: if error.is_empty() {
+            Vec::new()
+        } else {
+            vec![(error.clone(), "#expires_at-day".to_owned())]
+        },
+        error,
+    }
+}
+
+/// Seed 000 B3, B4, B6: set, change or remove the date after which the account
+/// cannot be used.
+async fn expiry_form(page: Page, Path(id): Path<String>) -> Response {
+    let (user, _, may) = match load_for_edit(&page, &id).await {
+        Ok(x) => x,
+        Err(e) => return page.error(e),
+    };
+    if !may.expiry {
+        return page
+            .refuse("users.update", "You cannot change this user's expiry date")
+            .await;
+    }
+    let date = user
+        .user
+        .expires_at
+        .map(|t| DateParts::of(last_day(t)))
+        .unwrap_or_default();
+    page.render(StatusCode::OK, &expiry_view(&page, &user, date, None))
+}
+
+async fn expiry_submit(Path(id): Path<String>, form: Form<Vec<(String, String)>>) -> Response {
+    let Form { page, data } = form;
+    let (user, _, _) = match load_for_edit(&page, &id).await {
+        Ok(x) => x,
+        Err(e) => return page.error(e),
+    };
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let date = DateParts::from_form(&data, "expires_at");
+    let expires_at = if first(&data, "remove").is_some() {
+        None
+    } else {
+        match date.parse("Expiry date") {
+            Ok(d) => Some(end_of_day(d)),
+            Err(why) => {
+                page.state
+                    .app
+                    .record_refusal(&page.ctx.meta, Some(actor), "users.update", "invalid form")
+                    .await;
+                return page.render(
+                    StatusCode::BAD_REQUEST,
+                    &expiry_view(&page, &user, date, Some(why)),
+                );
+            }
+        }
+    };
+    let patch = UserPatch {
+        expires_at: Some(expires_at),
+        ..UserPatch::default()
+    };
+    // Refusals (rule 4: the last Portal Administrator) are audited by the use case.
+    let (status, why) = match page
+        .state
+        .app
+        .update_user(actor, user.user.id, &patch, &page.ctx.meta)
+        .await
+    {
+        Ok(_) => return Redirect::to(&format!("/users/{}?saved=1", user.user.id)).into_response(),
+        Err(AppError::Forbidden(why)) => (StatusCode::FORBIDDEN, why),
+        Err(AppError::Conflict(why)) => (StatusCode::CONFLICT, why),
+        Err(e) => return page.error(e),
+    };
+    page.render(status, &expiry_view(&page, &user, date, Some(why)))
+}
+
+/// Seed 000 B3–B4: unlock an account locked by wrong passwords (or codes).
+async fn unlock(Path(id): Path<String>, form: Form<Vec<(String, String)>>) -> Response {
+    let page = form.page;
+    let (user, offers, may) = match load_for_edit(&page, &id).await {
+        Ok(x) => x,
+        Err(e) => return page.error(e),
+    };
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let patch = UserPatch {
+        locked: Some(false),
+        ..UserPatch::default()
+    };
+    let (status, why) = match page
+        .state
+        .app
+        .update_user(actor, user.user.id, &patch, &page.ctx.meta)
+        .await
+    {
+        Ok(_) => {
+            return Redirect::to(&format!("/users/{}?unlocked=1", user.user.id)).into_response();
+        }
+        Err(AppError::Forbidden(why)) => (StatusCode::FORBIDDEN, why),
+        Err(AppError::Conflict(why)) => (StatusCode::CONFLICT, why),
+        Err(e) => return page.error(e),
+    };
+    let view = edit_view(
+        &page,
+        &user,
+        &offers,
+        may,
+        &Staged::default(),
+        Done::default(),
+        why,
+    );
+    page.render(status, &view)
+}
+
+struct CopyTarget {
+    id: String,
+    name: String,
+    email: String,
+    roles: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/users/copy.html")]
+struct CopyPage {
+    layout: Layout,
+    id: String,
+    name: String,
+    roles: Vec<String>,
+    q: String,
+    targets: Vec<CopyTarget>,
+    showing: String,
+    problem: Errors,
+}
+
+/// Seed 000 D1–D2: the user whose permissions are copied, and the colleagues
+/// (searched) they can be copied to.
+async fn copy_page(
+    page: &Page,
+    id: &str,
+    q: String,
+    problem: Option<(StatusCode, String)>,
+) -> Response {
+    let (user, _, _) = match load_for_edit(page, id).await {
+        Ok(x) => x,
+        Err(e) => return page.error(e),
+    };
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let filter = UserFilter {
+        q: Some(q.clone()),
+        role: None,
+        offset: 0,
+        limit: 0,
+    };
+    let users = match page
+        .state
+        .app
+        .list_users(
+            actor,
+            Some(user.user.organisation_id),
+            filter,
+            1,
+            &page.ctx.meta,
+        )
+        .await
+    {
+        Ok(u) => u,
+        Err(e) => return page.error(e),
+    };
+    let status = problem.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
+    let view = CopyPage {
+        layout: page.layout(if problem.is_none() {
+            "Copy permissions to another user"
+        } else {
+            "Error: Copy permissions to another user"
+        }),
+        id: user.user.id.to_string(),
+        name: user.user.display_name(),
+        roles: user.roles.iter().map(|r| r.name()).collect(),
+        targets: users
+            .items
+            .iter()
+            .filter(|u| u.user.id != user.user.id)
+            .map(|u| CopyTarget {
+                id: u.user.id.to_string(),
+                name: u.user.display_name(),
+                email: u.user.email.clone(),
+                roles: u.roles.iter().map(|r| r.name()).collect(),
+            })
+            .collect(),
+        showing: if users.total > users.per_page {
+            format!(
+                "Showing the first {} of {} users: search to find others",
+                users.per_page, users.total
+            )
+        } else {
+            String::new()
+        },
+        q,
+        problem: problem
+            .map(|(_, why)| vec![(why, "#users".to_owned())])
+            .unwrap_or_default(),
+    };
+    page.render(status, &view)
+}
+
+async fn copy_form(page: Page, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    let q = first(&pairs(raw), "q").unwrap_or_default();
+    copy_page(&page, &id, q, None).await
+}
+
+#[derive(Template)]
+#[template(path = "pages/users/copied.html")]
+struct CopiedPage {
+    layout: Layout,
+    id: String,
+    name: String,
+    target_id: String,
+    target_name: String,
+    roles: Vec<String>,
+}
+
+/// Seed 000 D2–D3: "Copy to" copies every role, or none (with the reason);
+/// the answer is the confirmation, with "Back" to View user.
+async fn copy_submit(Path(id): Path<String>, form: Form<Vec<(String, String)>>) -> Response {
+    let Form { page, data } = form;
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let q = first(&data, "q").unwrap_or_default();
+    let (Ok(from), Ok(to)) = (
+        id.parse::<UserId>(),
+        first(&data, "to").unwrap_or_default().parse::<UserId>(),
+    ) else {
+        return page.error(AppError::NotFound);
+    };
+    let app = &page.state.app;
+    let problem = match app.copy_roles(actor, from, to, &page.ctx.meta).await {
+        Ok(target) => {
+            let source = match app.view_user(actor, from, &page.ctx.meta).await {
+                Ok(u) => u,
+                Err(e) => return page.error(e),
+            };
+            return page.render(
+                StatusCode::OK,
+                &CopiedPage {
+                    layout: page.layout("The permissions have been copied"),
+                    id: source.user.id.to_string(),
+                    name: source.user.display_name(),
+                    target_id: target.user.id.to_string(),
+                    target_name: target.user.display_name(),
+                    roles: target.roles.iter().map(|r| r.name()).collect(),
+                },
+            );
+        }
+        Err(AppError::Forbidden(why)) => (StatusCode::FORBIDDEN, why),
+        Err(AppError::Conflict(why)) => (StatusCode::CONFLICT, why),
+        Err(AppError::Invalid(fields)) => {
+            app.record_refusal(
+                &page.ctx.meta,
+                Some(actor),
+                "users.copy_roles",
+                "invalid form",
+            )
+            .await;
+            let why = fields.into_values().collect::<Vec<_>>().join(". ");
+            (StatusCode::BAD_REQUEST, why)
+        }
+        Err(e) => return page.error(e),
+    };
+    copy_page(&page, &id, q, Some(problem)).await
 }
 
 /// A CSV cell: quoted, and never read as a formula by a spreadsheet (cells
