@@ -106,12 +106,6 @@ impl App {
                 decision.or_else(|_| collection::may(&me, *work, &area.slug, area.sensitive, org));
         }
         if let Err(d) = decision {
-            // Someone with no part in this return is not told it exists.
-            let d = if actor.organisation.kind == OrganisationKind::Provider {
-                Denial::NotFound
-            } else {
-                d
-            };
             return Err(self
                 .deny(meta, actor, action, Some(window.id.to_string()), d)
                 .await);
@@ -712,19 +706,6 @@ impl App {
             decision = Err(Denial::NotFound);
         }
         if let Err(d) = decision {
-            // A provider's people learn nothing of what they may not even see.
-            let sees = collection::may(
-                &me,
-                Work::SeeReturns,
-                &area.slug,
-                area.sensitive,
-                s.organisation_id,
-            );
-            let d = if actor.organisation.kind == OrganisationKind::Provider && sees.is_err() {
-                Denial::NotFound
-            } else {
-                d
-            };
             return Err(self.deny(meta, actor, action, target, d).await);
         }
         Ok((s, VisibleWindow { window, area }))

@@ -215,11 +215,6 @@ impl App {
             Err(Denial::NotFound)
         };
         if let Err(d) = decision {
-            let d = if actor.organisation.kind == OrganisationKind::Provider {
-                Denial::NotFound
-            } else {
-                d
-            };
             return Err(self.deny(meta, actor, ACTION, target, d).await);
         }
         self.open_audited(actor, document.file, org, ACTION, meta)

@@ -237,16 +237,21 @@ pub fn may(actor: &Subject, work: Work, area: &AreaSlug, sensitive: bool, org: O
                 return Err(Denial::NotFound);
             }
             let admin = actor.is_provider_admin();
-            let contributor = has(Role::DataCollectionContributor(area.clone()));
-            let member = has(Role::AreaMember(area.clone()));
-            match work {
-                Work::SeeReturns | Work::Submit if admin || contributor => Ok(()),
+            // What a provider's people have no part in does not exist for them (404);
+            // what they can see but not do is refused (403).
+            let sees = match work {
                 // A sensitive area's documents need its key-granted role.
-                Work::ReadDocuments if member || (admin && !sensitive) => Ok(()),
+                Work::ReadDocuments => has(Role::AreaMember(area.clone())) || (admin && !sensitive),
+                _ => admin || has(Role::DataCollectionContributor(area.clone())),
+            };
+            if !sees {
+                return Err(Denial::NotFound);
+            }
+            match work {
+                Work::SeeReturns | Work::Submit | Work::ReadDocuments => Ok(()),
                 Work::Review | Work::ManageWindows | Work::Publish => {
                     Err(Denial::Forbidden(NOT_AN_OFFICER))
                 }
-                _ => Err(Denial::NotFound),
             }
         }
         OrganisationKind::Regulator => {
