@@ -555,6 +555,28 @@ async fn files_are_checked_by_content_and_named_safely(app: TestApp) {
             "{d}"
         );
     }
+    // A NUL or a line break cannot travel inside a multipart header: such a
+    // part is refused as unreadable, and nothing is stored.
+    for bad_name in [&b"a\0b.csv"[..], b"a\r\nX-Injected: 1\r\n.csv"] {
+        let mut body =
+            b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"".to_vec();
+        body.extend_from_slice(bad_name);
+        body.extend_from_slice(b"\"\r\n\r\n");
+        body.extend_from_slice(CSV);
+        body.extend_from_slice(b"\r\n--xyz--\r\n");
+        let before = app.snapshot().await;
+        let r = app
+            .client()
+            .post(app.url(&format!("/api/v1/collections/{id}/submissions")))
+            .bearer_auth(&w.c1)
+            .header("content-type", "multipart/form-data; boundary=xyz")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad_name:?}");
+        assert_eq!(app.snapshot().await, before);
+    }
     // Every stored file is under a server-made name inside the store.
     let objects = std::fs::read_dir(app.files.path().join("objects")).unwrap();
     for o in objects {
