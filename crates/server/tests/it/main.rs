@@ -19,3 +19,4 @@ mod passwords;
 mod users_api;
 mod users_pages;
 mod users_write;
+mod window_pages;

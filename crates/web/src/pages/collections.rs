@@ -32,6 +32,8 @@ pub fn routes() -> Router<WebState> {
         .route("/collections", get(list))
         .route("/collections/new", get(new_form).post(new_submit))
         .route("/collections/{id}", get(show))
+        .route("/collections/{id}/edit", get(edit_form).post(edit_submit))
+        .route("/collections/{id}/close", post(close))
         .route("/collections/{id}/upload", post(upload))
         .route("/submissions/{id}/submit", post(submit))
         .route("/submissions/{id}/status", post(set_status))
@@ -162,6 +164,12 @@ fn date_field(
 #[template(path = "pages/collections/new.html")]
 struct NewPage {
     layout: Layout,
+    /// Where the form goes, its heading and its button: opening or changing a window.
+    action: String,
+    heading: &'static str,
+    button: &'static str,
+    /// Changing a window: its data return is fixed, shown by name.
+    fixed_area: String,
     areas: Vec<(String, String)>,
     area: String,
     window_name: String,
@@ -178,23 +186,48 @@ impl NewPage {
     }
 }
 
+/// Which window form: opening a new one, or changing one (by id, with its area's name).
+enum Target {
+    New,
+    Edit { id: String, area: String },
+}
+
 async fn new_page(
     page: &Page,
     status: StatusCode,
     input: &WindowForm,
     fields: FieldErrors,
+    target: &Target,
 ) -> Response {
     let areas = match page.state.app.areas().await {
         Ok(a) => a,
         Err(e) => return page.error(e),
     };
+    let (action, heading, button, fixed_area) = match target {
+        Target::New => (
+            "/collections/new".to_owned(),
+            "Open a collection window",
+            "Open the window",
+            String::new(),
+        ),
+        Target::Edit { id, area } => (
+            format!("/collections/{id}/edit"),
+            "Change a collection window",
+            "Save changes",
+            area.clone(),
+        ),
+    };
     let chosen: Vec<&str> = input.file_types.iter().map(String::as_str).collect();
     let view = NewPage {
         layout: page.layout(if fields.is_empty() {
-            "Open a collection window"
+            heading.to_owned()
         } else {
-            "Error: Open a collection window"
+            format!("Error: {heading}")
         }),
+        action,
+        heading,
+        button,
+        fixed_area,
         areas: areas
             .iter()
             .filter(|a| a.kind == AreaKind::DataReturn)
@@ -264,7 +297,14 @@ async fn new_form(page: Page) -> Response {
         file_types: vec!["csv".into(), "xlsx".into()],
         ..WindowForm::default()
     };
-    new_page(&page, StatusCode::OK, &input, FieldErrors::new()).await
+    new_page(
+        &page,
+        StatusCode::OK,
+        &input,
+        FieldErrors::new(),
+        &Target::New,
+    )
+    .await
 }
 
 /// A date typed in the GOV.UK date input, at a time of day (UTC).
@@ -289,71 +329,108 @@ fn date(
     Some(date.with_time(t).assume_utc())
 }
 
-/// Deserialises a form that may repeat a field (checkboxes) into pairs first.
+impl WindowForm {
+    /// The form's fields; the file types are repeated checkboxes.
+    fn from_pairs(data: &[(String, String)]) -> Self {
+        let get = |k: &str| first(data, k).unwrap_or_default();
+        Self {
+            area: get("area"),
+            name: get("name"),
+            opens_day: get("opens_at-day"),
+            opens_month: get("opens_at-month"),
+            opens_year: get("opens_at-year"),
+            closes_day: get("closes_at-day"),
+            closes_month: get("closes_at-month"),
+            closes_year: get("closes_at-year"),
+            guidance: get("guidance"),
+            file_types: data
+                .iter()
+                .filter(|(k, _)| k == "file_types")
+                .map(|(_, v)| v.clone())
+                .collect(),
+        }
+    }
+
+    /// A window's form as it stands, to change it.
+    fn of(w: &store::WindowRecord) -> Self {
+        let day = |t: OffsetDateTime| {
+            (
+                t.day().to_string(),
+                u8::from(t.month()).to_string(),
+                t.year().to_string(),
+            )
+        };
+        let (od, om, oy) = day(w.opens_at);
+        let (cd, cm, cy) = day(w.closes_at);
+        Self {
+            area: w.area.to_string(),
+            name: w.name.clone(),
+            opens_day: od,
+            opens_month: om,
+            opens_year: oy,
+            closes_day: cd,
+            closes_month: cm,
+            closes_year: cy,
+            guidance: w.guidance.clone(),
+            file_types: w.file_types.iter().map(|k| k.as_str().to_owned()).collect(),
+        }
+    }
+
+    /// What the use case takes: a window opens at the start of its first day
+    /// and closes at the end of its last (UTC). A date that is not one is a
+    /// field error here.
+    fn input(&self) -> Result<WindowInput, FieldErrors> {
+        let mut fields = FieldErrors::new();
+        let opens = date(
+            &self.opens_day,
+            &self.opens_month,
+            &self.opens_year,
+            0,
+            0,
+            0,
+        );
+        let closes = date(
+            &self.closes_day,
+            &self.closes_month,
+            &self.closes_year,
+            23,
+            59,
+            59,
+        );
+        if opens.is_none() {
+            fields.insert("opens_at", "Enter a real date, like 1 10 2026".into());
+        }
+        if closes.is_none() {
+            fields.insert("closes_at", "Enter a real date, like 31 10 2026".into());
+        }
+        if !fields.is_empty() {
+            return Err(fields);
+        }
+        Ok(WindowInput {
+            area: self.area.clone(),
+            name: self.name.clone(),
+            opens_at: opens,
+            closes_at: closes,
+            guidance: self.guidance.clone(),
+            file_types: self.file_types.clone(),
+        })
+    }
+}
+
 async fn new_submit(form: Form<Vec<(String, String)>>) -> Response {
     let Form { page, data } = form;
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
     };
-    let get = |k: &str| first(&data, k).unwrap_or_default();
-    let input = WindowForm {
-        area: get("area"),
-        name: get("name"),
-        opens_day: get("opens_at-day"),
-        opens_month: get("opens_at-month"),
-        opens_year: get("opens_at-year"),
-        closes_day: get("closes_at-day"),
-        closes_month: get("closes_at-month"),
-        closes_year: get("closes_at-year"),
-        guidance: get("guidance"),
-        file_types: data
-            .iter()
-            .filter(|(k, _)| k == "file_types")
-            .map(|(_, v)| v.clone())
-            .collect(),
-    };
-    let mut fields = FieldErrors::new();
-    // A window opens at the start of its first day and closes at the end of its last (UTC).
-    let opens = date(
-        &input.opens_day,
-        &input.opens_month,
-        &input.opens_year,
-        0,
-        0,
-        0,
-    );
-    let closes = date(
-        &input.closes_day,
-        &input.closes_month,
-        &input.closes_year,
-        23,
-        59,
-        59,
-    );
-    if opens.is_none() {
-        fields.insert("opens_at", "Enter a real date, like 1 10 2026".into());
-    }
-    if closes.is_none() {
-        fields.insert("closes_at", "Enter a real date, like 31 10 2026".into());
-    }
-    let result = if fields.is_empty() {
-        page.state
-            .app
-            .create_window(
-                actor,
-                &WindowInput {
-                    area: input.area.clone(),
-                    name: input.name.clone(),
-                    opens_at: opens,
-                    closes_at: closes,
-                    guidance: input.guidance.clone(),
-                    file_types: input.file_types.clone(),
-                },
-                &page.ctx.meta,
-            )
-            .await
-    } else {
-        Err(AppError::Invalid(fields))
+    let form = WindowForm::from_pairs(&data);
+    let result = match form.input() {
+        Ok(input) => {
+            page.state
+                .app
+                .create_window(actor, &input, &page.ctx.meta)
+                .await
+        }
+        Err(fields) => Err(AppError::Invalid(fields)),
     };
     match result {
         Ok(w) => Redirect::to(&format!("/collections/{}?opened=1", w.id)).into_response(),
@@ -367,8 +444,102 @@ async fn new_submit(form: Form<Vec<(String, String)>>) -> Response {
                     "invalid form",
                 )
                 .await;
-            new_page(&page, StatusCode::BAD_REQUEST, &input, fields).await
+            new_page(&page, StatusCode::BAD_REQUEST, &form, fields, &Target::New).await
         }
+        Err(e) => page.error(e),
+    }
+}
+
+/// The window, if the actor may change it (a refusal is audited).
+async fn managed(page: &Page, id: &str, action: &str) -> Result<VisibleWindow, Response> {
+    let Some(actor) = page.principal() else {
+        return Err(Redirect::to("/sign-in").into_response());
+    };
+    page.state
+        .app
+        .window_for(actor, id, &[Work::ManageWindows], action, &page.ctx.meta)
+        .await
+        .map_err(|e| page.error(e))
+}
+
+async fn edit_form(page: Page, Path(id): Path<String>) -> Response {
+    let w = match managed(&page, &id, "windows.update").await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let target = Target::Edit {
+        id,
+        area: w.area.name.clone(),
+    };
+    new_page(
+        &page,
+        StatusCode::OK,
+        &WindowForm::of(&w.window),
+        FieldErrors::new(),
+        &target,
+    )
+    .await
+}
+
+async fn edit_submit(Path(id): Path<String>, form: Form<Vec<(String, String)>>) -> Response {
+    let Form { page, data } = form;
+    let w = match managed(&page, &id, "windows.update").await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let form = WindowForm {
+        area: w.area.slug.to_string(),
+        ..WindowForm::from_pairs(&data)
+    };
+    let result = match form.input() {
+        Ok(input) => {
+            page.state
+                .app
+                .update_window(actor, &id, &input, &page.ctx.meta)
+                .await
+        }
+        Err(fields) => Err(AppError::Invalid(fields)),
+    };
+    match result {
+        Ok(_) => Redirect::to(&format!("/collections/{id}?changed=1")).into_response(),
+        Err(AppError::Invalid(fields)) => {
+            page.state
+                .app
+                .record_refusal(
+                    &page.ctx.meta,
+                    Some(actor),
+                    "windows.update",
+                    "invalid form",
+                )
+                .await;
+            let target = Target::Edit {
+                id: id.clone(),
+                area: w.area.name.clone(),
+            };
+            new_page(&page, StatusCode::BAD_REQUEST, &form, fields, &target).await
+        }
+        Err(e) => page.error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NoFields {}
+
+async fn close(Path(id): Path<String>, form: Form<NoFields>) -> Response {
+    let Form { page, .. } = form;
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    match page
+        .state
+        .app
+        .close_window(actor, &id, &page.ctx.meta)
+        .await
+    {
+        Ok(()) => Redirect::to(&format!("/collections/{id}?closed=1")).into_response(),
         Err(e) => page.error(e),
     }
 }
@@ -421,6 +592,10 @@ struct ShowPage {
     limit: String,
     can_upload: bool,
     reviewer: bool,
+    /// A regulator administrator: may change or close the window.
+    manager: bool,
+    closed: bool,
+    edit_href: String,
     versions: Vec<VersionRow>,
     progress: Vec<ProgressRow>,
     providers: Vec<(String, String)>,
@@ -567,6 +742,9 @@ async fn show_page(
         limit: app::files::describe_size(app.settings.max_upload_bytes),
         can_upload: submitter && state == WindowState::Open,
         reviewer,
+        manager,
+        closed: state == WindowState::Closed,
+        edit_href: format!("/collections/{}/edit", w.window.id),
         versions,
         progress: if manager || reviewer {
             progress
@@ -596,6 +774,10 @@ async fn show(page: Page, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Re
         "Your file has been uploaded. Add a note if you need to, then submit."
     } else if first(&q, "submitted").is_some() {
         "Your submission has been received. Everyone at your organisation who contributes to this return has been sent a receipt."
+    } else if first(&q, "changed").is_some() {
+        "Your changes to the window have been saved."
+    } else if first(&q, "closed").is_some() {
+        "The window is closed: providers can no longer upload to it."
     } else if first(&q, "reviewed").is_some() {
         "The status has been saved and the provider's contributors have been told."
     } else {
