@@ -235,6 +235,38 @@ async fn a_contributor_submits_and_the_regulator_accepts_it(app: TestApp) {
             .iter()
             .any(|r| r.entry.action == "submissions.download")
     );
+    // Returning it needs a reason; a submitted version cannot be submitted again.
+    let answer = app
+        .refused(
+            "POST",
+            &format!("/api/v1/submissions/{submission}/status"),
+            Some(&w.officer),
+            Some(json!({"status": "returned"})),
+            400,
+        )
+        .await;
+    assert!(answer["fields"]["comment"].is_string(), "{answer}");
+    app.refused(
+        "POST",
+        &format!("/api/v1/submissions/{submission}/submit"),
+        Some(&w.c1),
+        Some(json!({"note": "again"})),
+        409,
+    )
+    .await;
+    // An officer of another area reviews nothing here.
+    let prevent_officer = app
+        .regulator_user("pat@ofs.example.org", &["regulator-officer:prevent"])
+        .await;
+    let prevent_officer = app.api_sign_in(&prevent_officer).await;
+    app.refused(
+        "POST",
+        &format!("/api/v1/submissions/{submission}/status"),
+        Some(&prevent_officer),
+        Some(json!({"status": "accepted"})),
+        403,
+    )
+    .await;
     // The officer accepts it; everyone sees "accepted" and is told.
     let (status, body) = app
         .call(

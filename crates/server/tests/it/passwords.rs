@@ -16,6 +16,7 @@ testkit::both_backends!(
     long_passwords_are_not_truncated_and_hashes_are_argon2id,
     password_routes_do_not_exist_unless_enabled,
     a_signed_in_person_sets_a_password_with_an_emailed_code,
+    registration_is_refused_for_a_bad_key_or_a_taken_address,
 );
 
 async fn spawn(backend: Backend, policy: &str) -> Option<TestApp> {
@@ -330,5 +331,51 @@ async fn a_signed_in_person_sets_a_password_with_an_emailed_code(backend: Backen
             .sent_to(&email)
             .iter()
             .any(|m| m.subject.contains("password has been changed"))
+    );
+}
+
+async fn registration_is_refused_for_a_bad_key_or_a_taken_address(backend: Backend) {
+    let Some(app) = spawn(backend, "modern").await else {
+        return;
+    };
+    let (_, key) = provider_with_key(&app).await;
+    let body = |email: &str, key: &str| {
+        Some(json!({
+            "title": "Ms", "first_name": "Reg", "last_name": "Istrant",
+            "email": email, "password": "a long and memorable password", "access_key": key,
+        }))
+    };
+    // A key that does not exist: the same words as any refused key, nothing stored.
+    let answer = app
+        .refused(
+            "POST",
+            "/api/v1/register",
+            None,
+            body("new@pw.example.ac.uk", "ABCD-EFGH-JKMN-PQRS-TVWX-YZ23"),
+            400,
+        )
+        .await;
+    assert!(
+        answer["fields"]["access_key"]
+            .as_str()
+            .unwrap()
+            .contains("not valid")
+    );
+    // An address that already has an account, with a live key: told to sign in instead.
+    let answer = app
+        .refused(
+            "POST",
+            "/api/v1/register",
+            None,
+            body("admin@pw.example.ac.uk", &key),
+            409,
+        )
+        .await;
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("Activate an access key"),
+        "{answer}"
     );
 }
