@@ -21,7 +21,7 @@ use serde::Deserialize;
 use store::SubmissionRecord;
 use time::OffsetDateTime;
 
-use super::forms::{Errors, encode, error_for, first, pairs, summary};
+use super::forms::{Errors, encode, error_for, first, pairs, summary, summary_in};
 use crate::files::{self, UploadFailure};
 use crate::layout::Layout;
 use crate::page::{Form, Page};
@@ -221,7 +221,28 @@ async fn new_page(
             .iter()
             .map(|k| (k.as_str(), k.label(), chosen.contains(&k.as_str())))
             .collect(),
-        errors: summary(&fields),
+        errors: summary_in(
+            &fields,
+            &[
+                "area",
+                "name",
+                "opens_at",
+                "closes_at",
+                "guidance",
+                "file_types",
+            ],
+        )
+        .into_iter()
+        .map(|(message, href)| {
+            // A date's error leads to its first box; the file types' to the first checkbox.
+            let href = match href.as_str() {
+                "#opens_at" | "#closes_at" => format!("{href}-day"),
+                "#file_types" => format!("#file_types-{}", FileKind::ALL[0].as_str()),
+                _ => href,
+            };
+            (message, href)
+        })
+        .collect(),
         fields,
     };
     page.render(status, &view)
@@ -544,6 +565,7 @@ async fn show_page(
         versions.push(describe(app, s, provider).await);
     }
     let state = w.window.state(now);
+    let can_upload = submitter && state == WindowState::Open;
     let view = ShowPage {
         layout: page.layout(if problem.0.is_empty() {
             w.window.name.clone()
@@ -565,7 +587,7 @@ async fn show_page(
         ),
         accepts: app::files::accepted_list(&w.window.file_types),
         limit: app::files::describe_size(app.settings.max_upload_bytes),
-        can_upload: submitter && state == WindowState::Open,
+        can_upload,
         reviewer,
         versions,
         progress: if manager || reviewer {
@@ -580,7 +602,14 @@ async fn show_page(
         problem_summary: if problem.0.is_empty() {
             Vec::new()
         } else {
-            vec![(problem.0.clone(), format!("#{}", problem.1))]
+            // The summary links to the field only where the page shows it: a
+            // window that is no longer open has no upload form.
+            let href = match problem.1.as_str() {
+                "file" | "note" if !can_upload => String::new(),
+                f if f.starts_with("status-") => format!("#{f}-accepted"),
+                f => format!("#{f}"),
+            };
+            vec![(problem.0.clone(), href)]
         },
         problem: problem.0,
         problem_field: problem.1,
