@@ -1,6 +1,7 @@
 //! The data-returns pages without a browser (issue 5): uploaded names shown
 //! escaped, the form token that must open every upload, uploads to a closed
-//! window explained, and the feedback page, sent, audited and read.
+//! window explained, refused submits and outcomes shown beside their fields,
+//! and the feedback page, sent, audited and read.
 
 use domain::audit::Outcome;
 use serde_json::json;
@@ -14,6 +15,8 @@ testkit::both_backends!(
     an_upload_without_the_form_token_first_is_refused_and_stores_nothing,
     an_upload_to_a_closed_or_upcoming_window_is_explained_on_the_page,
     the_feedback_page_sends_audits_and_shows_feedback_to_the_regulator,
+    refused_submits_and_outcomes_are_shown_beside_their_fields,
+    a_refused_publish_lists_its_errors_in_the_forms_order,
 );
 
 const CSV: &[u8] = b"ukprn,students\n10000901,1234\n";
@@ -294,4 +297,175 @@ async fn the_feedback_page_sends_audits_and_shows_feedback_to_the_regulator(app:
         page.body
             .contains("Uploading was &#60;easy&#62; &#38; quick.")
     );
+}
+
+/// The error summary's links, in order.
+fn summary_links(html: &str) -> Vec<String> {
+    let Some(start) = html.find("govuk-error-summary__list") else {
+        return Vec::new();
+    };
+    let list = &html[start..start + html[start..].find("</ul>").unwrap()];
+    list.split("href=\"")
+        .skip(1)
+        .map(|p| p[..p.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+/// A page form post that must be refused with `status`: nothing but the
+/// audit log changes; the answer's page.
+async fn refused_post(
+    app: &TestApp,
+    b: &mut Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+    status: u16,
+) -> String {
+    let before = app.snapshot().await;
+    let r = b.submit(path, fields).await;
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(app.snapshot().await, before, "{path} changed something");
+    links_lead_somewhere(&r.body);
+    r.body
+}
+
+async fn refused_submits_and_outcomes_are_shown_beside_their_fields(app: TestApp) {
+    let id = window(&app, -2, 1).await;
+    let mut b = contributor(&app).await;
+    // A draft uploaded through the page while the window is open.
+    b.get(&format!("/collections/{id}")).await;
+    let token = b.csrf();
+    let (status, _) = upload(&app, &b, &id, &[("csrf_token", token)], "heses.csv", CSV).await;
+    assert_eq!(status, 303);
+    let page = b.get(&format!("/collections/{id}")).await;
+    let marker = "action=\"/submissions/";
+    let at = page.body.find(marker).unwrap() + marker.len();
+    let draft = page.body[at..at + page.body[at..].find('/').unwrap()].to_owned();
+    // The window closes before the draft is submitted: the page says why,
+    // and its summary links to nothing the page no longer has.
+    let admin = app.api_sign_in("rita@ofs.example.org").await;
+    let (status, _) = app
+        .call(
+            "POST",
+            &format!("/api/v1/collections/{id}/close"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let body = refused_post(
+        &app,
+        &mut b,
+        &format!("/submissions/{draft}/submit"),
+        &[("note", "Late")],
+        409,
+    )
+    .await;
+    assert!(body.contains("HESES 2026-27 is not open"), "{body}");
+    assert_eq!(summary_links(&body), Vec::<String>::new());
+
+    // A submitted version (through the API, in a second window) for the officer.
+    let open = window(&app, -1, 24).await;
+    let token = app.api_sign_in("hana@a.example.ac.uk").await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(CSV.to_vec()).file_name("heses.csv"),
+    );
+    let r = app
+        .client()
+        .post(app.url(&format!("/api/v1/collections/{open}/submissions")))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let submitted: serde_json::Value = r.json().await.unwrap();
+    let sid = submitted["id"].as_str().unwrap().to_owned();
+    app.regulator_user("oscar@ofs.example.org", &["regulator-officer:heses"])
+        .await;
+    let mut officer = page_sign_in(&app, "oscar@ofs.example.org").await;
+    officer.get(&format!("/collections/{open}")).await;
+    let path = format!("/submissions/{sid}/status");
+    // No outcome chosen: the summary leads to the first radio.
+    let body = refused_post(&app, &mut officer, &path, &[("comment", "")], 400).await;
+    assert_eq!(summary_links(&body), [format!("#status-{sid}-accepted")]);
+    assert!(body.contains(&format!("id=\"status-{sid}-error\"")));
+    // Returned without saying why: the message is beside the comment.
+    let body = refused_post(
+        &app,
+        &mut officer,
+        &path,
+        &[("status", "returned"), ("comment", " ")],
+        400,
+    )
+    .await;
+    assert_eq!(summary_links(&body), [format!("#comment-{sid}")]);
+    assert!(body.contains(&format!("id=\"comment-{sid}-error\"")));
+    assert!(body.contains("Say what needs to change"));
+}
+
+async fn a_refused_publish_lists_its_errors_in_the_forms_order(app: TestApp) {
+    app.regulator_user("rita@ofs.example.org", &["regulator-admin"])
+        .await;
+    let admin = app.api_sign_in("rita@ofs.example.org").await;
+    let (status, _) = app
+        .call(
+            "POST",
+            "/api/v1/areas",
+            Some(&admin),
+            Some(
+                json!({"slug": "consultations", "name": "Consultations", "kind": "communication"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201);
+    app.user("10000901", "pa@a.example.ac.uk", &["portal-admin"])
+        .await;
+    let officer = app
+        .regulator_user(
+            "comms@ofs.example.org",
+            &["regulator-officer:consultations"],
+        )
+        .await;
+    let mut b = page_sign_in(&app, &officer).await;
+    let form = b.get("/documents/publish/consultations").await;
+    assert_eq!(form.status, 200);
+    // No title and no provider chosen.
+    let multipart = reqwest::multipart::Form::new()
+        .text("csrf_token", b.csrf())
+        .text("title", "")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"%PDF-1.4\nletter\n%%EOF\n".to_vec())
+                .file_name("letter.pdf"),
+        );
+    let before = app.snapshot().await;
+    let r = app
+        .client()
+        .post(app.url("/documents/publish/consultations"))
+        .header(
+            "cookie",
+            b.cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .header("sec-fetch-site", "same-origin")
+        .multipart(multipart)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.unwrap();
+    assert_eq!(
+        app.snapshot().await,
+        before,
+        "a refused publish changed something"
+    );
+    let links = summary_links(&body);
+    assert_eq!(links.len(), 2, "{links:?}");
+    assert_eq!(links[0], "#title");
+    assert!(links[1].starts_with("#recipients-"), "{links:?}");
+    links_lead_somewhere(&body);
 }

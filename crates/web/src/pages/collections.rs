@@ -810,7 +810,12 @@ async fn set_status(Path(id): Path<String>, form: Form<StatusForm>) -> Response 
                 .await
                 .ok()
                 .flatten();
-            let why = fields.values().next().cloned().unwrap_or_default();
+            // The message goes beside the field it is about: the outcome, or
+            // the comment (needed to return a submission for amendment).
+            let (why, field) = match (fields.get("status"), fields.get("comment")) {
+                (None, Some(why)) => (why.clone(), format!("comment-{id}")),
+                (why, _) => (why.cloned().unwrap_or_default(), format!("status-{id}")),
+            };
             match window {
                 Some(s) => {
                     show_page(
@@ -819,7 +824,7 @@ async fn set_status(Path(id): Path<String>, form: Form<StatusForm>) -> Response 
                         &[],
                         StatusCode::BAD_REQUEST,
                         String::new(),
-                        (why, format!("status-{id}")),
+                        (why, field),
                     )
                     .await
                 }
@@ -937,18 +942,20 @@ async fn publish_page(
     chosen: &[String],
     fields: FieldErrors,
 ) -> Response {
-    let providers = match page.state.app.store.list_organisations(0, 10_000).await {
-        Ok((orgs, _)) => orgs
-            .into_iter()
-            .filter(|o| o.kind == domain::OrganisationKind::Provider)
-            .map(|o| {
-                let id = o.id.to_string();
-                let picked = chosen.contains(&id);
-                (id, o.name, picked)
-            })
-            .collect(),
-        Err(e) => return page.error(e.into()),
-    };
+    let providers: Vec<(String, String, bool)> =
+        match page.state.app.store.list_organisations(0, 10_000).await {
+            Ok((orgs, _)) => orgs
+                .into_iter()
+                .filter(|o| o.kind == domain::OrganisationKind::Provider)
+                .map(|o| {
+                    let id = o.id.to_string();
+                    let picked = chosen.contains(&id);
+                    (id, o.name, picked)
+                })
+                .collect(),
+            Err(e) => return page.error(e.into()),
+        };
+    let first_provider = providers.first().map(|(id, _, _)| id.clone());
     let view = PublishPage {
         layout: page.layout(if fields.is_empty() {
             format!("Publish a document: {}", area.name)
@@ -959,7 +966,17 @@ async fn publish_page(
         area: area.name.clone(),
         title,
         providers,
-        errors: summary(&fields),
+        errors: summary_in(&fields, &["title", "recipients", "file"])
+            .into_iter()
+            .map(|(message, href)| {
+                // The providers' error leads to the first checkbox.
+                let href = match (href.as_str(), &first_provider) {
+                    ("#recipients", Some(id)) => format!("#recipients-{id}"),
+                    _ => href,
+                };
+                (message, href)
+            })
+            .collect(),
         fields,
     };
     page.render(status, &view)
