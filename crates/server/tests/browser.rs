@@ -1432,7 +1432,31 @@ async fn data_return(backend: Backend, javascript: bool) {
     };
     assert_eq!(downloaded, csv);
 
-    // 10. The officer marks it Accepted with a comment.
+    // 10. Returning it without saying why is explained beside the comment;
+    //     then the officer marks it Accepted with a comment.
+    let action = c
+        .find(Locator::Css("form[action$='/status']"))
+        .await
+        .unwrap()
+        .attr("action")
+        .await
+        .unwrap()
+        .unwrap();
+    let submission = action.split('/').nth(2).unwrap().to_owned();
+    c.find(Locator::XPath(
+        "//main//label[normalize-space()='Returned for amendment']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    press(c, "Save outcome").await;
+    arrive(c, &action).await;
+    appears(c, ".govuk-error-summary").await;
+    summary_leads_to(c, &[format!("#comment-{submission}").as_str()]).await;
+    assert_eq!(statuses(c).await, ["Submitted"]);
+    check("the window, an outcome without its comment").await;
     c.find(Locator::XPath(
         "//main//label[normalize-space()='Accepted']",
     ))
