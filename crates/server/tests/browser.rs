@@ -1204,7 +1204,8 @@ async fn statuses(c: &fantoccini::Client) -> Vec<String> {
 /// Done-when 1 of issue 5: the regulator opens a HESES window, a contributor
 /// uploads a CSV and submits, a colleague sees it, a Prevent-only colleague
 /// does not, the regulator's officer downloads it and accepts it, and the
-/// contributors see the outcome and have the email.
+/// contributors see the outcome and have the email; then feedback is given
+/// and read.
 async fn data_return(backend: Backend, javascript: bool) {
     let Some(chrome) = Chrome::start(javascript).await else {
         return;
@@ -1491,6 +1492,36 @@ async fn data_return(backend: Backend, javascript: bool) {
         check(page).await;
         sign_out(c).await;
     }
+    // 12. A contributor gives feedback from the footer link: nothing typed is
+    //     explained first; then thanks.
+    enter(hana.clone()).await;
+    c.find(Locator::XPath("//footer//a[normalize-space()='Feedback']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(c, "/feedback").await;
+    check("feedback").await;
+    press(c, "Send feedback").await;
+    arrive(c, "/feedback").await;
+    appears(c, ".govuk-error-summary").await;
+    summary_leads_to(c, &["#feedback"]).await;
+    check("feedback with an error").await;
+    fill(c, "#feedback", "Submitting the return was quick.").await;
+    press(c, "Send feedback").await;
+    arrive(c, "/feedback").await;
+    appears(c, ".govuk-notification-banner--success").await;
+    check("feedback sent").await;
+    sign_out(c).await;
+
+    // 13. The regulator administrator reads it on the same page.
+    enter(rita.clone()).await;
+    c.goto(&app.url("/feedback")).await.unwrap();
+    arrive(c, "/feedback").await;
+    assert!(page_has(c, "Submitting the return was quick.").await);
+    check("feedback received").await;
+
     app.deliver_mail().await;
     for who in [&hana, &harry] {
         let mail = app.mailer.sent_to(who);
