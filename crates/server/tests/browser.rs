@@ -1,6 +1,7 @@
 //! Journeys in a real browser (headless Chromium), with JavaScript on and off:
 //! signing in, managing users (seed 001), and the old portal's user guide
-//! (seed 000, steps A1 to E3, with password sign-in). With JavaScript on,
+//! (seed 000, steps A1 to E3, with password sign-in), and a data return from
+//! opening its window to its acceptance (issue 5). With JavaScript on,
 //! axe-core checks every page visited for WCAG 2.2 AA.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,6 +19,8 @@ testkit::both_backends!(
     a_user_administrator_follows_the_old_portals_guide_from_a1_to_e3_and_every_page_passes_axe,
     the_old_portals_guide_works_with_javascript_off,
     a_delegated_administrator_is_told_why_a_change_is_refused_and_nothing_changes,
+    a_heses_return_is_opened_submitted_and_accepted_and_every_page_passes_axe,
+    the_data_return_journey_works_with_javascript_off,
 );
 
 /// Waits (up to 10 s) until the browser shows `path` with the page fully there
@@ -1140,4 +1143,410 @@ async fn a_delegated_administrator_is_told_why_a_change_is_refused_and_nothing_c
     assert_accessible(&chrome, "too many access keys").await;
     assert!(refused("access_keys.throttled").await);
     chrome.client.clone().close().await.unwrap();
+}
+
+/// Every link of the error summary leads to an element of the page, and the
+/// summary lists `expected` (its links' targets, in order).
+async fn summary_leads_to(c: &fantoccini::Client, expected: &[&str]) {
+    let mut hrefs = Vec::new();
+    for a in c
+        .find_all(Locator::Css(".govuk-error-summary__list a"))
+        .await
+        .unwrap()
+    {
+        let href = a.attr("href").await.unwrap().unwrap();
+        assert!(
+            c.find(Locator::Css(&href)).await.is_ok(),
+            "the error summary links to {href}, which is not on the page"
+        );
+        hrefs.push(href);
+    }
+    assert_eq!(hrefs, expected);
+}
+
+/// Signs someone in through the pages with the emailed code; with
+/// JavaScript, axe checks both sign-in pages and home.
+async fn signs_in(chrome: &Chrome, app: &TestApp, javascript: bool, email: String) {
+    let c = &chrome.client;
+    c.goto(&app.url("/sign-in")).await.unwrap();
+    arrive(c, "/sign-in").await;
+    if javascript {
+        assert_accessible(chrome, "sign-in").await;
+    }
+    fill(c, "#email", &email).await;
+    click(c, "main button.govuk-button").await;
+    arrive(c, "/sign-in/code").await;
+    if javascript {
+        assert_accessible(chrome, "enter code").await;
+    }
+    let code = app.last_code_for(&email).await.unwrap();
+    fill(c, "#code", &code).await;
+    click(c, "main button.govuk-button").await;
+    arrive(c, "/home").await;
+    if javascript {
+        assert_accessible(chrome, "home").await;
+    }
+}
+
+/// The status tags of the submissions the window's page shows.
+async fn statuses(c: &fantoccini::Client) -> Vec<String> {
+    let mut tags = Vec::new();
+    for t in c
+        .find_all(Locator::Css(".govuk-summary-card .govuk-tag"))
+        .await
+        .unwrap()
+    {
+        tags.push(t.text().await.unwrap().trim().to_owned());
+    }
+    tags
+}
+
+/// Done-when 1 of issue 5: the regulator opens a HESES window, a contributor
+/// uploads a CSV and submits, a colleague sees it, a Prevent-only colleague
+/// does not, the regulator's officer downloads it and accepts it, and the
+/// contributors see the outcome and have the email; then feedback is given
+/// and read.
+async fn data_return(backend: Backend, javascript: bool) {
+    let Some(chrome) = Chrome::start(javascript).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await.unwrap();
+    let c = &chrome.client;
+    let check = |page: &'static str| {
+        let chrome = &chrome;
+        async move {
+            if javascript {
+                assert_accessible(chrome, page).await;
+            }
+        }
+    };
+    // The people: the regulator's administrator and HESES officer, and three
+    // contributors of provider A (two for HESES, one for Prevent only).
+    let rita = app
+        .regulator_user("rita@ofs.example.org", &["regulator-admin"])
+        .await;
+    let oscar = app
+        .regulator_user("oscar@ofs.example.org", &["regulator-officer:heses"])
+        .await;
+    let hana = app
+        .user(
+            "10000801",
+            "hana@a.example.ac.uk",
+            &["data-collection-contributor:heses"],
+        )
+        .await;
+    let harry = app
+        .user(
+            "10000801",
+            "harry@a.example.ac.uk",
+            &["data-collection-contributor:heses"],
+        )
+        .await;
+    let priya = app
+        .user(
+            "10000801",
+            "priya@a.example.ac.uk",
+            &["data-collection-contributor:prevent"],
+        )
+        .await;
+    let enter = |email: String| signs_in(&chrome, &app, javascript, email);
+
+    // 1. The regulator administrator opens Data returns, then Open a collection window.
+    enter(rita.clone()).await;
+    click_link(c, "Data returns").await;
+    arrive(c, "/collections").await;
+    check("data returns, regulator administrator").await;
+    click_link(c, "Open a collection window").await;
+    arrive(c, "/collections/new").await;
+    check("open a collection window").await;
+
+    // 2. A date that does not exist is explained in the error summary, whose
+    //    link leads to the date's first box; what was typed is kept.
+    let today = app::Clock::now(app.clock.as_ref()).date();
+    let (day, month, year) = (
+        today.day().to_string(),
+        u8::from(today.month()).to_string(),
+        today.year().to_string(),
+    );
+    c.find(Locator::Css("#area"))
+        .await
+        .unwrap()
+        .select_by_value("heses")
+        .await
+        .unwrap();
+    fill(c, "#name", "HESES 2026-27").await;
+    fill_date(c, "opens_at", "31", "2", &year).await;
+    fill_date(c, "closes_at", "30", "9", &year).await;
+    fill(c, "#guidance", "Send the HESES return as a CSV file.").await;
+    press(c, "Open the window").await;
+    arrive(c, "/collections/new").await;
+    appears(c, ".govuk-error-summary").await;
+    summary_leads_to(c, &["#opens_at-day"]).await;
+    assert!(page_has(c, "value=\"HESES 2026-27\"").await);
+    check("open a collection window, with an error").await;
+
+    // 3. Opening today: the window is open at once.
+    fill_date(c, "opens_at", &day, &month, &year).await;
+    press(c, "Open the window").await;
+    let window = c.current_url().await.unwrap().path().to_owned();
+    assert!(
+        window.starts_with("/collections/") && window != "/collections/new",
+        "{window}"
+    );
+    arrive(c, &window).await;
+    appears(c, ".govuk-notification-banner--success").await;
+    assert!(page_has(c, "HESES 2026-27").await);
+    assert_eq!(
+        c.find(Locator::Css("main .govuk-summary-list .govuk-tag"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Open"
+    );
+    check("the window, just opened").await;
+    sign_out(c).await;
+    check("signed out").await;
+
+    // 4. A HESES contributor of provider A finds the window and uploads a CSV.
+    let csv = b"ukprn,students\n10000801,1234\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("heses-2026.csv");
+    std::fs::write(&path, csv).unwrap();
+    enter(hana.clone()).await;
+    click_link(c, "Data returns").await;
+    arrive(c, "/collections").await;
+    check("data returns, contributor").await;
+    click_link(c, "HESES 2026-27").await;
+    arrive(c, &window).await;
+    check("the window, before uploading").await;
+    c.find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(path.to_str().unwrap())
+        .await
+        .unwrap();
+    press(c, "Upload").await;
+    arrive(c, &window).await;
+    appears(c, ".govuk-notification-banner--success").await;
+
+    // 5. The draft is shown with the file; a note, then Submit.
+    assert_eq!(statuses(c).await, ["Draft"]);
+    assert!(page_has(c, "heses-2026.csv").await);
+    check("the window, with a draft").await;
+    fill(c, "#note", "Our first HESES return.").await;
+    press(c, "Submit").await;
+    arrive(c, &window).await;
+    appears(c, ".govuk-notification-banner--success").await;
+    assert_eq!(statuses(c).await, ["Submitted"]);
+    assert!(page_has(c, "Our first HESES return.").await);
+    check("the window, submitted").await;
+    sign_out(c).await;
+
+    // 6. The second HESES contributor of A sees the submission, Submitted.
+    enter(harry.clone()).await;
+    c.goto(&app.url(&window)).await.unwrap();
+    arrive(c, &window).await;
+    assert_eq!(statuses(c).await, ["Submitted"]);
+    assert!(page_has(c, "heses-2026.csv").await);
+    assert!(page_has(c, "Our first HESES return.").await);
+    check("the window, seen by a colleague").await;
+    sign_out(c).await;
+
+    // 7. A Prevent-only contributor of A does not see the window, and its
+    //    address is a page that does not exist.
+    enter(priya.clone()).await;
+    click_link(c, "Data returns").await;
+    arrive(c, "/collections").await;
+    assert!(!page_has(c, "HESES 2026-27").await);
+    check("data returns, Prevent only").await;
+    c.goto(&app.url(&window)).await.unwrap();
+    arrive(c, &window).await;
+    assert!(page_has(c, "Page not found").await);
+    assert!(!page_has(c, "heses-2026.csv").await);
+    check("the window, not found for Prevent").await;
+    sign_out(c).await;
+
+    // 8. The regulator's HESES officer opens the window: the SHA-256 shown is the file's.
+    enter(oscar.clone()).await;
+    click_link(c, "Data returns").await;
+    arrive(c, "/collections").await;
+    check("data returns, officer").await;
+    click_link(c, "HESES 2026-27").await;
+    arrive(c, &window).await;
+    check("the window, for review").await;
+    let shown = c
+        .find(Locator::Css(".govuk-summary-card code.portal-checksum"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    use sha2::Digest;
+    assert_eq!(shown.trim(), hex::encode(sha2::Sha256::digest(csv)));
+
+    // 9. The file downloads byte for byte: fetched by the page itself with
+    //    JavaScript, with the browser's session cookie without.
+    let href = c
+        .find(Locator::Css(".govuk-summary-card a[download]"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let downloaded: Vec<u8> = if javascript {
+        let text = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch(arguments[0]).then(r => r.text()).then(done, e => done('failed: ' + e));",
+                vec![serde_json::json!(href)],
+            )
+            .await
+            .unwrap();
+        text.as_str().unwrap().as_bytes().to_vec()
+    } else {
+        let cookies = c
+            .get_all_cookies()
+            .await
+            .unwrap()
+            .iter()
+            .map(|k| format!("{}={}", k.name(), k.value()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let r = app
+            .client()
+            .get(app.url(&href))
+            .header("cookie", cookies)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment;")
+        );
+        r.bytes().await.unwrap().to_vec()
+    };
+    assert_eq!(downloaded, csv);
+
+    // 10. Returning it without saying why is explained beside the comment;
+    //     then the officer marks it Accepted with a comment.
+    let action = c
+        .find(Locator::Css("form[action$='/status']"))
+        .await
+        .unwrap()
+        .attr("action")
+        .await
+        .unwrap()
+        .unwrap();
+    let submission = action.split('/').nth(2).unwrap().to_owned();
+    c.find(Locator::XPath(
+        "//main//label[normalize-space()='Returned for amendment']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    press(c, "Save outcome").await;
+    arrive(c, &action).await;
+    appears(c, ".govuk-error-summary").await;
+    summary_leads_to(c, &[format!("#comment-{submission}").as_str()]).await;
+    assert_eq!(statuses(c).await, ["Submitted"]);
+    check("the window, an outcome without its comment").await;
+    c.find(Locator::XPath(
+        "//main//label[normalize-space()='Accepted']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    fill(
+        c,
+        ".govuk-summary-card textarea[name='comment']",
+        "Thank you: accepted.",
+    )
+    .await;
+    press(c, "Save outcome").await;
+    arrive(c, &window).await;
+    appears(c, ".govuk-notification-banner--success").await;
+    assert_eq!(statuses(c).await, ["Accepted"]);
+    check("the window, reviewed").await;
+    sign_out(c).await;
+
+    // 11. Both contributors see Accepted with the comment, and have the email.
+    for (who, page) in [
+        (&hana, "the window, accepted"),
+        (&harry, "the window, accepted, colleague"),
+    ] {
+        enter(who.clone()).await;
+        c.goto(&app.url(&window)).await.unwrap();
+        arrive(c, &window).await;
+        assert_eq!(statuses(c).await, ["Accepted"]);
+        assert!(page_has(c, "Thank you: accepted.").await);
+        check(page).await;
+        sign_out(c).await;
+    }
+    // 12. A contributor gives feedback from the footer link: nothing typed is
+    //     explained first; then thanks.
+    enter(hana.clone()).await;
+    c.find(Locator::XPath("//footer//a[normalize-space()='Feedback']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(c, "/feedback").await;
+    check("feedback").await;
+    press(c, "Send feedback").await;
+    arrive(c, "/feedback").await;
+    appears(c, ".govuk-error-summary").await;
+    summary_leads_to(c, &["#feedback"]).await;
+    check("feedback with an error").await;
+    fill(c, "#feedback", "Submitting the return was quick.").await;
+    press(c, "Send feedback").await;
+    arrive(c, "/feedback").await;
+    appears(c, ".govuk-notification-banner--success").await;
+    check("feedback sent").await;
+    sign_out(c).await;
+
+    // 13. The regulator administrator reads it on the same page.
+    enter(rita.clone()).await;
+    c.goto(&app.url("/feedback")).await.unwrap();
+    arrive(c, "/feedback").await;
+    assert!(page_has(c, "Submitting the return was quick.").await);
+    check("feedback received").await;
+
+    app.deliver_mail().await;
+    for who in [&hana, &harry] {
+        let mail = app.mailer.sent_to(who);
+        assert!(
+            mail.iter().any(|m| m.subject == "HESES 2026-27: Accepted"
+                && m.body.contains("Thank you: accepted.")),
+            "{who} has the outcome email"
+        );
+    }
+    assert!(
+        app.mailer
+            .sent_to(&priya)
+            .iter()
+            .all(|m| !m.subject.contains("HESES")),
+        "the Prevent contributor is not told"
+    );
+    chrome.client.clone().close().await.unwrap();
+}
+
+async fn a_heses_return_is_opened_submitted_and_accepted_and_every_page_passes_axe(
+    backend: Backend,
+) {
+    data_return(backend, true).await;
+}
+
+async fn the_data_return_journey_works_with_javascript_off(backend: Backend) {
+    data_return(backend, false).await;
 }

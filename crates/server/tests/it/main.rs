@@ -9,6 +9,7 @@ mod attacks;
 mod authz_matrix;
 mod cli;
 mod collections;
+mod collections_pages;
 mod expiry;
 mod legacy_import;
 mod openapi;

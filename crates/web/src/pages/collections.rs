@@ -21,7 +21,7 @@ use serde::Deserialize;
 use store::SubmissionRecord;
 use time::OffsetDateTime;
 
-use super::forms::{Errors, encode, error_for, first, pairs, summary};
+use super::forms::{Errors, encode, error_for, first, pairs, summary, summary_in};
 use crate::files::{self, UploadFailure};
 use crate::layout::Layout;
 use crate::page::{Form, Page};
@@ -254,7 +254,28 @@ async fn new_page(
             .iter()
             .map(|k| (k.as_str(), k.label(), chosen.contains(&k.as_str())))
             .collect(),
-        errors: summary(&fields),
+        errors: summary_in(
+            &fields,
+            &[
+                "area",
+                "name",
+                "opens_at",
+                "closes_at",
+                "guidance",
+                "file_types",
+            ],
+        )
+        .into_iter()
+        .map(|(message, href)| {
+            // A date's error leads to its first box; the file types' to the first checkbox.
+            let href = match href.as_str() {
+                "#opens_at" | "#closes_at" => format!("{href}-day"),
+                "#file_types" => format!("#file_types-{}", FileKind::ALL[0].as_str()),
+                _ => href,
+            };
+            (message, href)
+        })
+        .collect(),
         fields,
     };
     page.render(status, &view)
@@ -719,6 +740,7 @@ async fn show_page(
         versions.push(describe(app, s, provider).await);
     }
     let state = w.window.state(now);
+    let can_upload = submitter && state == WindowState::Open;
     let view = ShowPage {
         layout: page.layout(if problem.0.is_empty() {
             w.window.name.clone()
@@ -740,7 +762,7 @@ async fn show_page(
         ),
         accepts: app::files::accepted_list(&w.window.file_types),
         limit: app::files::describe_size(app.settings.max_upload_bytes),
-        can_upload: submitter && state == WindowState::Open,
+        can_upload,
         reviewer,
         manager,
         closed: state == WindowState::Closed,
@@ -758,7 +780,14 @@ async fn show_page(
         problem_summary: if problem.0.is_empty() {
             Vec::new()
         } else {
-            vec![(problem.0.clone(), format!("#{}", problem.1))]
+            // The summary links to the field only where the page shows it: a
+            // window that is no longer open has no upload form.
+            let href = match problem.1.as_str() {
+                "file" | "note" if !can_upload => String::new(),
+                f if f.starts_with("status-") => format!("#{f}-accepted"),
+                f => format!("#{f}"),
+            };
+            vec![(problem.0.clone(), href)]
         },
         problem: problem.0,
         problem_field: problem.1,
@@ -963,7 +992,12 @@ async fn set_status(Path(id): Path<String>, form: Form<StatusForm>) -> Response 
                 .await
                 .ok()
                 .flatten();
-            let why = fields.values().next().cloned().unwrap_or_default();
+            // The message goes beside the field it is about: the outcome, or
+            // the comment (needed to return a submission for amendment).
+            let (why, field) = match (fields.get("status"), fields.get("comment")) {
+                (None, Some(why)) => (why.clone(), format!("comment-{id}")),
+                (why, _) => (why.cloned().unwrap_or_default(), format!("status-{id}")),
+            };
             match window {
                 Some(s) => {
                     show_page(
@@ -972,7 +1006,7 @@ async fn set_status(Path(id): Path<String>, form: Form<StatusForm>) -> Response 
                         &[],
                         StatusCode::BAD_REQUEST,
                         String::new(),
-                        (why, format!("status-{id}")),
+                        (why, field),
                     )
                     .await
                 }
@@ -1090,18 +1124,20 @@ async fn publish_page(
     chosen: &[String],
     fields: FieldErrors,
 ) -> Response {
-    let providers = match page.state.app.store.list_organisations(0, 10_000).await {
-        Ok((orgs, _)) => orgs
-            .into_iter()
-            .filter(|o| o.kind == domain::OrganisationKind::Provider)
-            .map(|o| {
-                let id = o.id.to_string();
-                let picked = chosen.contains(&id);
-                (id, o.name, picked)
-            })
-            .collect(),
-        Err(e) => return page.error(e.into()),
-    };
+    let providers: Vec<(String, String, bool)> =
+        match page.state.app.store.list_organisations(0, 10_000).await {
+            Ok((orgs, _)) => orgs
+                .into_iter()
+                .filter(|o| o.kind == domain::OrganisationKind::Provider)
+                .map(|o| {
+                    let id = o.id.to_string();
+                    let picked = chosen.contains(&id);
+                    (id, o.name, picked)
+                })
+                .collect(),
+            Err(e) => return page.error(e.into()),
+        };
+    let first_provider = providers.first().map(|(id, _, _)| id.clone());
     let view = PublishPage {
         layout: page.layout(if fields.is_empty() {
             format!("Publish a document: {}", area.name)
@@ -1112,7 +1148,17 @@ async fn publish_page(
         area: area.name.clone(),
         title,
         providers,
-        errors: summary(&fields),
+        errors: summary_in(&fields, &["title", "recipients", "file"])
+            .into_iter()
+            .map(|(message, href)| {
+                // The providers' error leads to the first checkbox.
+                let href = match (href.as_str(), &first_provider) {
+                    ("#recipients", Some(id)) => format!("#recipients-{id}"),
+                    _ => href,
+                };
+                (message, href)
+            })
+            .collect(),
         fields,
     };
     page.render(status, &view)
