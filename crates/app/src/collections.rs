@@ -384,25 +384,7 @@ impl App {
             .await?;
         let now = self.clock.now();
         let w = visible.window;
-        let fmt = |t: OffsetDateTime| {
-            t.format(time::macros::format_description!(
-                "[day] [month repr:long] [year] at [hour]:[minute] UTC"
-            ))
-            .unwrap_or_default()
-        };
-        let refusal = match w.state(now) {
-            WindowState::Open => None,
-            WindowState::Upcoming => Some(format!(
-                "{} is not open yet: it opens on {}",
-                w.name,
-                fmt(w.opens_at)
-            )),
-            WindowState::Closed => Some(format!(
-                "{} is closed: it closed on {}",
-                w.name,
-                fmt(w.closed_at.unwrap_or(w.closes_at).min(w.closes_at))
-            )),
-        };
+        let refusal = not_open(&w, now);
         if let Some(why) = refusal {
             self.audit_refusal(
                 meta,
@@ -569,7 +551,7 @@ impl App {
             return Err(AppError::Conflict(if s.status != SubmissionStatus::Draft {
                 "This version has already been submitted".into()
             } else {
-                format!("{} is not open", window.window.name)
+                not_open(&window.window, now).unwrap_or_default()
             }));
         }
         if s.files.is_empty() {
@@ -902,6 +884,29 @@ impl App {
             }
         }
         Ok((visible, out))
+    }
+}
+
+/// Why nothing can be sent to a window now, in the words shown; `None` while it is open.
+fn not_open(w: &WindowRecord, now: OffsetDateTime) -> Option<String> {
+    let fmt = |t: OffsetDateTime| {
+        t.format(time::macros::format_description!(
+            "[day] [month repr:long] [year] at [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default()
+    };
+    match w.state(now) {
+        WindowState::Open => None,
+        WindowState::Upcoming => Some(format!(
+            "{} is not open yet: it opens on {}",
+            w.name,
+            fmt(w.opens_at)
+        )),
+        WindowState::Closed => Some(format!(
+            "{} is closed: it closed on {}",
+            w.name,
+            fmt(w.closed_at.unwrap_or(w.closes_at).min(w.closes_at))
+        )),
     }
 }
 
