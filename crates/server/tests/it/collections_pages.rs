@@ -360,7 +360,10 @@ async fn refused_submits_and_outcomes_are_shown_beside_their_fields(app: TestApp
         409,
     )
     .await;
-    assert!(body.contains("HESES 2026-27 is closed: it closed on"), "{body}");
+    assert!(
+        body.contains("HESES 2026-27 is closed: it closed on"),
+        "{body}"
+    );
     assert_eq!(summary_links(&body), Vec::<String>::new());
 
     // A submitted version (through the API, in a second window) for the officer.
