@@ -420,6 +420,71 @@ impl TestApp {
         answer
     }
 
+    /// Uploads a file of `total` bytes to `path` as multipart with no declared
+    /// length (chunked), as fast as the server takes it. Returns the head of
+    /// the answer and how many bytes of the file went out before the server
+    /// stopped taking them.
+    pub async fn upload_without_length(
+        &self,
+        path: &str,
+        token: &str,
+        total: u64,
+    ) -> (String, u64) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: multipart/form-data; boundary=xyz\r\nTransfer-Encoding: chunked\r\n\r\n",
+            self.addr
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let (mut rd, mut wr) = tcp.into_split();
+        let writer = tokio::spawn(async move {
+            let part = b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n\r\n";
+            let frame = |bytes: &[u8]| {
+                let mut f = format!("{:x}\r\n", bytes.len()).into_bytes();
+                f.extend_from_slice(bytes);
+                f.extend_from_slice(b"\r\n");
+                f
+            };
+            let mut sent = 0u64;
+            if wr.write_all(&frame(part)).await.is_err() {
+                return sent;
+            }
+            let chunk = frame(&vec![b'a'; 64 * 1024]);
+            while sent < total {
+                if wr.write_all(&chunk).await.is_err() {
+                    break;
+                }
+                sent += 64 * 1024;
+            }
+            sent
+        });
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        got.extend_from_slice(&buf[..n]);
+                        if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(answered.is_ok(), "no answer while the body kept coming");
+        drop(rd);
+        let sent = tokio::time::timeout(std::time::Duration::from_secs(60), writer)
+            .await
+            .expect("the server stopped taking the body")
+            .unwrap();
+        (String::from_utf8_lossy(&got).into_owned(), sent)
+    }
+
     pub async fn snapshot(&self) -> Snapshot {
         self.store().snapshot().await.unwrap()
     }

@@ -616,6 +616,17 @@ struct DocumentView {
     published_at: String,
 }
 
+fn document_view(d: &store::DocumentRecord, area: &domain::role::Area) -> DocumentView {
+    DocumentView {
+        id: d.id.to_string(),
+        area: area.slug.to_string(),
+        area_name: area.name.clone(),
+        title: d.title.clone(),
+        file: file_view(&d.file),
+        published_at: rfc3339(d.published_at),
+    }
+}
+
 /// The documents shared with the caller's provider (officers: their areas').
 #[utoipa::path(get, path = "/documents", tag = "Documents", security(("bearer" = [])),
     responses((status = 200, body = Vec<DocumentView>), (status = 401, body = ApiErrorBody)))]
@@ -623,14 +634,7 @@ async fn list_documents(State(state): State<WebState>, caller: Caller) -> Respon
     match state.app.visible_documents(caller.principal()).await {
         Ok(docs) => Json(
             docs.iter()
-                .map(|d| DocumentView {
-                    id: d.document.id.to_string(),
-                    area: d.area.slug.to_string(),
-                    area_name: d.area.name.clone(),
-                    title: d.document.title.clone(),
-                    file: file_view(&d.document.file),
-                    published_at: rfc3339(d.document.published_at),
-                })
+                .map(|d| document_view(&d.document, &d.area))
                 .collect::<Vec<_>>(),
         )
         .into_response(),
@@ -687,18 +691,7 @@ async fn publish(
         .publish_document(actor, &area, &title, &recipients, file, meta)
         .await
     {
-        Ok(d) => (
-            StatusCode::CREATED,
-            Json(DocumentView {
-                id: d.id.to_string(),
-                area: area.slug.to_string(),
-                area_name: area.name.clone(),
-                title: d.title.clone(),
-                file: file_view(&d.file),
-                published_at: rfc3339(d.published_at),
-            }),
-        )
-            .into_response(),
+        Ok(d) => (StatusCode::CREATED, Json(document_view(&d, &area))).into_response(),
         Err(e) => refuse(&state, &caller, e).await,
     }
 }
