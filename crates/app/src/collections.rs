@@ -205,13 +205,11 @@ impl App {
     }
 
     fn may_manage_windows(&self, actor: &Principal) -> Result<(), Denial> {
-        let roles = actor.role_list();
         domain::authz::may_do_regulator_task(
             actor.organisation.kind,
-            &roles,
-            domain::authz::RegulatorTask::Areas,
+            &actor.role_list(),
+            domain::authz::RegulatorTask::CollectionWindows,
         )
-        .map_err(|_| Denial::Forbidden(collection::NOT_REGULATOR_ADMIN))
     }
 
     /// A regulator administrator opens a collection window for a data return.

@@ -190,6 +190,8 @@ pub enum RegulatorTask {
     AccessKeys,
     /// Read the feedback people send.
     Feedback,
+    /// Open, change and close collection windows; see who has submitted.
+    CollectionWindows,
 }
 
 impl RegulatorTask {
@@ -199,6 +201,7 @@ impl RegulatorTask {
             Self::Areas => NOT_REGULATOR_ADMIN_AREAS,
             Self::AccessKeys => NOT_REGULATOR_ADMIN_KEYS,
             Self::Feedback => NOT_REGULATOR_ADMIN_FEEDBACK,
+            Self::CollectionWindows => crate::collection::NOT_REGULATOR_ADMIN,
         }
     }
 }
@@ -318,6 +321,7 @@ mod tests {
             RegulatorTask::Areas,
             RegulatorTask::AccessKeys,
             RegulatorTask::Feedback,
+            RegulatorTask::CollectionWindows,
         ] {
             assert!(may_do_regulator_task(R, &[Role::RegulatorAdmin], task).is_ok());
             assert!(may_do_regulator_task(R, &officer, task).is_err());

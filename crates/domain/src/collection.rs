@@ -9,7 +9,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::authz::{Decision, Denial, Subject};
+use crate::authz::{self, Decision, Denial, Subject};
 use crate::{AreaSlug, OrgId, OrganisationKind, Role};
 
 /// Where a window is in its life, as providers see it.
@@ -256,7 +256,6 @@ pub fn may(actor: &Subject, work: Work, area: &AreaSlug, sensitive: bool, org: O
         }
         OrganisationKind::Regulator => {
             let officer = has(Role::RegulatorOfficer(area.clone()));
-            let admin = has(Role::RegulatorAdmin);
             match work {
                 Work::SeeReturns | Work::Review | Work::Publish | Work::ReadDocuments
                     if officer =>
@@ -265,9 +264,12 @@ pub fn may(actor: &Subject, work: Work, area: &AreaSlug, sensitive: bool, org: O
                 }
                 // Administrators run the windows and see who has submitted,
                 // not the returns themselves.
-                Work::ManageWindows if admin => Ok(()),
+                Work::ManageWindows => authz::may_do_regulator_task(
+                    actor.org_kind,
+                    actor.roles,
+                    authz::RegulatorTask::CollectionWindows,
+                ),
                 Work::Submit => Err(Denial::Forbidden(NOT_FOR_REGULATOR)),
-                Work::ManageWindows => Err(Denial::Forbidden(NOT_REGULATOR_ADMIN)),
                 _ => Err(Denial::Forbidden(NOT_AN_OFFICER)),
             }
         }

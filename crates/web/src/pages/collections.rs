@@ -109,7 +109,7 @@ fn may_manage_windows(page: &Page) -> bool {
         domain::authz::may_do_regulator_task(
             p.organisation.kind,
             &p.role_list(),
-            domain::authz::RegulatorTask::Areas,
+            domain::authz::RegulatorTask::CollectionWindows,
         )
         .is_ok()
     })
