@@ -9,6 +9,7 @@ pub mod access_keys;
 pub mod admin;
 pub mod areas;
 pub mod audit;
+pub mod bench_data;
 pub mod clock;
 pub mod collections;
 pub mod demo;

@@ -101,6 +101,46 @@ impl Mailer for SmtpMailer {
     }
 }
 
+/// Benchmarks only (`PORTAL_MAIL_CAPTURE`, refused in production): appends each
+/// message to one file as a JSON line `{"to", "subject", "body"}`, so a load
+/// harness can read sign-in codes as fast as they are sent.
+pub struct CaptureMailer {
+    file: std::sync::Mutex<std::fs::File>,
+}
+
+impl CaptureMailer {
+    pub fn open(path: &std::path::Path) -> Result<Self, MailError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| MailError(format!("cannot open {}: {e}", path.display())))?;
+        Ok(Self {
+            file: std::sync::Mutex::new(file),
+        })
+    }
+}
+
+#[async_trait]
+impl Mailer for CaptureMailer {
+    async fn send(&self, message: &OutboxMessage) -> Result<(), MailError> {
+        use std::io::Write;
+        let mut line = serde_json::to_vec(&serde_json::json!({
+            "to": message.to,
+            "subject": message.subject,
+            "body": message.body,
+        }))
+        .map_err(|e| MailError(e.to_string()))?;
+        line.push(b'\n');
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| MailError("capture file poisoned".into()))?;
+        file.write_all(&line)
+            .map_err(|e| MailError(format!("cannot write message: {e}")))
+    }
+}
+
 /// Sends through every transport; succeeds only when all accepted.
 pub struct AllMailers(pub Vec<Box<dyn Mailer>>);
 

@@ -27,6 +27,9 @@ pub struct Config {
     /// in development, none in production.
     pub mail_dir: Option<PathBuf>,
     pub smtp_url: Option<String>,
+    /// Benchmarks only: every email goes, instead of anywhere else, to this
+    /// file as one JSON line (docs/performance.md). Refused in production.
+    pub mail_capture: Option<PathBuf>,
     pub mail_from: String,
     pub files_dir: PathBuf,
     /// The largest upload, in megabytes (MiB).
@@ -53,6 +56,7 @@ impl Default for Config {
             base_url: None,
             mail_dir: None,
             smtp_url: None,
+            mail_capture: None,
             mail_from: "Provider Portal <no-reply@provider-portal.localhost>".into(),
             files_dir: "data/files".into(),
             max_upload_mb: 100,
@@ -75,6 +79,7 @@ impl std::fmt::Debug for Config {
             .field("base_url", &self.base_url)
             .field("mail_dir", &self.mail_dir)
             .field("smtp_url", &self.smtp_url.as_ref().map(|_| "…"))
+            .field("mail_capture", &self.mail_capture)
             .field("mail_from", &self.mail_from)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "…"))
             .field("demo", &self.demo)
@@ -99,13 +104,14 @@ fn smtp_is_private(url: &str) -> bool {
 
 /// The settings read from `PORTAL_*` variables. Other `PORTAL_*` variables
 /// (`PORTAL_CONFIG`, `PORTAL_LOG`, the tests' `PORTAL_TEST_POSTGRES_URL`) are not settings.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "env",
     "database_url",
     "listen",
     "base_url",
     "mail_dir",
     "smtp_url",
+    "mail_capture",
     "mail_from",
     "files_dir",
     "max_upload_mb",
@@ -166,6 +172,9 @@ impl Config {
         }
         if self.env == Environment::Production {
             let mut problems = Vec::new();
+            if self.mail_capture.is_some() {
+                problems.push("PORTAL_MAIL_CAPTURE is for benchmarks only: it would keep every sign-in code in a file");
+            }
             match &self.secret_key {
                 None => problems.push("PORTAL_SECRET_KEY is not set (use at least 32 random bytes, e.g. `openssl rand -hex 32`)"),
                 Some(k) if k.len() < 32 => problems.push("PORTAL_SECRET_KEY is shorter than 32 bytes"),
@@ -246,6 +255,22 @@ mod tests {
         let c = c.checked().unwrap();
         assert!(!c.loads_demo());
         assert_eq!(c.mail_dir(), None);
+    }
+
+    #[test]
+    fn production_refuses_the_benchmarks_mail_capture() {
+        let c = Config {
+            env: Environment::Production,
+            secret_key: Some("x".repeat(40)),
+            smtp_url: Some("smtp://127.0.0.1:25".into()),
+            mail_capture: Some("codes.jsonl".into()),
+            ..Config::default()
+        };
+        let err = c.checked().unwrap_err().to_string();
+        assert!(
+            err.contains("PORTAL_MAIL_CAPTURE is for benchmarks only"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The `portal` program: assembles the store, the use cases, the web router and
 //! the outbox worker from [`Config`], and runs them.
 
+pub mod bench;
 pub mod config;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use app::mail::{AllMailers, FileMailer, Mailer, SmtpMailer};
+use app::mail::{AllMailers, CaptureMailer, FileMailer, Mailer, SmtpMailer};
 use app::{App, AppSettings, Clock};
 use store_sql::{ConnectOptions, SqlStore};
 use tokio::net::TcpListener;
@@ -26,12 +27,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
     Ok(Arc::new(store))
 }
 
-/// The configured transports: SMTP if given, and `.eml` files if a directory is.
+/// The configured transports: SMTP if given, and `.eml` files if a directory is;
+/// only the capture file when one is given (benchmarks).
 pub fn mailer(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
     let from = config
         .mail_from
         .parse()
         .map_err(|e| anyhow::anyhow!("PORTAL_MAIL_FROM is not an address: {e}"))?;
+    if let Some(path) = &config.mail_capture {
+        return Ok(Arc::new(
+            CaptureMailer::open(path).map_err(|e| anyhow::anyhow!("PORTAL_MAIL_CAPTURE: {e}"))?,
+        ));
+    }
     let mut all: Vec<Box<dyn Mailer>> = Vec::new();
     if let Some(url) = config.smtp_url.as_deref().filter(|u| !u.is_empty()) {
         all.push(Box::new(

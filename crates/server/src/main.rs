@@ -43,6 +43,26 @@ enum Command {
     Audit(AuditCommand),
     /// Import the old portal's users, areas and memberships from its CSV export
     /// (docs/legacy-import.md). All or nothing; running it again changes nothing.
+    /// Fill a new, empty database with a benchmark dataset (docs/performance.md):
+    /// the same for the same seed. Never in production.
+    BenchData {
+        #[arg(long, default_value_t = 1_000)]
+        providers: usize,
+        #[arg(long, default_value_t = 50_000)]
+        users: usize,
+        #[arg(long, default_value_t = 100_000)]
+        sessions: usize,
+        #[arg(long, default_value_t = 100_000)]
+        audit_events: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where to write what the load harness needs (it holds session tokens).
+        #[arg(long)]
+        manifest: PathBuf,
+    },
+    /// Build a benchmark dataset, run the portal on it and measure it under
+    /// load, beside /healthz in the same run (docs/performance.md).
+    Bench(server::bench::BenchArgs),
     ImportLegacy {
         /// The export: UTF-8 CSV with a header row.
         file: PathBuf,
@@ -141,6 +161,23 @@ async fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
+    if let Some(Command::Bench(args)) = &cli.command {
+        let exe = match std::env::current_exe() {
+            Ok(exe) => exe,
+            Err(e) => {
+                eprintln!("portal: cannot find this program to start it: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        return match server::bench::run(args, &exe).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("portal bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(cli.command.unwrap_or(Command::Serve), config).await {
         Ok(code) => code,
         Err(e) => {
@@ -250,6 +287,39 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(explain)?;
             println!("{id}");
+        }
+        Command::Bench(_) => anyhow::bail!("portal bench starts its own portal (see main)"),
+        Command::BenchData {
+            providers,
+            users,
+            sessions,
+            audit_events,
+            seed,
+            manifest,
+        } => {
+            if config.production() {
+                anyhow::bail!("benchmark data is never loaded in production");
+            }
+            let scale = app::bench_data::Scale {
+                providers,
+                users,
+                sessions,
+                audit_events,
+                seed,
+            };
+            let bar = Bar::new();
+            let started = std::time::Instant::now();
+            let result = app.generate_bench_data(&scale, &bar).await;
+            bar.0.finish_and_clear();
+            let written = result.map_err(explain)?;
+            std::fs::write(&manifest, serde_json::to_vec(&written)?)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", manifest.display()))?;
+            println!(
+                "benchmark data: {providers} providers, {users} users, {sessions} sessions, \
+                 {audit_events} audit rows in {:.1} s; manifest {}",
+                started.elapsed().as_secs_f64(),
+                manifest.display()
+            );
         }
         Command::ImportLegacy { file, notify } => {
             let bytes = std::fs::read(&file)
