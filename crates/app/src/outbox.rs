@@ -38,53 +38,80 @@ pub async fn try_execute_task(
     app: &App,
     mailer: &dyn Mailer,
 ) -> Result<ExecutionOutcome, store::StoreError> {
-    let now = app.clock.now();
-    let Some(mut message) = app.store.claim_email(now, LEASE).await? else {
-        return Ok(ExecutionOutcome::EmptyQueue);
-    };
-    let Some(body) = crate::sealed::open(&app.key, message.id, &message.body) else {
-        // Sealed with another key (or not by us): no retry can help.
-        app.store
-            .mark_email_failed(
-                message.id,
-                "body cannot be opened with this server's key",
-                None,
-                now,
-            )
-            .await?;
-        tracing::error!(message_id = %message.id, "email dead-lettered: body cannot be opened");
-        return Ok(ExecutionOutcome::DeadLettered);
-    };
-    message.body = body;
-    match mailer.send(&message).await {
-        Ok(()) => {
-            app.store
-                .mark_email_sent(message.id, app.clock.now())
-                .await?;
-            tracing::info!(message_id = %message.id, attempts = message.attempts, "email sent");
-            Ok(ExecutionOutcome::Sent)
-        }
-        Err(e) if message.attempts >= MAX_ATTEMPTS => {
-            app.store
-                .mark_email_failed(message.id, &e.0, None, app.clock.now())
-                .await?;
-            tracing::error!(message_id = %message.id, error = %e, "email dead-lettered");
-            Ok(ExecutionOutcome::DeadLettered)
-        }
-        Err(e) => {
-            let now = app.clock.now();
-            let retry_at = now + backoff(message.attempts);
-            app.store
-                .mark_email_failed(message.id, &e.0, Some(retry_at), now)
-                .await?;
-            tracing::warn!(message_id = %message.id, attempts = message.attempts, error = %e, "email will be retried");
-            Ok(ExecutionOutcome::WillRetry)
-        }
-    }
+    let done = send_due(app, mailer, 1).await?;
+    Ok(done
+        .first()
+        .copied()
+        .unwrap_or(ExecutionOutcome::EmptyQueue))
 }
 
-/// Runs until `shutdown` resolves: sends everything due, then waits to be woken
-/// (a use case queued mail) or for a second to pass (retries fall due).
+/// Claims up to `limit` due messages and tries to send each, in order. Those
+/// the transport accepted are marked sent together at the end (one commit for
+/// the batch): a worker that dies before that sends them again after the
+/// lease, as it would a single message. Returns what happened to each
+/// (nothing: the queue was empty).
+pub async fn send_due(
+    app: &App,
+    mailer: &dyn Mailer,
+    limit: usize,
+) -> Result<Vec<ExecutionOutcome>, store::StoreError> {
+    let now = app.clock.now();
+    let messages = app.store.claim_emails(now, LEASE, limit).await?;
+    let mut outcomes = Vec::with_capacity(messages.len());
+    let mut sent = Vec::with_capacity(messages.len());
+    for mut message in messages {
+        let Some(body) = crate::sealed::open(&app.key, message.id, &message.body) else {
+            // Sealed with another key (or not by us): no retry can help.
+            app.store
+                .mark_email_failed(
+                    message.id,
+                    "body cannot be opened with this server's key",
+                    None,
+                    now,
+                )
+                .await?;
+            tracing::error!(message_id = %message.id, "email dead-lettered: body cannot be opened");
+            outcomes.push(ExecutionOutcome::DeadLettered);
+            continue;
+        };
+        message.body = body;
+        match mailer.send(&message).await {
+            Ok(()) => {
+                tracing::info!(message_id = %message.id, attempts = message.attempts, "email sent");
+                sent.push(message.id);
+                outcomes.push(ExecutionOutcome::Sent);
+            }
+            Err(e) if message.attempts >= MAX_ATTEMPTS => {
+                app.store
+                    .mark_email_failed(message.id, &e.0, None, app.clock.now())
+                    .await?;
+                tracing::error!(message_id = %message.id, error = %e, "email dead-lettered");
+                outcomes.push(ExecutionOutcome::DeadLettered);
+            }
+            Err(e) => {
+                let now = app.clock.now();
+                let retry_at = now + backoff(message.attempts);
+                app.store
+                    .mark_email_failed(message.id, &e.0, Some(retry_at), now)
+                    .await?;
+                tracing::warn!(message_id = %message.id, attempts = message.attempts, error = %e, "email will be retried");
+                outcomes.push(ExecutionOutcome::WillRetry);
+            }
+        }
+    }
+    app.store.mark_emails_sent(&sent, app.clock.now()).await?;
+    Ok(outcomes)
+}
+
+/// Emails claimed and sent at once, between two looks for add-user requests.
+/// Each claim and each look takes the database's write lock (SQLite has one
+/// writer) and a commit, so a busy queue is not handled one email at a time; a
+/// request waits for at most this many emails.
+const EMAILS_PER_ROUND: usize = 32;
+
+/// Runs until `shutdown` resolves: handles add-user requests, sends what is
+/// due, then waits to be woken (a use case queued mail) or for a second to
+/// pass (retries fall due).
 pub async fn run_worker(
     app: App,
     mailer: Arc<dyn Mailer>,
@@ -100,15 +127,13 @@ pub async fn run_worker(
                 false
             }
         };
-        let idle = !requests_waiting
-            && match try_execute_task(&app, mailer.as_ref()).await {
-                Ok(ExecutionOutcome::EmptyQueue) => true,
-                Ok(_) => false,
-                Err(e) => {
-                    tracing::error!(error = ?e, "outbox worker cannot reach the store");
-                    true
-                }
-            };
+        let mut idle = !requests_waiting;
+        if !requests_waiting {
+            match send_due(&app, mailer.as_ref(), EMAILS_PER_ROUND).await {
+                Ok(done) => idle = done.is_empty(),
+                Err(e) => tracing::error!(error = ?e, "outbox worker cannot reach the store"),
+            }
+        }
         if idle {
             tokio::select! {
                 _ = &mut shutdown => return,

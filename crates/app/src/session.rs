@@ -52,11 +52,10 @@ impl App {
         if now - s.last_seen_at >= session::TOUCH_INTERVAL {
             self.store.touch_session(&hash, now).await?;
         }
-        let roles = self.store.user_roles(found.user.id).await?;
         Ok(Some(Principal {
             user: found.user,
             organisation: found.organisation,
-            roles,
+            roles: found.roles,
             session_hash: hash,
             session_kind: kind,
         }))

@@ -10,6 +10,12 @@ use app::{AppError, RequestMeta, SystemClock};
 use clap::{Parser, Subcommand};
 use server::{Config, Portal};
 
+/// mimalloc instead of the C library's allocator: requests allocate from
+/// every thread, and glibc's arenas showed as a sixth of a page's cost in the
+/// benchmark's profile (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "portal",

@@ -369,3 +369,84 @@ impl TryFrom<AccessKeyRow> for store::AccessKeyRecord {
         })
     }
 }
+
+/// `t.col AS p_col, …` for each of `columns`: the same columns under a prefix,
+/// so that one query can read several tables whose column names overlap.
+pub fn prefixed(table: &str, prefix: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{table}.{c} AS {prefix}_{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One row of the session snapshot query (`Store::session`): the session, its
+/// user and organisation under the prefixes `s_`, `u_` and `o_`, and one of
+/// the user's roles (none if they hold none).
+pub struct SessionSnapshotRow {
+    pub session: SessionRow,
+    pub user: UserRow,
+    pub organisation: OrgRow,
+    pub role: Option<RoleRow>,
+}
+
+impl<'r, R> sqlx::FromRow<'r, R> for SessionSnapshotRow
+where
+    R: sqlx::Row,
+    &'r str: sqlx::ColumnIndex<R>,
+    Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Ts: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let role_id: Option<String> = row.try_get("role_id")?;
+        Ok(Self {
+            session: SessionRow {
+                token_hash: row.try_get("s_token_hash")?,
+                user_id: row.try_get("s_user_id")?,
+                kind: row.try_get("s_kind")?,
+                created_at: row.try_get("s_created_at")?,
+                last_seen_at: row.try_get("s_last_seen_at")?,
+                ended_at: row.try_get("s_ended_at")?,
+            },
+            user: UserRow {
+                id: row.try_get("u_id")?,
+                organisation_id: row.try_get("u_organisation_id")?,
+                title: row.try_get("u_title")?,
+                first_name: row.try_get("u_first_name")?,
+                last_name: row.try_get("u_last_name")?,
+                email: row.try_get("u_email")?,
+                access_enabled: row.try_get("u_access_enabled")?,
+                expires_at: row.try_get("u_expires_at")?,
+                locked_until: row.try_get("u_locked_until")?,
+                lock_count: row.try_get("u_lock_count")?,
+                failed_sign_ins: row.try_get("u_failed_sign_ins")?,
+                locked: row.try_get("u_locked")?,
+                password_failures: row.try_get("u_password_failures")?,
+                password_hash: row.try_get("u_password_hash")?,
+                last_signed_in_at: row.try_get("u_last_signed_in_at")?,
+                created_at: row.try_get("u_created_at")?,
+                created_by: row.try_get("u_created_by")?,
+            },
+            organisation: OrgRow {
+                id: row.try_get("o_id")?,
+                kind: row.try_get("o_kind")?,
+                name: row.try_get("o_name")?,
+                ukprn: row.try_get("o_ukprn")?,
+                accountable_officer_name: row.try_get("o_accountable_officer_name")?,
+                accountable_officer_email: row.try_get("o_accountable_officer_email")?,
+                created_at: row.try_get("o_created_at")?,
+            },
+            role: match role_id {
+                Some(role_id) => Some(RoleRow {
+                    role_id,
+                    area_name: row.try_get("area_name")?,
+                }),
+                None => None,
+            },
+        })
+    }
+}

@@ -39,26 +39,45 @@ impl Store for SqlStore {
     }
 
     async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionWithUser>> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1");
-        let Some(session) = read!(self, |ex| sqlx::query_as::<_, SessionRow>(&sql)
+        // One round trip: the session, its user, their organisation and one
+        // row per role (a request's whole permission snapshot, read fresh).
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "SELECT {}, {}, {}, r.role_id, a.name AS area_name FROM sessions s \
+                 JOIN users u ON u.id = s.user_id \
+                 JOIN organisations o ON o.id = u.organisation_id \
+                 LEFT JOIN user_roles r ON r.user_id = u.id \
+                 LEFT JOIN areas a ON a.slug = r.area_slug \
+                 WHERE s.token_hash = $1 ORDER BY r.role_id",
+                prefixed("s", "s", SESSION_COLUMNS),
+                prefixed("u", "u", USER_COLUMNS),
+                prefixed("o", "o", ORG_COLUMNS),
+            )
+        });
+        let rows = read!(self, |ex| sqlx::query_as::<_, SessionSnapshotRow>(sql)
             .bind(token_hash)
-            .fetch_optional(ex)
+            .fetch_all(ex)
             .await)
-        .map_err(db_err)?
-        else {
-            return Ok(None);
-        };
-        let session: store::SessionRecord = session.try_into()?;
-        let Some(user) = self.user(session.user_id).await? else {
-            return Ok(None);
-        };
-        let Some(organisation) = self.organisation(user.organisation_id).await? else {
+        .map_err(db_err)?;
+        let mut roles = Vec::with_capacity(rows.len());
+        let mut first = None;
+        for row in rows {
+            if let Some(role) = row.role {
+                roles.push(RoleGrant::try_from(role)?);
+            }
+            if first.is_none() {
+                first = Some((row.session, row.user, row.organisation));
+            }
+        }
+        let Some((session, user, organisation)) = first else {
             return Ok(None);
         };
         Ok(Some(SessionWithUser {
-            session,
-            user,
-            organisation,
+            session: session.try_into()?,
+            user: user.into(),
+            organisation: organisation.try_into()?,
+            roles,
         }))
     }
 
@@ -140,42 +159,56 @@ impl Store for SqlStore {
         .map_err(db_err)
     }
 
-    async fn claim_email(
+    async fn claim_emails(
         &self,
         now: OffsetDateTime,
         lease: Duration,
-    ) -> StoreResult<Option<OutboxMessage>> {
-        // PostgreSQL: several workers may claim at once; SKIP LOCKED gives each a
-        // different message. SQLite has one writer, so the plain sub-select is enough.
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        // PostgreSQL: several workers may claim at once; SKIP LOCKED gives each
+        // different messages. SQLite has one writer, so the plain sub-select is enough.
         let skip_locked = match self.backend {
             Backend::Sqlite { .. } => "",
             Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
             "UPDATE outbox SET attempts = attempts + 1, leased_until = $2 \
-             WHERE id = (SELECT id FROM outbox \
+             WHERE id IN (SELECT id FROM outbox \
                  WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $1 \
                    AND (leased_until IS NULL OR leased_until <= $1) \
-                 ORDER BY next_attempt_at, created_at LIMIT 1{skip_locked}) \
+                 ORDER BY next_attempt_at, created_at LIMIT $3{skip_locked}) \
              RETURNING {OUTBOX_COLUMNS}"
         );
-        let row = write!(self, |ex| sqlx::query_as::<_, OutboxRow>(&sql)
+        let rows = write!(self, |ex| sqlx::query_as::<_, OutboxRow>(&sql)
             .bind(Ts(now))
             .bind(Ts(now + lease))
-            .fetch_optional(ex)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(ex)
             .await)
         .map_err(db_err)?;
-        Ok(row.map(OutboxMessage::from))
+        let mut messages: Vec<OutboxMessage> = rows.into_iter().map(OutboxMessage::from).collect();
+        // RETURNING keeps no order.
+        messages.sort_by_key(|m| (m.next_attempt_at, m.created_at));
+        Ok(messages)
     }
 
-    async fn mark_email_sent(&self, id: MessageId, now: OffsetDateTime) -> StoreResult<()> {
-        write!(self, |ex| sqlx::query(
-            "UPDATE outbox SET sent_at = $2, body = '', leased_until = NULL, last_error = NULL WHERE id = $1"
-        )
-        .bind(id.0)
-        .bind(Ts(now))
-        .execute(ex)
-        .await.map(|r| r.rows_affected()))
+    async fn mark_emails_sent(&self, ids: &[MessageId], now: OffsetDateTime) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "UPDATE outbox SET sent_at = $1, body = '', leased_until = NULL, last_error = NULL \
+             WHERE id IN ({})",
+            list.join(", ")
+        );
+        write!(self, |ex| {
+            let mut q = sqlx::query(&sql).bind(Ts(now));
+            for id in ids {
+                q = q.bind(id.0);
+            }
+            q.execute(ex).await.map(|r| r.rows_affected())
+        })
         .map_err(db_err)?;
         Ok(())
     }

@@ -24,6 +24,7 @@ macro_rules! conformance_tests {
             used_and_expired_attempts_take_no_guess,
             failures_count_up_and_a_lock_starts_them_again,
             outbox_messages_are_leased_retried_and_dead_lettered,
+            outbox_messages_are_claimed_and_marked_sent_in_batches,
             audit_rows_are_chained_in_order_even_concurrently,
             sessions_end_one_or_all,
             roles_are_read_back_with_their_area_names,
@@ -250,18 +251,18 @@ pub async fn outbox_messages_are_leased_retried_and_dead_lettered(store: Arc<dyn
     let a = email(&store, "a@example.com", t0()).await;
     let b = email(&store, "b@example.com", t0() + Duration::seconds(1)).await;
     let now = t0() + Duration::seconds(2);
-    let first = store.claim_email(now, lease).await.unwrap().unwrap();
+    let first = store.claim_emails(now, lease, 1).await.unwrap().remove(0);
     assert_eq!((first.id, first.attempts), (a, 1));
-    let second = store.claim_email(now, lease).await.unwrap().unwrap();
+    let second = store.claim_emails(now, lease, 1).await.unwrap().remove(0);
     assert_eq!(second.id, b);
     assert!(
-        store.claim_email(now, lease).await.unwrap().is_none(),
+        store.claim_emails(now, lease, 1).await.unwrap().is_empty(),
         "both leased"
     );
-    store.mark_email_sent(a, now).await.unwrap();
+    store.mark_emails_sent(&[a], now).await.unwrap();
     // b's worker died: after the lease, b is due again; a never is.
     let later = now + lease;
-    let again = store.claim_email(later, lease).await.unwrap().unwrap();
+    let again = store.claim_emails(later, lease, 1).await.unwrap().remove(0);
     assert_eq!((again.id, again.attempts), (b, 2));
     store
         .mark_email_failed(b, "refused", Some(later + Duration::minutes(5)), later)
@@ -269,16 +270,16 @@ pub async fn outbox_messages_are_leased_retried_and_dead_lettered(store: Arc<dyn
         .unwrap();
     assert!(
         store
-            .claim_email(later + Duration::minutes(4), lease)
+            .claim_emails(later + Duration::minutes(4), lease, 1)
             .await
             .unwrap()
-            .is_none()
+            .is_empty()
     );
     let third = store
-        .claim_email(later + Duration::minutes(5), lease)
+        .claim_emails(later + Duration::minutes(5), lease, 1)
         .await
         .unwrap()
-        .unwrap();
+        .remove(0);
     assert_eq!(third.attempts, 3);
     store
         .mark_email_failed(b, "refused again", None, later)
@@ -286,10 +287,10 @@ pub async fn outbox_messages_are_leased_retried_and_dead_lettered(store: Arc<dyn
         .unwrap();
     assert!(
         store
-            .claim_email(later + Duration::days(9), lease)
+            .claim_emails(later + Duration::days(9), lease, 1)
             .await
             .unwrap()
-            .is_none()
+            .is_empty()
     );
     let all = store.outbox().await.unwrap();
     assert!(
@@ -298,6 +299,36 @@ pub async fn outbox_messages_are_leased_retried_and_dead_lettered(store: Arc<dyn
     );
     assert!(all[1].dead_at.is_some() && all[1].body.is_empty());
     assert_eq!(all[1].last_error.as_deref(), Some("refused again"));
+}
+
+pub async fn outbox_messages_are_claimed_and_marked_sent_in_batches(store: Arc<dyn Store>) {
+    let lease = Duration::minutes(1);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let to = format!("batch{i}@example.com");
+        // Queued newest first: the claim still hands them out oldest first.
+        ids.push(email(&store, &to, t0() + Duration::seconds(10 - i)).await);
+    }
+    ids.reverse();
+    let now = t0() + Duration::minutes(1);
+    let first: Vec<_> = store.claim_emails(now, lease, 3).await.unwrap();
+    assert_eq!(first.iter().map(|m| m.id).collect::<Vec<_>>(), ids[..3]);
+    assert!(first.iter().all(|m| m.attempts == 1));
+    let rest = store.claim_emails(now, lease, 3).await.unwrap();
+    assert_eq!(rest.iter().map(|m| m.id).collect::<Vec<_>>(), ids[3..]);
+    assert!(store.claim_emails(now, lease, 3).await.unwrap().is_empty());
+    store.mark_emails_sent(&ids[..4], now).await.unwrap();
+    store.mark_emails_sent(&[], now).await.unwrap();
+    // After the lease only the one not marked sent is due again.
+    let again = store.claim_emails(now + lease, lease, 10).await.unwrap();
+    assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), ids[4..]);
+    let all = store.outbox().await.unwrap();
+    let sent = all
+        .iter()
+        .filter(|m| ids[..4].contains(&m.id))
+        .filter(|m| m.sent_at == Some(now) && m.body.is_empty())
+        .count();
+    assert_eq!(sent, 4, "sent bodies are erased");
 }
 
 fn event(action: &str) -> NewAuditEvent {
@@ -361,6 +392,10 @@ pub async fn sessions_end_one_or_all(store: Arc<dyn Store>) {
     assert_eq!(s.session.ended_at, Some(t0()));
     assert_eq!(s.user.id, u);
     assert_eq!(s.organisation.id, o);
+    assert!(
+        s.roles.is_empty(),
+        "a user without roles still has a session"
+    );
     store
         .touch_session(&[2u8; 32], t0() + Duration::minutes(1))
         .await
@@ -386,6 +421,14 @@ pub async fn roles_are_read_back_with_their_area_names(store: Arc<dyn Store>) {
     tx.grant_role(&role_grant(u, Role::PortalAdmin, None, t0()))
         .await
         .unwrap();
+    tx.insert_session(&NewSession {
+        token_hash: vec![5u8; 32],
+        user_id: u,
+        kind: SessionKind::Api,
+        created_at: t0(),
+    })
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let roles = store.user_roles(u).await.unwrap();
     let names: Vec<String> = roles.iter().map(RoleGrant::name).collect();
@@ -396,6 +439,11 @@ pub async fn roles_are_read_back_with_their_area_names(store: Arc<dyn Store>) {
             "Portal Administrator"
         ]
     );
+    // The session snapshot reads the same roles, in the same order, in one go.
+    let s = store.session(&[5u8; 32]).await.unwrap().unwrap();
+    assert_eq!(s.roles, roles);
+    assert_eq!(s.user.id, u);
+    assert_eq!(s.organisation.id, o);
 }
 
 pub async fn users_are_listed_per_organisation_searched_filtered_and_paged(store: Arc<dyn Store>) {

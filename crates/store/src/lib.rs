@@ -52,17 +52,19 @@ pub trait Store: Send + Sync + 'static {
     /// Number of organisations (to know whether a database is empty).
     async fn organisation_count(&self) -> StoreResult<i64>;
 
-    /// Leases the oldest due outbox message for `lease`, counting the attempt.
-    /// A message whose lease ran out (its worker died) becomes due again.
-    async fn claim_email(
+    /// Leases up to `limit` due outbox messages, oldest first, for `lease`,
+    /// counting an attempt on each (one statement, so one commit for all). A
+    /// message whose lease ran out (its worker died) becomes due again.
+    async fn claim_emails(
         &self,
         now: OffsetDateTime,
         lease: Duration,
-    ) -> StoreResult<Option<OutboxMessage>>;
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxMessage>>;
 
-    /// The transport accepted the message: it is never sent again. Its body is
-    /// erased, since it may hold a passcode.
-    async fn mark_email_sent(&self, id: MessageId, now: OffsetDateTime) -> StoreResult<()>;
+    /// The transport accepted these messages: they are never sent again. Their
+    /// bodies are erased, since they may hold a passcode.
+    async fn mark_emails_sent(&self, ids: &[MessageId], now: OffsetDateTime) -> StoreResult<()>;
 
     /// Sending failed: try again at `retry_at`, or, with `None`, give up
     /// (dead letter). The body is erased on giving up.

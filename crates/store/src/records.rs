@@ -172,11 +172,15 @@ pub struct SessionRecord {
     pub ended_at: Option<OffsetDateTime>,
 }
 
+/// Everything a request needs to know who is asking and what they may do,
+/// read together (one query) on every request: nothing is cached.
 #[derive(Debug, Clone)]
 pub struct SessionWithUser {
     pub session: SessionRecord,
     pub user: UserRecord,
     pub organisation: OrganisationRecord,
+    /// The user's roles, in role id order.
+    pub roles: Vec<RoleGrant>,
 }
 
 #[derive(Debug, Clone)]

@@ -26,10 +26,10 @@ async fn mail_queued_before_a_crash_is_sent_once_after_restart(app: TestApp) {
     // A worker claims it and dies before sending.
     let claimed = app
         .store()
-        .claim_email(app.clock.now(), LEASE)
+        .claim_emails(app.clock.now(), LEASE, 1)
         .await
         .unwrap()
-        .unwrap();
+        .remove(0);
     assert_eq!(claimed.to, email);
     assert_eq!(
         try_execute_task(&app.portal.app, app.mailer.as_ref())
