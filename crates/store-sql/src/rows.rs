@@ -74,6 +74,12 @@ pub struct UserRow {
     created_by: Option<Uuid>,
 }
 
+impl UserRow {
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
 impl From<UserRow> for UserRecord {
     fn from(r: UserRow) -> Self {
         Self {

@@ -268,65 +268,96 @@ impl Store for SqlStore {
         org: OrgId,
         filter: &UserFilter,
     ) -> StoreResult<(Vec<UserWithRoles>, i64)> {
-        // One filter, three uses: the page, the page's roles, the count.
-        const MATCHING: &str = "FROM users u WHERE u.organisation_id = $1 \
-             AND ($2 IS NULL OR u.email_norm LIKE $2 ESCAPE '\\' OR lower(u.first_name) LIKE $2 ESCAPE '\\' \
-                  OR lower(u.last_name) LIKE $2 ESCAPE '\\' \
-                  OR lower(u.first_name || ' ' || u.last_name) LIKE $2 ESCAPE '\\') \
-             AND ($3 IS NULL OR EXISTS (SELECT 1 FROM user_roles f WHERE f.user_id = u.id AND f.role_id = $3))";
+        // One filter for the page and, only when the page cannot tell, the count.
+        // Searching is by prefix: the address, the last name or "first last"
+        // (which covers the first name) starts with the text, ignoring case.
+        // Each is a range on its own index (migration 20261202000004), so a
+        // search reads the matches, not every user of the provider. PostgreSQL
+        // compares in the "C" collation, where a range is exactly a prefix.
+        let c = match self.backend {
+            Backend::Sqlite { .. } => "",
+            Backend::Postgres(_) => " COLLATE \"C\"",
+        };
+        let search =
+            |expr: &str| format!("(u.organisation_id = $1 AND {expr}{c} >= $2 AND {expr}{c} < $3)");
+        let text = if filter.q.as_deref().is_some_and(|q| !q.trim().is_empty()) {
+            format!(
+                "({} OR {} OR {})",
+                search("u.email_norm"),
+                search("lower(u.last_name)"),
+                search("lower(u.first_name || ' ' || u.last_name)")
+            )
+        } else {
+            // Both bounds are NULL: listing, in name order, by the name index.
+            "u.organisation_id = $1 AND $2 IS NULL AND $3 IS NULL".to_owned()
+        };
+        let matching = format!(
+            "FROM users u WHERE {text} \
+             AND ($4 IS NULL OR EXISTS (SELECT 1 FROM user_roles f WHERE f.user_id = u.id AND f.role_id = $4))"
+        );
         const ORDER: &str =
-            "ORDER BY lower(u.last_name), lower(u.first_name), u.id LIMIT $4 OFFSET $5";
-        let pattern = filter
+            "ORDER BY lower(u.last_name), lower(u.first_name), u.id LIMIT $5 OFFSET $6";
+        let low = filter
             .q
             .as_deref()
             .map(str::trim)
             .filter(|q| !q.is_empty())
-            .map(|q| {
-                let escaped = q
-                    .to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                format!("{escaped}%")
-            });
+            .map(str::to_lowercase);
+        // Above every text that starts with `low` (U+10FFFF sorts after every
+        // character, byte-wise and in "C").
+        let high = low.as_ref().map(|l| format!("{l}\u{10FFFF}"));
         let role = filter.role.as_deref().filter(|r| !r.is_empty());
         let columns = USER_COLUMNS
             .split(", ")
             .map(|c| format!("u.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let page_sql = format!("SELECT {columns} {MATCHING} {ORDER}");
-        let roles_sql = format!(
-            "SELECT r.user_id, r.role_id, a.name AS area_name FROM user_roles r \
-             LEFT JOIN areas a ON a.slug = r.area_slug \
-             WHERE r.user_id IN (SELECT u.id {MATCHING} {ORDER}) ORDER BY r.role_id"
-        );
-        let count_sql = format!("SELECT COUNT(*) {MATCHING}");
+        let page_sql = format!("SELECT {columns} {matching} {ORDER}");
         let users = read!(self, |ex| sqlx::query_as::<_, UserRow>(&page_sql)
             .bind(org.0)
-            .bind(pattern.as_deref())
+            .bind(low.as_deref())
+            .bind(high.as_deref())
             .bind(role)
             .bind(filter.limit)
             .bind(filter.offset)
             .fetch_all(ex)
             .await)
         .map_err(db_err)?;
-        let roles = read!(self, |ex| sqlx::query_as::<_, UserRoleRow>(&roles_sql)
-            .bind(org.0)
-            .bind(pattern.as_deref())
-            .bind(role)
-            .bind(filter.limit)
-            .bind(filter.offset)
-            .fetch_all(ex)
-            .await)
-        .map_err(db_err)?;
-        let total = read!(self, |ex| sqlx::query_scalar::<_, i64>(&count_sql)
-            .bind(org.0)
-            .bind(pattern.as_deref())
-            .bind(role)
-            .fetch_one(ex)
-            .await)
-        .map_err(db_err)?;
+        // The page's roles, by the page's ids (the filter is not run again).
+        let roles = if users.is_empty() {
+            Vec::new()
+        } else {
+            let ids: Vec<String> = (1..=users.len()).map(|i| format!("${i}")).collect();
+            let roles_sql = format!(
+                "SELECT r.user_id, r.role_id, a.name AS area_name FROM user_roles r \
+                 LEFT JOIN areas a ON a.slug = r.area_slug \
+                 WHERE r.user_id IN ({}) ORDER BY r.role_id",
+                ids.join(", ")
+            );
+            read!(self, |ex| {
+                let mut q = sqlx::query_as::<_, UserRoleRow>(&roles_sql);
+                for u in &users {
+                    q = q.bind(u.id());
+                }
+                q.fetch_all(ex).await
+            })
+            .map_err(db_err)?
+        };
+        // A page that is not full is the last one: it tells the total itself.
+        let short_page = (users.len() as i64) < filter.limit;
+        let total = if short_page && (!users.is_empty() || filter.offset == 0) {
+            filter.offset + users.len() as i64
+        } else {
+            let count_sql = format!("SELECT COUNT(*) {matching}");
+            read!(self, |ex| sqlx::query_scalar::<_, i64>(&count_sql)
+                .bind(org.0)
+                .bind(low.as_deref())
+                .bind(high.as_deref())
+                .bind(role)
+                .fetch_one(ex)
+                .await)
+            .map_err(db_err)?
+        };
         let mut by_user: std::collections::HashMap<uuid::Uuid, Vec<RoleGrant>> =
             std::collections::HashMap::new();
         for r in roles {

@@ -552,6 +552,19 @@ pub async fn users_are_listed_per_organisation_searched_filtered_and_paged(store
         (page, total),
         (vec!["Hopper".to_owned(), "Lovelace".to_owned()], 4)
     );
+    // The last page, a short one, and a page past the end still give the total.
+    let (page, total, _) = list(None, None, 3, 2).await;
+    assert_eq!((page, total), (vec!["Under_score".to_owned()], 4));
+    let (page, total, _) = list(None, None, 8, 2).await;
+    assert_eq!((page.len(), total), (0, 4));
+    let (page, total, _) = list(Some("gra"), None, 0, 10).await;
+    assert_eq!((page, total), (vec!["Hopper".to_owned()], 1), "first name");
+    let (page, total, _) = list(None, None, 0, 1).await;
+    assert_eq!(
+        (page, total),
+        (vec!["Babbage".to_owned()], 4),
+        "a full page counts"
+    );
     let areas = store.areas().await.unwrap();
     assert_eq!(areas.len(), 6);
     assert!(areas.iter().any(|a| a.name == "HESES" && !a.sensitive));

@@ -36,7 +36,7 @@ pub struct BenchArgs {
     pub audit_events: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Users in the legacy import measured at the end (default: --users).
+    /// Users in the legacy import measured at the end (default: --users; 0: none).
     #[arg(long)]
     pub import_users: Option<usize>,
     /// Seconds each scenario runs at each concurrency.
@@ -226,30 +226,11 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
 
     // The legacy import, into a new database.
     let import_users = args.import_users.unwrap_or(args.users);
-    let import_scale = Scale {
-        users: import_users,
-        providers: (import_users / 50).max(1),
-        ..scale
+    let (import_secs, import_said) = if import_users == 0 {
+        (f64::NAN, "not run".to_owned())
+    } else {
+        legacy_import(args, &scale, import_users, &dir, &import_name, exe).await?
     };
-    let csv = dir.join("import.csv");
-    std::fs::write(&csv, app::bench_data::legacy_export(&import_scale))?;
-    let import_env = Env {
-        database_url: database(args, &dir, &import_name, "import.db").await?,
-        dir: dir.clone(),
-    };
-    check(
-        &import_env.command(exe).arg("migrate").output()?,
-        "portal migrate",
-    )?;
-    let t = Instant::now();
-    let out = import_env
-        .command(exe)
-        .arg("import-legacy")
-        .arg(&csv)
-        .output()?;
-    let import_secs = t.elapsed().as_secs_f64();
-    check(&out, "portal import-legacy")?;
-    let import_said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if let Some(url) = &args.database_url {
         for name in [&data_name, &import_name] {
             drop_database(url, name).await?;
@@ -322,6 +303,42 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
         eprintln!("portal bench: some requests failed; the figures above are not valid");
     }
     Ok(!failed)
+}
+
+/// Times `portal import-legacy` of `users` generated users into a new database.
+async fn legacy_import(
+    args: &BenchArgs,
+    scale: &Scale,
+    users: usize,
+    dir: &Path,
+    import_name: &str,
+    exe: &Path,
+) -> anyhow::Result<(f64, String)> {
+    let import_scale = Scale {
+        users,
+        providers: (users / 50).max(1),
+        ..*scale
+    };
+    let csv = dir.join("import.csv");
+    std::fs::write(&csv, app::bench_data::legacy_export(&import_scale))?;
+    let import_env = Env {
+        database_url: database(args, dir, import_name, "import.db").await?,
+        dir: dir.to_owned(),
+    };
+    check(
+        &import_env.command(exe).arg("migrate").output()?,
+        "portal migrate",
+    )?;
+    let t = Instant::now();
+    let out = import_env
+        .command(exe)
+        .arg("import-legacy")
+        .arg(&csv)
+        .output()?;
+    let import_secs = t.elapsed().as_secs_f64();
+    check(&out, "portal import-legacy")?;
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Ok((import_secs, said))
 }
 
 struct Row {
