@@ -5,7 +5,7 @@ use domain::audit::Outcome;
 use domain::authz::{self, Action, Denial, Subject};
 use domain::role::{Area, AreaKind};
 use domain::{OrgId, OrganisationKind, Role, UserId};
-use store::{UserFilter, UserRecord, UserWithRoles};
+use store::{RoleGrant, UserFilter, UserRecord, UserWithRoles};
 
 use crate::{App, AppError, AppResult, Principal, RequestMeta};
 
@@ -322,8 +322,15 @@ impl App {
                 .await);
         };
         tx.lock_organisation(user.organisation_id).await?;
-        let Some(org) = self.store.organisation(user.organisation_id).await? else {
-            return Err(AppError::internal("user without organisation"));
+        // An organisation's kind never changes: the actor's own, read with their
+        // session this request, serves for a colleague.
+        let kind = if user.organisation_id == actor.organisation.id {
+            actor.organisation.kind
+        } else {
+            match self.store.organisation(user.organisation_id).await? {
+                Some(org) => org.kind,
+                None => return Err(AppError::internal("user without organisation")),
+            }
         };
         let roles = tx
             .user_roles(id)
@@ -331,7 +338,7 @@ impl App {
             .into_iter()
             .map(|g| g.role)
             .collect();
-        Ok((tx, user, org.kind, roles))
+        Ok((tx, user, kind, roles))
     }
 
     /// Replaces a user's roles with `wanted`, atomically: every role added or
@@ -529,7 +536,22 @@ impl App {
         self.queue_email(tx.as_mut(), email).await?;
         tx.commit().await?;
         self.outbox_ready.notify_one();
-        self.view_user(actor, id, meta).await
+        // The answer is what this transaction committed: the roles held, less
+        // those removed, with those added, in the store's order (by role id).
+        let mut roles: Vec<RoleGrant> = current
+            .iter()
+            .filter(|r| !removed.contains(r))
+            .chain(added.iter().copied())
+            .map(|r| RoleGrant {
+                role: r.clone(),
+                area_name: r
+                    .area()
+                    .and_then(|a| areas.iter().find(|x| &x.slug == a))
+                    .map(|a| a.name.clone()),
+            })
+            .collect();
+        roles.sort_by_key(|g| g.role.id());
+        Ok(UserWithRoles { user, roles })
     }
 
     /// Changes details, access, expiry or lock, each checked as its own action.

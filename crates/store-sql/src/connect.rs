@@ -31,7 +31,13 @@ pub(crate) enum Backend {
 /// The store over either backend.
 pub struct SqlStore {
     pub(crate) backend: Backend,
+    /// The end of the audit chain as this process last wrote it: a guess that
+    /// saves reading it back before the next append (see `append_audit`).
+    pub(crate) audit_tip: AuditTip,
 }
+
+/// The last audit row's `(seq, hash)`, if this process has written one.
+pub(crate) type AuditTip = std::sync::Arc<std::sync::Mutex<Option<(i64, Vec<u8>)>>>;
 
 impl SqlStore {
     pub fn backend_name(&self) -> &'static str {
@@ -124,6 +130,7 @@ async fn connect_sqlite(url: &str, max: u32) -> Result<SqlStore, StoreError> {
     }
     Ok(SqlStore {
         backend: Backend::Sqlite { write, read },
+        audit_tip: AuditTip::default(),
     })
 }
 
@@ -191,5 +198,6 @@ async fn connect_postgres(
         .map_err(db_err)?;
     Ok(SqlStore {
         backend: Backend::Postgres(pool),
+        audit_tip: AuditTip::default(),
     })
 }

@@ -26,7 +26,10 @@ impl Store for SqlStore {
             }
             Backend::Postgres(pool) => TxInner::Postgres(pool.begin().await.map_err(db_err)?),
         };
-        Ok(Box::new(SqlTx { inner }))
+        Ok(Box::new(SqlTx {
+            inner,
+            audit_tip: self.audit_tip.clone(),
+        }))
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -20,6 +20,7 @@ pub(crate) enum TxInner {
 
 pub(crate) struct SqlTx {
     pub(crate) inner: TxInner,
+    pub(crate) audit_tip: crate::connect::AuditTip,
 }
 
 impl SqlTx {
@@ -693,6 +694,39 @@ impl StoreTx for SqlTx {
                 .await
                 .map_err(db_err)?;
         }
+        // The chain's end as this process last wrote it is usually still the
+        // end: append after it on condition that it is, in one statement. If
+        // it is not (another process wrote, or that transaction rolled back),
+        // nothing is written and the end is read, as it always may be.
+        let guess = self
+            .audit_tip
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some((prev_seq, prev_hash)) = guess {
+            let entry = audit_entry(ev, prev_seq + 1);
+            let hash = entry.chain_hash(&prev_hash);
+            let sql = format!(
+                "INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {AUDIT_VALUES} \
+                 WHERE EXISTS (SELECT 1 FROM audit_log WHERE seq = $13 AND hash = $11) \
+                 AND NOT EXISTS (SELECT 1 FROM audit_log WHERE seq > $13)"
+            );
+            let written = tx!(self, |c| bind_audit(
+                sqlx::query(&sql),
+                &entry,
+                &prev_hash,
+                &hash
+            )
+            .bind(prev_seq)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))
+            .map_err(db_err)?;
+            if written == 1 {
+                self.remember_audit_tip(entry.seq, hash.to_vec());
+                return Ok(entry.seq);
+            }
+        }
         let last = tx!(self, |c| sqlx::query_as::<_, (i64, Vec<u8>)>(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
         )
@@ -700,42 +734,20 @@ impl StoreTx for SqlTx {
         .await)
         .map_err(db_err)?;
         let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_vec()));
-        let entry = AuditEntry {
-            seq: prev_seq + 1,
-            // Stored with microsecond precision: hash what will be read back.
-            at: ev
-                .at
-                .replace_nanosecond(ev.at.nanosecond() / 1_000 * 1_000)
-                .unwrap_or(ev.at),
-            actor_id: ev.actor_id.map(|u| u.0),
-            organisation_id: ev.organisation_id.map(|o| o.0),
-            action: ev.action.clone(),
-            target: ev.target.clone(),
-            outcome: ev.outcome,
-            detail: ev.detail.clone(),
-            request_id: ev.request_id.clone(),
-            ip: ev.ip.clone(),
-        };
+        let entry = audit_entry(ev, prev_seq + 1);
         let hash = entry.chain_hash(&prev_hash);
-        tx!(self, |c| sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor_id, organisation_id, action, target, outcome, detail, \
-             request_id, ip, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        let sql = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ({AUDIT_VALUES})");
+        tx!(self, |c| bind_audit(
+            sqlx::query(&sql),
+            &entry,
+            &prev_hash,
+            &hash
         )
-        .bind(entry.seq)
-        .bind(Ts(entry.at))
-        .bind(entry.actor_id)
-        .bind(entry.organisation_id)
-        .bind(&entry.action)
-        .bind(entry.target.as_deref())
-        .bind(entry.outcome.as_str())
-        .bind(&entry.detail)
-        .bind(entry.request_id.as_deref())
-        .bind(entry.ip.as_deref())
-        .bind(&prev_hash)
-        .bind(hash.as_slice())
         .execute(&mut *c)
-        .await.map(|r| r.rows_affected()))
+        .await
+        .map(|r| r.rows_affected()))
         .map_err(db_err)?;
+        self.remember_audit_tip(entry.seq, hash.to_vec());
         Ok(entry.seq)
     }
 
@@ -777,5 +789,65 @@ impl StoreTx for SqlTx {
 
     async fn enqueue_emails(&mut self, emails: &[NewEmail]) -> StoreResult<()> {
         self.bulk_enqueue_emails(emails).await
+    }
+}
+
+const AUDIT_COLUMNS: &str = "seq, at, actor_id, organisation_id, action, target, outcome, detail, \
+     request_id, ip, prev_hash, hash";
+const AUDIT_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12";
+
+/// The row `ev` becomes at position `seq` of the chain.
+fn audit_entry(ev: &NewAuditEvent, seq: i64) -> AuditEntry {
+    AuditEntry {
+        seq,
+        // Stored with microsecond precision: hash what will be read back.
+        at: ev
+            .at
+            .replace_nanosecond(ev.at.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(ev.at),
+        actor_id: ev.actor_id.map(|u| u.0),
+        organisation_id: ev.organisation_id.map(|o| o.0),
+        action: ev.action.clone(),
+        target: ev.target.clone(),
+        outcome: ev.outcome,
+        detail: ev.detail.clone(),
+        request_id: ev.request_id.clone(),
+        ip: ev.ip.clone(),
+    }
+}
+
+/// Binds `$1`..`$12` of [`AUDIT_VALUES`].
+fn bind_audit<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    entry: &'q AuditEntry,
+    prev_hash: &'q [u8],
+    hash: &'q [u8],
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Ts: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<uuid::Uuid>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    q.bind(entry.seq)
+        .bind(Ts(entry.at))
+        .bind(entry.actor_id)
+        .bind(entry.organisation_id)
+        .bind(entry.action.as_str())
+        .bind(entry.target.as_deref())
+        .bind(entry.outcome.as_str())
+        .bind(entry.detail.as_str())
+        .bind(entry.request_id.as_deref())
+        .bind(entry.ip.as_deref())
+        .bind(prev_hash)
+        .bind(hash)
+}
+
+impl SqlTx {
+    fn remember_audit_tip(&self, seq: i64, hash: Vec<u8>) {
+        *self.audit_tip.lock().unwrap_or_else(|e| e.into_inner()) = Some((seq, hash));
     }
 }

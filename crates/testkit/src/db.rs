@@ -21,6 +21,17 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Another store on the same database, as another process would open it.
+    pub async fn another_store(&self) -> SqlStore {
+        let options = ConnectOptions {
+            postgres_schema: self.schema.clone(),
+            max_connections: Some(4),
+        };
+        connect(&self.url, options)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {} again: {e:?}", self.url))
+    }
+
     /// A database URL another process (the `portal` binary) can open this database with.
     pub fn process_url(&self) -> String {
         match &self.schema {
