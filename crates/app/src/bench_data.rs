@@ -304,33 +304,30 @@ impl App {
                 &meta,
             )
             .await?;
-        self.create_user(
-            &UserInput {
+        let officer_roles = INITIAL_DATA_RETURN_AREAS
+            .iter()
+            .map(|(slug, _)| format!("regulator-officer:{slug}"))
+            .collect();
+        let staff = [
+            ("Oscar", "Officer", "oscar.officer", officer_roles),
+            (
+                "Rita",
+                "Regulator",
+                "rita.regulator",
+                vec!["regulator-admin".into()],
+            ),
+        ];
+        for (first_name, last_name, mailbox, roles) in staff {
+            let input = UserInput {
                 organisation: regulator.to_string(),
                 title: String::new(),
-                first_name: "Oscar".into(),
-                last_name: "Officer".into(),
-                email: "oscar.officer@ofs.bench.example.org".into(),
-                roles: INITIAL_DATA_RETURN_AREAS
-                    .iter()
-                    .map(|(slug, _)| format!("regulator-officer:{slug}"))
-                    .collect(),
-            },
-            &meta,
-        )
-        .await?;
-        self.create_user(
-            &UserInput {
-                organisation: regulator.to_string(),
-                title: String::new(),
-                first_name: "Rita".into(),
-                last_name: "Regulator".into(),
-                email: "rita.regulator@ofs.bench.example.org".into(),
-                roles: vec!["regulator-admin".into()],
-            },
-            &meta,
-        )
-        .await?;
+                first_name: first_name.into(),
+                last_name: last_name.into(),
+                email: format!("{mailbox}@ofs.bench.example.org"),
+                roles,
+            };
+            self.create_user(&input, &meta).await?;
+        }
 
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;

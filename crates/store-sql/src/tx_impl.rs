@@ -708,8 +708,8 @@ impl StoreTx for SqlTx {
             let hash = entry.chain_hash(&prev_hash);
             let sql = format!(
                 "INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {AUDIT_VALUES} \
-                 WHERE EXISTS (SELECT 1 FROM audit_log WHERE seq = $13 AND hash = $11) \
-                 AND NOT EXISTS (SELECT 1 FROM audit_log WHERE seq > $13)"
+                 WHERE (SELECT max(seq) FROM audit_log) = $13 \
+                 AND EXISTS (SELECT 1 FROM audit_log WHERE seq = $13 AND hash = $11)"
             );
             let written = tx!(self, |c| bind_audit(
                 sqlx::query(&sql),

@@ -4,23 +4,10 @@
 
 use std::sync::Arc;
 
-use domain::audit::{GENESIS, Outcome};
-use store::{NewAuditEvent, Store};
+use domain::audit::GENESIS;
+use store::Store;
+use store::conformance::event;
 use testkit::TestDb;
-
-fn event(action: &str) -> NewAuditEvent {
-    NewAuditEvent {
-        at: time::macros::datetime!(2026-03-01 09:00 UTC),
-        actor_id: None,
-        organisation_id: None,
-        action: action.into(),
-        target: None,
-        outcome: Outcome::Success,
-        detail: String::new(),
-        request_id: None,
-        ip: None,
-    }
-}
 
 async fn append(store: &dyn Store, action: &str, commit: bool) {
     let mut tx = store.begin().await.unwrap();

@@ -331,7 +331,8 @@ pub async fn outbox_messages_are_claimed_and_marked_sent_in_batches(store: Arc<d
     assert_eq!(sent, 4, "sent bodies are erased");
 }
 
-fn event(action: &str) -> NewAuditEvent {
+/// An audit event of `action`, at a fixed time, by no one.
+pub fn event(action: &str) -> NewAuditEvent {
     NewAuditEvent {
         at: t0(),
         actor_id: None,
