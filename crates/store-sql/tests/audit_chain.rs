@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use domain::audit::GENESIS;
 use store::Store;
-use store::conformance::event;
+use store::conformance::{assert_chained, event};
 use testkit::TestDb;
 
 async fn append(store: &dyn Store, action: &str, commit: bool) {
@@ -35,13 +34,7 @@ async fn chain_survives_other_writers_and_rollbacks(db: TestDb) {
     let rows = here.audit_after(0, 100).await.unwrap();
     let actions: Vec<&str> = rows.iter().map(|r| r.entry.action.as_str()).collect();
     assert_eq!(actions, ["a.1", "a.2", "b.1", "a.3", "a.4", "b.2", "a.5"]);
-    let mut prev = GENESIS.to_vec();
-    for (i, r) in rows.iter().enumerate() {
-        assert_eq!(r.entry.seq, i as i64 + 1);
-        assert_eq!(r.prev_hash, prev);
-        assert_eq!(r.hash, r.entry.chain_hash(&prev).to_vec());
-        prev = r.hash.clone();
-    }
+    assert_chained(&rows);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

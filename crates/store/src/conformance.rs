@@ -331,6 +331,17 @@ pub async fn outbox_messages_are_claimed_and_marked_sent_in_batches(store: Arc<d
     assert_eq!(sent, 4, "sent bodies are erased");
 }
 
+/// Panics unless `rows`, from the first, form one unbroken hash chain.
+pub fn assert_chained(rows: &[AuditRecord]) {
+    let mut prev = GENESIS.to_vec();
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.entry.seq, i as i64 + 1);
+        assert_eq!(r.prev_hash, prev);
+        assert_eq!(r.hash, r.entry.chain_hash(&prev).to_vec());
+        prev = r.hash.clone();
+    }
+}
+
 /// An audit event of `action`, at a fixed time, by no one.
 pub fn event(action: &str) -> NewAuditEvent {
     NewAuditEvent {
@@ -361,13 +372,7 @@ pub async fn audit_rows_are_chained_in_order_even_concurrently(store: Arc<dyn St
     }
     let rows = store.audit_after(0, 100).await.unwrap();
     assert_eq!(rows.len(), 12);
-    let mut prev = GENESIS.to_vec();
-    for (i, r) in rows.iter().enumerate() {
-        assert_eq!(r.entry.seq, i as i64 + 1);
-        assert_eq!(r.prev_hash, prev);
-        assert_eq!(r.hash, r.entry.chain_hash(&prev).to_vec());
-        prev = r.hash.clone();
-    }
+    assert_chained(&rows);
     assert_eq!(store.audit_after(10, 100).await.unwrap().len(), 2);
 }
 
