@@ -439,20 +439,16 @@ impl App {
         let actor_roles = actor.role_list();
         let me = subject(&actor.user, actor.organisation.kind, &actor_roles);
         let them = subject(&user, kind, &current);
-        let unknown_area = added.iter().find(|r| {
-            r.area()
-                .is_some_and(|a| !areas.iter().any(|x| &x.slug == a))
-        });
+        let unknown_area = added
+            .iter()
+            .find(|r| r.area().is_some() && area_of(&areas, r).is_none());
         if let Some(r) = unknown_area {
             return Err(AppError::invalid(
                 "roles",
                 format!("{} is not a portal role", r.id()),
             ));
         }
-        let sensitive = |r: &Role| {
-            r.area()
-                .is_some_and(|a| areas.iter().any(|x| &x.slug == a && x.sensitive))
-        };
+        let sensitive = |r: &Role| area_of(&areas, r).is_some_and(|a| a.sensitive);
         let decision = authz::decide(&me, Action::SetRoles, user.organisation_id, Some(&them))
             .and_then(|()| {
                 added
@@ -499,8 +495,11 @@ impl App {
             tx.revoke_role(id, r).await?;
         }
         let name_of = |r: &Role| {
-            let area = r.area().and_then(|a| areas.iter().find(|x| &x.slug == a));
-            r.name(area.map(|a| a.name.as_str()).unwrap_or_default())
+            r.name(
+                area_of(&areas, r)
+                    .map(|a| a.name.as_str())
+                    .unwrap_or_default(),
+            )
         };
         let mut changes: Vec<String> = added
             .iter()
@@ -544,10 +543,7 @@ impl App {
             .chain(added.iter().copied())
             .map(|r| RoleGrant {
                 role: r.clone(),
-                area_name: r
-                    .area()
-                    .and_then(|a| areas.iter().find(|x| &x.slug == a))
-                    .map(|a| a.name.clone()),
+                area_name: area_of(&areas, r).map(|a| a.name.clone()),
             })
             .collect();
         roles.sort_by_key(|g| g.role.id());
@@ -823,13 +819,8 @@ impl App {
             roles: &[],
         };
         for role in &roles {
-            let sensitive = role
-                .area()
-                .is_some_and(|a| areas.iter().any(|x| &x.slug == a && x.sensitive));
-            if role
-                .area()
-                .is_some_and(|a| !areas.iter().any(|x| &x.slug == a))
-            {
+            let sensitive = area_of(&areas, role).is_some_and(|a| a.sensitive);
+            if role.area().is_some() && area_of(&areas, role).is_none() {
                 return Err(AppError::invalid(
                     "roles",
                     format!("{} is not a portal role", role.id()),
@@ -994,4 +985,11 @@ impl App {
         self.outbox_ready.notify_one();
         Ok(true)
     }
+}
+
+/// The area an area role is for, among `areas`; `None` for a role without an
+/// area, or for an area that does not exist.
+fn area_of<'a>(areas: &'a [Area], role: &Role) -> Option<&'a Area> {
+    let slug = role.area()?;
+    areas.iter().find(|a| &a.slug == slug)
 }

@@ -23,11 +23,7 @@ pub struct TestDb {
 impl TestDb {
     /// Another store on the same database, as another process would open it.
     pub async fn another_store(&self) -> SqlStore {
-        let options = ConnectOptions {
-            postgres_schema: self.schema.clone(),
-            max_connections: Some(4),
-        };
-        connect(&self.url, options)
+        connect(&self.url, options(self.schema.clone()))
             .await
             .unwrap_or_else(|e| panic!("cannot open {} again: {e:?}", self.url))
     }
@@ -89,15 +85,9 @@ impl TestDb {
             }
         };
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let store = connect(
-            &url,
-            ConnectOptions {
-                postgres_schema: Some(schema.clone()),
-                max_connections: Some(4),
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {url}: {e:?}"));
+        let store = connect(&url, options(Some(schema.clone())))
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {url}: {e:?}"));
         store
             .migrate()
             .await
@@ -107,5 +97,13 @@ impl TestDb {
             url,
             schema: Some(schema),
         })
+    }
+}
+
+/// How tests connect: a few connections, in `schema` on PostgreSQL.
+fn options(schema: Option<String>) -> ConnectOptions {
+    ConnectOptions {
+        postgres_schema: schema,
+        max_connections: Some(4),
     }
 }
