@@ -5,13 +5,14 @@
 //! sensitive area's role (rule 5).
 
 use domain::access_key::{self, AccessKey};
-use domain::audit::Outcome;
-use domain::authz::{self, RegulatorTask};
+use domain::authz::{Denial, RegulatorTask};
 use domain::{OrgId, OrganisationKind, Role};
 use rand::rngs::OsRng;
 use store::{AccessKeyRecord, RoleGrant};
 use time::{Duration, OffsetDateTime};
 
+use crate::permit::{self, Permit, Refusal};
+use crate::unit::Unit;
 use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta};
 
 /// The longest a key may stay valid, and the most uses it may have.
@@ -45,14 +46,6 @@ pub struct ListedKey {
 const ACTIVATE: &str = "access_keys.activate";
 
 impl App {
-    fn regulator_task(&self, actor: &Principal) -> authz::Decision {
-        authz::may_do_regulator_task(
-            actor.organisation.kind,
-            &actor.role_list(),
-            RegulatorTask::AccessKeys,
-        )
-    }
-
     /// A regulator administrator (or, with `None`, an operator at the command
     /// line) issues a key.
     pub async fn issue_access_key(
@@ -61,11 +54,18 @@ impl App {
         input: &IssueKeyInput,
         meta: &RequestMeta,
     ) -> AppResult<IssuedKey> {
-        if let Some(a) = actor
-            && let Err(d) = self.regulator_task(a)
-        {
-            return Err(self.deny(meta, a, "access_keys.issue", None, d).await);
-        }
+        const ACTION: &str = "access_keys.issue";
+        let permit = match actor {
+            Some(a) => Some(
+                self.permitted(
+                    meta,
+                    actor,
+                    permit::regulator_task(a, RegulatorTask::AccessKeys, ACTION),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let now = self.clock.now();
         let mut errors = FieldErrors::new();
         let org = match input.organisation.trim().parse::<OrgId>() {
@@ -126,34 +126,36 @@ impl App {
             created_by: actor.map(|a| a.user.id),
             created_at: now,
         };
-        let mut tx = self.store.begin().await?;
-        tx.insert_access_key(&store::NewAccessKey {
-            id: record.id,
-            key_hash: key.hash(&self.key).to_vec(),
-            organisation_id: org.id,
-            role: role.clone(),
-            max_uses: record.max_uses,
-            expires_at,
-            created_by: record.created_by,
-            created_at: now,
+        let detail = format!(
+            "role={} organisation={} max_uses={} expires_at={expires_at}",
+            role.id(),
+            org.id,
+            record.max_uses
+        );
+        let key_hash = key.hash(&self.key).to_vec();
+        self.change(meta, actor, async |u| {
+            let permit = match permit {
+                Some(p) => p.for_organisation(org.id),
+                None => permit::operator_task(RegulatorTask::AccessKeys, ACTION)
+                    .for_organisation(org.id),
+            };
+            u.tx()
+                .insert_access_key(&store::NewAccessKey {
+                    id: record.id,
+                    key_hash,
+                    organisation_id: org.id,
+                    role: role.clone(),
+                    max_uses: record.max_uses,
+                    expires_at,
+                    created_by: record.created_by,
+                    created_at: now,
+                })
+                .await?;
+            u.audit(&permit, Some(record.id.to_string()), &detail)
+                .await?;
+            Ok(u.done(&permit, ()))
         })
         .await?;
-        let mut event = meta.event(
-            now,
-            actor,
-            "access_keys.issue",
-            Some(record.id.to_string()),
-            Outcome::Success,
-            &format!(
-                "role={} organisation={} max_uses={} expires_at={expires_at}",
-                role.id(),
-                org.id,
-                record.max_uses
-            ),
-        );
-        event.organisation_id = Some(org.id);
-        tx.append_audit(&event).await?;
-        tx.commit().await?;
         Ok(IssuedKey { key, record })
     }
 
@@ -163,9 +165,12 @@ impl App {
         actor: &Principal,
         meta: &RequestMeta,
     ) -> AppResult<Vec<ListedKey>> {
-        if let Err(d) = self.regulator_task(actor) {
-            return Err(self.deny(meta, actor, "access_keys.list", None, d).await);
-        }
+        self.permitted(
+            meta,
+            Some(actor),
+            permit::regulator_task(actor, RegulatorTask::AccessKeys, "access_keys.list"),
+        )
+        .await?;
         let areas = self.store.areas().await?;
         let mut out = Vec::new();
         let mut names = std::collections::HashMap::new();
@@ -199,48 +204,33 @@ impl App {
         id: &str,
         meta: &RequestMeta,
     ) -> AppResult<()> {
-        if let Err(d) = self.regulator_task(actor) {
-            return Err(self
-                .deny(
-                    meta,
-                    actor,
-                    "access_keys.revoke",
-                    Some(id.chars().take(40).collect()),
-                    d,
-                )
-                .await);
-        }
-        let found = match id.parse::<uuid::Uuid>() {
-            Ok(id) => self.store.access_key(id).await?,
-            Err(_) => None,
-        };
-        let Some(record) = found else {
-            return Err(self
-                .deny(
-                    meta,
-                    actor,
-                    "access_keys.revoke",
-                    Some(id.chars().take(40).collect()),
-                    authz::Denial::NotFound,
-                )
-                .await);
-        };
-        let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        if tx.revoke_access_key(record.id, now).await? {
-            let mut event = meta.event(
-                now,
+        const ACTION: &str = "access_keys.revoke";
+        let target: String = id.chars().take(40).collect();
+        let permit = self
+            .permitted(
+                meta,
                 Some(actor),
-                "access_keys.revoke",
-                Some(record.id.to_string()),
-                Outcome::Success,
-                &record.role.id(),
-            );
-            event.organisation_id = Some(record.organisation_id);
-            tx.append_audit(&event).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+                permit::regulator_task(actor, RegulatorTask::AccessKeys, ACTION)
+                    .map_err(|r| r.with_target(target.clone())),
+            )
+            .await?;
+        self.change(meta, Some(actor), async |u| {
+            let found = match id.parse::<uuid::Uuid>() {
+                Ok(id) => u.tx().access_key(id).await?,
+                Err(_) => None,
+            };
+            let Some(record) = found else {
+                return Err(Refusal::denied(ACTION, Some(target), Denial::NotFound).into());
+            };
+            let permit = permit.for_organisation(record.organisation_id);
+            let now = u.now;
+            if u.tx().revoke_access_key(record.id, now).await? {
+                u.audit(&permit, Some(record.id.to_string()), &record.role.id())
+                    .await?;
+            }
+            Ok(u.done(&permit, ()))
+        })
+        .await
     }
 
     /// A signed-in person enters a key (My account → Activate an access key).
@@ -254,114 +244,113 @@ impl App {
     ) -> AppResult<RoleGrant> {
         let now = self.clock.now();
         if let Err(retry) = self.sign_in_limiter.check(meta.ip, now) {
-            self.audit_refusal(
-                meta,
-                Some(actor),
+            let refusal = Refusal::because(
                 "access_keys.throttled",
                 "per-address limit",
-            )
-            .await?;
-            return Err(AppError::RateLimited {
-                retry_after_secs: retry,
-            });
+                AppError::RateLimited {
+                    retry_after_secs: retry,
+                },
+            );
+            return Err(self.refused(meta, Some(actor), refusal).await);
         }
         let wrong = self
             .store
             .refusals_since(actor.user.id, ACTIVATE, now - access_key::WRONG_KEY_WINDOW)
             .await?;
         if wrong >= access_key::MAX_WRONG_KEYS {
-            self.audit_refusal(
-                meta,
-                Some(actor),
+            let refusal = Refusal::because(
                 "access_keys.throttled",
                 "too many wrong access keys",
+                AppError::RateLimited {
+                    retry_after_secs: access_key::WRONG_KEY_WINDOW.whole_seconds() as u64,
+                },
+            );
+            return Err(self.refused(meta, Some(actor), refusal).await);
+        }
+        let Some(key) = AccessKey::parse(input) else {
+            let refusal = Refusal::because(
+                ACTIVATE,
+                "not an access key",
+                AppError::invalid(
+                    "key",
+                    "Enter the access key as printed in the letter: 24 letters and numbers, like ABCD-EFGH-JKMN-PQRS-TVWX-YZ23",
+                ),
+            );
+            return Err(self.refused(meta, Some(actor), refusal).await);
+        };
+        self.change(meta, Some(actor), async |u| {
+            let Some(record) = u
+                .tx()
+                .access_key_by_hash_for_update(&key.hash(&self.key))
+                .await?
+            else {
+                return Err(Refusal::because(
+                    ACTIVATE,
+                    "unknown access key",
+                    AppError::invalid("key", access_key::KEY_REFUSED),
+                )
+                .into());
+            };
+            let permit = permit::access_key(record, actor.organisation.id, u.now, ACTIVATE)?;
+            let grant = self.use_access_key(u, &permit, actor.user.id).await?;
+            let record = permit.on();
+            let detail = if let Some(grant) = &grant {
+                u.email(crate::emails::account_changed(
+                    &actor.user.email,
+                    &actor.display_name(),
+                    &[format!("Role added with an access key: {}", grant.name())],
+                    &self.settings.base_url,
+                    u.now,
+                ))
+                .await?;
+                "role granted"
+            } else {
+                "role already held: no use counted"
+            };
+            u.audit(
+                &permit,
+                Some(record.id.to_string()),
+                &format!("{detail}: {}", record.role.id()),
             )
             .await?;
-            return Err(AppError::RateLimited {
-                retry_after_secs: access_key::WRONG_KEY_WINDOW.whole_seconds() as u64,
+            let areas = u.tx().areas().await?;
+            let grant = grant.unwrap_or_else(|| RoleGrant {
+                area_name: crate::users::area_of(&areas, &record.role).map(|a| a.name.clone()),
+                role: record.role.clone(),
             });
-        }
-        let refuse =
-            |why: &str| meta.event(now, Some(actor), ACTIVATE, None, Outcome::Refused, why);
-        let Some(key) = AccessKey::parse(input) else {
-            self.audit_refusal(meta, Some(actor), ACTIVATE, "not an access key")
-                .await?;
-            return Err(AppError::invalid(
-                "key",
-                "Enter the access key as printed in the letter: 24 letters and numbers, like ABCD-EFGH-JKMN-PQRS-TVWX-YZ23",
-            ));
-        };
-        let mut tx = self.store.begin().await?;
-        let Some(record) = tx
-            .access_key_by_hash_for_update(&key.hash(&self.key))
-            .await?
-        else {
-            tx.append_audit(&refuse("unknown access key")).await?;
-            tx.commit().await?;
-            return Err(AppError::invalid("key", access_key::KEY_REFUSED));
-        };
-        let target = |mut e: store::NewAuditEvent| {
-            e.target = Some(record.id.to_string());
-            e
-        };
-        if let Some(why) = authz::access_key_refusal(
-            record.organisation_id,
-            actor.organisation.id,
-            record.is_expired(now),
-            record.is_used_up(),
-            record.revoked_at.is_some(),
-        ) {
-            tx.append_audit(&target(refuse(why))).await?;
-            tx.commit().await?;
-            return Err(AppError::invalid("key", access_key::KEY_REFUSED));
-        }
-        let areas = self.store.areas().await?;
-        let grant = RoleGrant {
-            area_name: record
-                .role
-                .area()
-                .and_then(|a| areas.iter().find(|x| &x.slug == a))
-                .map(|a| a.name.clone()),
-            role: record.role.clone(),
-        };
-        let held = tx
-            .user_roles(actor.user.id)
+            Ok(u.done(&permit, grant))
+        })
+        .await
+    }
+
+    /// Gives `user` the permitted key's role and counts one use; `None` if
+    /// they already hold it (no use counted).
+    pub(crate) async fn use_access_key(
+        &self,
+        u: &mut Unit<'_>,
+        permit: &Permit<AccessKeyRecord>,
+        user: domain::UserId,
+    ) -> AppResult<Option<RoleGrant>> {
+        let record = permit.on();
+        let held = u
+            .tx()
+            .user_roles(user)
             .await?
             .iter()
             .any(|g| g.role == record.role);
-        let detail = if held {
-            "role already held: no use counted"
-        } else {
-            tx.grant_role(&store::role_grant(
-                actor.user.id,
-                record.role.clone(),
-                None,
-                now,
-            ))
+        if held {
+            return Ok(None);
+        }
+        let now = u.now;
+        u.tx()
+            .grant_role(&store::role_grant(user, record.role.clone(), None, now))
             .await?;
-            tx.use_access_key(record.id).await?;
-            let email = crate::emails::account_changed(
-                &actor.user.email,
-                &actor.display_name(),
-                &[format!("Role added with an access key: {}", grant.name())],
-                &self.settings.base_url,
-                now,
-            );
-            self.queue_email(tx.as_mut(), email).await?;
-            "role granted"
-        };
-        tx.append_audit(&target(meta.event(
-            now,
-            Some(actor),
-            ACTIVATE,
-            None,
-            Outcome::Success,
-            &format!("{detail}: {}", record.role.id()),
-        )))
-        .await?;
-        tx.commit().await?;
-        self.outbox_ready.notify_one();
-        Ok(grant)
+        u.tx().use_access_key(record.id).await?;
+        let areas = u.tx().areas().await?;
+        Ok(Some(RoleGrant {
+            area_name: crate::users::area_of(&areas, &record.role).map(|a| a.name.clone()),
+            role: record.role.clone(),
+        }))
     }
 }
 

@@ -2,10 +2,11 @@
 //! command line (API.md "Operator CLI"). Audited with no actor and the CLI's
 //! request id.
 
-use domain::audit::Outcome;
+use domain::authz::RegulatorTask;
 use domain::{EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
 use store::{NewOrganisation, NewUser, role_grant};
 
+use crate::permit::{self, Permit, Refusal};
 use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta, emails};
 
 #[derive(Debug, Clone, Default)]
@@ -72,6 +73,8 @@ pub(crate) fn person(
         .map(|e| (title, first_name, last_name, e))
 }
 
+const ORG_CREATED: &str = "organisation.created";
+
 impl App {
     /// An operator (CLI, demonstration data) creates an organisation.
     pub async fn create_organisation(
@@ -79,7 +82,8 @@ impl App {
         input: &OrganisationInput,
         meta: &RequestMeta,
     ) -> AppResult<OrgId> {
-        self.insert_organisation(None, input, meta).await
+        let permit = permit::operator_task(RegulatorTask::Organisations, ORG_CREATED);
+        self.insert_organisation(permit, None, input, meta).await
     }
 
     /// A regulator administrator creates an organisation.
@@ -89,13 +93,20 @@ impl App {
         input: &OrganisationInput,
         meta: &RequestMeta,
     ) -> AppResult<OrgId> {
-        let roles = actor.role_list();
-        if let Err(d) = domain::authz::may_manage_organisations(actor.organisation.kind, &roles) {
-            return Err(self
-                .deny(meta, actor, "organisations.create", None, d)
-                .await);
-        }
-        self.insert_organisation(Some(actor), input, meta).await
+        let permit = self
+            .permitted(
+                meta,
+                Some(actor),
+                permit::regulator_task(actor, RegulatorTask::Organisations, ORG_CREATED).map_err(
+                    |r| Refusal {
+                        action: "organisations.create".into(),
+                        ..r
+                    },
+                ),
+            )
+            .await?;
+        self.insert_organisation(permit, Some(actor), input, meta)
+            .await
     }
 
     /// Every organisation, by name (regulator administrators only).
@@ -106,10 +117,12 @@ impl App {
         per_page: i64,
         meta: &RequestMeta,
     ) -> AppResult<(Vec<store::OrganisationRecord>, i64)> {
-        let roles = actor.role_list();
-        if let Err(d) = domain::authz::may_manage_organisations(actor.organisation.kind, &roles) {
-            return Err(self.deny(meta, actor, "organisations.list", None, d).await);
-        }
+        self.permitted(
+            meta,
+            Some(actor),
+            permit::regulator_task(actor, RegulatorTask::Organisations, "organisations.list"),
+        )
+        .await?;
         let per_page = if per_page < 1 { 50 } else { per_page.min(200) };
         let offset = (page.max(1) - 1).saturating_mul(per_page);
         Ok(self.store.list_organisations(offset, per_page).await?)
@@ -117,6 +130,7 @@ impl App {
 
     async fn insert_organisation(
         &self,
+        permit: Permit<RegulatorTask>,
         actor: Option<&Principal>,
         input: &OrganisationInput,
         meta: &RequestMeta,
@@ -190,39 +204,33 @@ impl App {
         let Some(kind) = kind.filter(|_| errors.is_empty()) else {
             return Err(AppError::Invalid(errors));
         };
-        let now = self.clock.now();
         let id = OrgId::random();
-        let mut tx = self.store.begin().await?;
-        let inserted = tx
-            .insert_organisation(&NewOrganisation {
-                id,
-                kind,
-                name: name.clone(),
-                ukprn: ukprn.clone(),
-                accountable_officer_name: officer_name,
-                accountable_officer_email: officer_email,
-                created_at: now,
-            })
-            .await;
-        if let Err(e) = inserted {
-            return Err(if e.is_conflict() {
-                AppError::Conflict("An organisation with this UKPRN already exists".into())
-            } else {
-                e.into()
-            });
-        }
-        let mut event = meta.event(
-            now,
-            actor,
-            "organisation.created",
-            Some(id.to_string()),
-            Outcome::Success,
-            &name,
-        );
-        event.organisation_id = Some(id);
-        tx.append_audit(&event).await?;
-        tx.commit().await?;
-        Ok(id)
+        let permit = permit.for_organisation(id);
+        self.change(meta, actor, async |u| {
+            let now = u.now;
+            let inserted = u
+                .tx()
+                .insert_organisation(&NewOrganisation {
+                    id,
+                    kind,
+                    name: name.clone(),
+                    ukprn: ukprn.clone(),
+                    accountable_officer_name: officer_name,
+                    accountable_officer_email: officer_email,
+                    created_at: now,
+                })
+                .await;
+            if let Err(e) = inserted {
+                return Err(if e.is_conflict() {
+                    AppError::Conflict("An organisation with this UKPRN already exists".into())
+                } else {
+                    e.into()
+                });
+            }
+            u.audit(&permit, Some(id.to_string()), &name).await?;
+            Ok(u.done(&permit, id))
+        })
+        .await
     }
 
     /// Creates a user with roles and queues their welcome email.
@@ -274,54 +282,84 @@ impl App {
         else {
             return Err(AppError::Invalid(errors));
         };
-        let now = self.clock.now();
         let id = UserId::random();
-        let mut tx = self.store.begin().await?;
-        let inserted = tx
-            .insert_user(&NewUser {
-                id,
-                organisation_id: organisation.id,
-                title: title.clone(),
-                first_name: first_name.clone(),
-                last_name: last_name.clone(),
-                email: email.clone(),
-                created_at: now,
-                created_by: None,
-            })
-            .await;
-        if let Err(e) = inserted {
-            return Err(if e.is_conflict() {
-                AppError::Conflict("This email address already has a portal account".into())
-            } else {
-                e.into()
-            });
+        let permit = permit::operator("user.created", Some(organisation.id));
+        self.change(meta, None, async |u| {
+            let now = u.now;
+            let inserted = u
+                .tx()
+                .insert_user(&NewUser {
+                    id,
+                    organisation_id: organisation.id,
+                    title: title.clone(),
+                    first_name: first_name.clone(),
+                    last_name: last_name.clone(),
+                    email: email.clone(),
+                    created_at: now,
+                    created_by: None,
+                })
+                .await;
+            if let Err(e) = inserted {
+                return Err(if e.is_conflict() {
+                    AppError::Conflict("This email address already has a portal account".into())
+                } else {
+                    e.into()
+                });
+            }
+            for role in &roles {
+                u.tx()
+                    .grant_role(&role_grant(id, role.clone(), None, now))
+                    .await?;
+            }
+            let name = domain::user::display_name(&title, &first_name, &last_name);
+            u.email(emails::welcome(
+                email.as_str(),
+                &name,
+                &organisation.name,
+                &self.settings.base_url,
+                now,
+            ))
+            .await?;
+            let role_ids: Vec<String> = roles.iter().map(Role::id).collect();
+            u.audit(
+                &permit,
+                Some(id.to_string()),
+                &format!("{} roles=[{}]", email.normalised(), role_ids.join(",")),
+            )
+            .await?;
+            Ok(u.done(&permit, id))
+        })
+        .await
+    }
+}
+
+impl App {
+    /// An organisation's record, to show its name (names and kinds are not
+    /// confidential; nothing here decides access).
+    pub async fn organisation(&self, id: OrgId) -> AppResult<Option<store::OrganisationRecord>> {
+        Ok(self.store.organisation(id).await?)
+    }
+
+    /// Every provider, by name: the recipients a document can be shared with.
+    pub async fn providers(&self) -> AppResult<Vec<store::OrganisationRecord>> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let (orgs, total) = self.store.list_organisations(offset, 500).await?;
+            let n = orgs.len() as i64;
+            out.extend(
+                orgs.into_iter()
+                    .filter(|o| o.kind == OrganisationKind::Provider),
+            );
+            offset += n;
+            if n == 0 || offset >= total {
+                return Ok(out);
+            }
         }
-        for role in &roles {
-            tx.grant_role(&role_grant(id, role.clone(), None, now))
-                .await?;
-        }
-        let name = domain::user::display_name(&title, &first_name, &last_name);
-        let welcome = emails::welcome(
-            email.as_str(),
-            &name,
-            &organisation.name,
-            &self.settings.base_url,
-            now,
-        );
-        self.queue_email(tx.as_mut(), welcome).await?;
-        let role_ids: Vec<String> = roles.iter().map(Role::id).collect();
-        let mut event = meta.event(
-            now,
-            None,
-            "user.created",
-            Some(id.to_string()),
-            Outcome::Success,
-            &format!("{} roles=[{}]", email.normalised(), role_ids.join(",")),
-        );
-        event.organisation_id = Some(organisation.id);
-        tx.append_audit(&event).await?;
-        tx.commit().await?;
-        self.outbox_ready.notify_one();
-        Ok(id)
+    }
+
+    /// The database answers (readiness).
+    pub async fn ping(&self) -> AppResult<()> {
+        Ok(self.store.ping().await?)
     }
 }

@@ -3,13 +3,13 @@
 //! (`Role::for_area`), so the Areas pages change roles through the same path as
 //! Edit user, with the same checks: a sensitive area's role is never added here.
 
-use domain::audit::Outcome;
-use domain::authz::{self, RegulatorTask};
+use domain::authz::{Denial, RegulatorTask};
 use domain::role::{Area, AreaKind};
 use domain::{AreaSlug, Role, UserId};
 use store::{UserFilter, UserWithRoles};
 
-use crate::users::{RoleChange, UserPage};
+use crate::permit::{self, Permit, Refusal};
+use crate::users::{RoleChange, UserEdit, UserPage};
 use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta};
 
 /// A new area, as typed on the form or sent to the API.
@@ -20,6 +20,8 @@ pub struct AreaInput {
     pub kind: String,
     pub sensitive: bool,
 }
+
+const AREAS_CREATE: &str = "areas.create";
 
 impl App {
     /// Every area, by name (anyone signed in: names are not confidential).
@@ -36,15 +38,11 @@ impl App {
         };
         match found {
             Some(area) => Ok(area),
-            None => Err(self
-                .deny(
-                    meta,
-                    actor,
-                    "areas.view",
-                    Some(slug.chars().take(64).collect()),
-                    authz::Denial::NotFound,
-                )
-                .await),
+            None => {
+                let target = Some(slug.chars().take(64).collect());
+                let refusal = Refusal::denied("areas.view", target, Denial::NotFound);
+                Err(self.refused(meta, Some(actor), refusal).await)
+            }
         }
     }
 
@@ -80,14 +78,12 @@ impl App {
         meta: &RequestMeta,
     ) -> AppResult<UserWithRoles> {
         let role = self.area_role(actor, area);
-        self.change_roles(
-            actor,
-            user,
-            RoleChange::Add(vec![role]),
-            "areas.add_user",
-            meta,
-        )
-        .await
+        let edit = UserEdit {
+            roles: Some(RoleChange::Add(vec![role])),
+            ..UserEdit::default()
+        };
+        self.edit_user(actor, user, edit, "areas.add_user", meta)
+            .await
     }
 
     /// Removes a user from an area (seed 000 B5): takes the area's role away.
@@ -99,14 +95,12 @@ impl App {
         meta: &RequestMeta,
     ) -> AppResult<UserWithRoles> {
         let role = self.area_role(actor, area);
-        self.change_roles(
-            actor,
-            user,
-            RoleChange::Remove(vec![role]),
-            "areas.remove_user",
-            meta,
-        )
-        .await
+        let edit = UserEdit {
+            roles: Some(RoleChange::Remove(vec![role])),
+            ..UserEdit::default()
+        };
+        self.edit_user(actor, user, edit, "areas.remove_user", meta)
+            .await
     }
 
     /// A regulator administrator defines an area (PRODUCT §5).
@@ -116,47 +110,44 @@ impl App {
         input: &AreaInput,
         meta: &RequestMeta,
     ) -> AppResult<Area> {
-        let roles = actor.role_list();
-        if let Err(d) =
-            authz::may_do_regulator_task(actor.organisation.kind, &roles, RegulatorTask::Areas)
-        {
-            return Err(self.deny(meta, actor, "areas.create", None, d).await);
-        }
-        self.insert_area(Some(actor), input, meta).await
+        let permit = self
+            .permitted(
+                meta,
+                Some(actor),
+                permit::regulator_task(actor, RegulatorTask::Areas, AREAS_CREATE),
+            )
+            .await?;
+        self.insert_area(permit, Some(actor), input, meta).await
     }
 
     /// Operators (demonstration data, tests) define an area without an actor.
     pub async fn define_area(&self, input: &AreaInput, meta: &RequestMeta) -> AppResult<Area> {
-        self.insert_area(None, input, meta).await
+        let permit = permit::operator_task(RegulatorTask::Areas, AREAS_CREATE);
+        self.insert_area(permit, None, input, meta).await
     }
 
     async fn insert_area(
         &self,
+        permit: Permit<RegulatorTask>,
         actor: Option<&Principal>,
         input: &AreaInput,
         meta: &RequestMeta,
     ) -> AppResult<Area> {
         let area = parse_area(input)?;
-        let mut tx = self.store.begin().await?;
-        if let Err(e) = tx.insert_area(&area).await {
-            drop(tx);
-            return Err(if e.is_conflict() {
-                AppError::invalid("slug", "An area with this short name already exists")
-            } else {
-                e.into()
-            });
-        }
-        tx.append_audit(&meta.event(
-            self.clock.now(),
-            actor,
-            "areas.create",
-            Some(area.slug.to_string()),
-            Outcome::Success,
-            &format!("{} sensitive={}", area.kind.as_str(), area.sensitive),
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(area)
+        self.change(meta, actor, async |u| {
+            if let Err(e) = u.tx().insert_area(&area).await {
+                return Err(if e.is_conflict() {
+                    AppError::invalid("slug", "An area with this short name already exists")
+                } else {
+                    e.into()
+                });
+            }
+            let detail = format!("{} sensitive={}", area.kind.as_str(), area.sensitive);
+            u.audit(&permit, Some(area.slug.to_string()), &detail)
+                .await?;
+            Ok(u.done(&permit, area.clone()))
+        })
+        .await
     }
 }
 

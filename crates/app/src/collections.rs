@@ -7,8 +7,7 @@
 //! state; only then does the caller stream the body into an [`Upload`], and
 //! [`App::store_upload`] keeps the checked file and records the version.
 
-use domain::audit::Outcome;
-use domain::authz::{Denial, Subject};
+use domain::authz::{Denial, RegulatorTask};
 use domain::collection::{self, FileKind, SubmissionStatus, WindowState, Work};
 use domain::role::{Area, AreaKind};
 use domain::{OrgId, OrganisationKind, Role, UserId};
@@ -16,6 +15,8 @@ use store::{FileRecord, NewSubmission, OrganisationRecord, SubmissionRecord, Win
 use time::OffsetDateTime;
 
 use crate::files::{Received, Upload};
+use crate::permit::{self, AreaWork, Permit, Refusal};
+use crate::unit::Unit;
 use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta};
 
 /// A window as typed on the form or sent to the API.
@@ -36,29 +37,15 @@ pub struct VisibleWindow {
     pub area: Area,
 }
 
-/// Permission to send one upload, given before its body is read: which kinds
-/// of file are accepted, and how large one may be.
-#[derive(Debug, Clone)]
-pub struct UploadTicket {
-    pub accepted: Vec<FileKind>,
-    pub limit: u64,
-}
+/// Permission to send one upload, given before its body is read (a permit:
+/// only [`App::prepare_upload`] gives one).
+pub type UploadTicket = Permit<permit::Upload>;
 
 /// A provider and where its return to a window stands (the regulator's view).
 #[derive(Debug, Clone)]
 pub struct Progress {
     pub organisation: OrganisationRecord,
     pub latest: Option<SubmissionRecord>,
-}
-
-/// The actor as the domain's rules see them.
-pub fn subject<'a>(actor: &'a Principal, roles: &'a [Role]) -> Subject<'a> {
-    Subject {
-        user: actor.user.id,
-        org: actor.organisation.id,
-        org_kind: actor.organisation.kind,
-        roles,
-    }
 }
 
 impl App {
@@ -78,39 +65,46 @@ impl App {
         actor: &Principal,
         id: &str,
         works: &[Work],
-        action: &str,
+        action: &'static str,
         meta: &RequestMeta,
     ) -> AppResult<VisibleWindow> {
+        let (permit, window) = self.window_permit(actor, id, works, action, meta).await?;
+        Ok(VisibleWindow {
+            window,
+            area: permit.into_inner().area,
+        })
+    }
+
+    /// As [`App::window_for`], with the permit.
+    async fn window_permit(
+        &self,
+        actor: &Principal,
+        id: &str,
+        works: &[Work],
+        action: &'static str,
+        meta: &RequestMeta,
+    ) -> AppResult<(Permit<AreaWork>, WindowRecord)> {
         let found = match id.parse::<uuid::Uuid>() {
             Ok(id) => self.store.window(id).await?,
             Err(_) => None,
         };
-        let Some(window) = found else {
-            return Err(self
-                .deny(
-                    meta,
-                    actor,
-                    action,
-                    Some(id.chars().take(40).collect()),
-                    Denial::NotFound,
-                )
-                .await);
+        let decision = match found {
+            None => Err(Refusal::denied(
+                action,
+                Some(id.chars().take(40).collect()),
+                Denial::NotFound,
+            )),
+            Some(window) => {
+                let area = self.area_of(&window.area).await?;
+                let target = Some(window.id.to_string());
+                permit::area_work(actor, &area, actor.organisation.id, works, action, target)
+                    .map(|p| (p, window))
+            }
         };
-        let area = self.area_of(&window.area).await?;
-        let org = actor.organisation.id;
-        let roles = actor.role_list();
-        let me = subject(actor, &roles);
-        let mut decision = Err(Denial::NotFound);
-        for work in works {
-            decision =
-                decision.or_else(|_| collection::may(&me, *work, &area.slug, area.sensitive, org));
+        match decision {
+            Ok(found) => Ok(found),
+            Err(r) => Err(self.refused(meta, Some(actor), r).await),
         }
-        if let Err(d) = decision {
-            return Err(self
-                .deny(meta, actor, action, Some(window.id.to_string()), d)
-                .await);
-        }
-        Ok(VisibleWindow { window, area })
     }
 
     /// The windows `actor` may see, newest first: a provider's people those of
@@ -118,8 +112,6 @@ impl App {
     /// regulator's officers their areas'; its administrators all.
     pub async fn visible_windows(&self, actor: &Principal) -> AppResult<Vec<VisibleWindow>> {
         let areas = self.store.areas().await?;
-        let roles = actor.role_list();
-        let me = subject(actor, &roles);
         let org = actor.organisation.id;
         Ok(self
             .store
@@ -128,8 +120,12 @@ impl App {
             .into_iter()
             .filter_map(|window| {
                 let area = areas.iter().find(|a| a.slug == window.area)?.clone();
-                let sees = collection::may(&me, Work::SeeReturns, &area.slug, false, org).is_ok()
-                    || collection::may(&me, Work::ManageWindows, &area.slug, false, org).is_ok();
+                let listed = Area {
+                    sensitive: false,
+                    ..area.clone()
+                };
+                let sees = permit::may_work(actor, &listed, org, Work::SeeReturns)
+                    || permit::may_work(actor, &listed, org, Work::ManageWindows);
                 sees.then_some(VisibleWindow { window, area })
             })
             .collect())
@@ -204,12 +200,14 @@ impl App {
         }
     }
 
-    fn may_manage_windows(&self, actor: &Principal) -> Result<(), Denial> {
-        domain::authz::may_do_regulator_task(
-            actor.organisation.kind,
-            &actor.role_list(),
-            domain::authz::RegulatorTask::CollectionWindows,
-        )
+    async fn may_manage_windows(
+        &self,
+        actor: &Principal,
+        action: &'static str,
+        meta: &RequestMeta,
+    ) -> AppResult<Permit<RegulatorTask>> {
+        let decision = permit::regulator_task(actor, RegulatorTask::CollectionWindows, action);
+        self.permitted(meta, Some(actor), decision).await
     }
 
     /// A regulator administrator opens a collection window for a data return.
@@ -219,9 +217,9 @@ impl App {
         input: &WindowInput,
         meta: &RequestMeta,
     ) -> AppResult<WindowRecord> {
-        if let Err(d) = self.may_manage_windows(actor) {
-            return Err(self.deny(meta, actor, "windows.create", None, d).await);
-        }
+        let permit = self
+            .may_manage_windows(actor, "windows.create", meta)
+            .await?;
         let areas = self.store.areas().await?;
         let (area, name, opens_at, closes_at, file_types) = self.parse_window(input, &areas)?;
         let now = self.clock.now();
@@ -237,19 +235,14 @@ impl App {
             created_by: Some(actor.user.id),
             created_at: now,
         };
-        let mut tx = self.store.begin().await?;
-        tx.insert_window(&window).await?;
-        tx.append_audit(&meta.event(
-            now,
-            Some(actor),
-            "windows.create",
-            Some(window.id.to_string()),
-            Outcome::Success,
-            &format!("{} {}", window.area, window.name),
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(window)
+        self.change(meta, Some(actor), async |u| {
+            u.tx().insert_window(&window).await?;
+            let detail = format!("{} {}", window.area, window.name);
+            u.audit(&permit, Some(window.id.to_string()), &detail)
+                .await?;
+            Ok(u.done(&permit, window.clone()))
+        })
+        .await
     }
 
     /// Changes a window's name, times, guidance or file types (not its area).
@@ -260,9 +253,9 @@ impl App {
         input: &WindowInput,
         meta: &RequestMeta,
     ) -> AppResult<WindowRecord> {
-        if let Err(d) = self.may_manage_windows(actor) {
-            return Err(self.deny(meta, actor, "windows.update", None, d).await);
-        }
+        let permit = self
+            .may_manage_windows(actor, "windows.update", meta)
+            .await?;
         let current = self
             .window_for(actor, id, &[Work::ManageWindows], "windows.update", meta)
             .await?
@@ -281,20 +274,13 @@ impl App {
             file_types,
             ..current
         };
-        let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        tx.update_window(&window).await?;
-        tx.append_audit(&meta.event(
-            now,
-            Some(actor),
-            "windows.update",
-            Some(window.id.to_string()),
-            Outcome::Success,
-            &window.name,
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(window)
+        self.change(meta, Some(actor), async |u| {
+            u.tx().update_window(&window).await?;
+            u.audit(&permit, Some(window.id.to_string()), &window.name)
+                .await?;
+            Ok(u.done(&permit, window.clone()))
+        })
+        .await
     }
 
     /// Closes a window now: no more uploads.
@@ -304,27 +290,21 @@ impl App {
         id: &str,
         meta: &RequestMeta,
     ) -> AppResult<()> {
-        if let Err(d) = self.may_manage_windows(actor) {
-            return Err(self.deny(meta, actor, "windows.close", None, d).await);
-        }
+        let permit = self
+            .may_manage_windows(actor, "windows.close", meta)
+            .await?;
         let window = self
             .window_for(actor, id, &[Work::ManageWindows], "windows.close", meta)
             .await?
             .window;
-        let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        tx.close_window(window.id, now).await?;
-        tx.append_audit(&meta.event(
-            now,
-            Some(actor),
-            "windows.close",
-            Some(window.id.to_string()),
-            Outcome::Success,
-            &window.name,
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.change(meta, Some(actor), async |u| {
+            let now = u.now;
+            u.tx().close_window(window.id, now).await?;
+            u.audit(&permit, Some(window.id.to_string()), &window.name)
+                .await?;
+            Ok(u.done(&permit, ()))
+        })
+        .await
     }
 
     /// The submissions to a window `actor` may see: a provider's team sees its
@@ -344,16 +324,11 @@ impl App {
                     .await?
             }
             OrganisationKind::Regulator => {
-                let roles = actor.role_list();
-                let me = subject(actor, &roles);
-                let officer = collection::may(
-                    &me,
-                    Work::Review,
-                    &window.area.slug,
-                    false,
-                    actor.organisation.id,
-                )
-                .is_ok();
+                let listed = Area {
+                    sensitive: false,
+                    ..window.area.clone()
+                };
+                let officer = permit::may_work(actor, &listed, actor.organisation.id, Work::Review);
                 if !officer {
                     return Ok(Vec::new());
                 }
@@ -377,32 +352,22 @@ impl App {
         meta: &RequestMeta,
     ) -> AppResult<(WindowRecord, UploadTicket)> {
         const ACTION: &str = "submissions.upload";
-        let visible = self
-            .window_for(actor, window, &[Work::Submit], ACTION, meta)
+        let (work, window) = self
+            .window_permit(actor, window, &[Work::Submit], ACTION, meta)
             .await?;
         let now = self.clock.now();
-        let w = visible.window;
-        let refusal = not_open(&w, now);
-        if let Some(why) = refusal {
-            self.audit_refusal(
-                meta,
-                Some(actor),
-                ACTION,
-                &format!("window {}: not open", w.id),
-            )
-            .await?;
-            return Err(AppError::Conflict(why));
-        }
-        let ticket = UploadTicket {
-            accepted: w.file_types.clone(),
-            limit: self.settings.max_upload_bytes,
-        };
-        Ok((w, ticket))
+        let limit = self.settings.max_upload_bytes;
+        let decision = permit::upload(work, window, now, limit, |w| not_open(w, now));
+        let ticket = self.permitted(meta, Some(actor), decision).await?;
+        let window = ticket.on().window.clone();
+        window
+            .map(|w| (w, ticket))
+            .ok_or_else(|| AppError::internal("an upload permit without its window"))
     }
 
     /// Starts receiving the body of an upload the ticket allows.
     pub async fn begin_upload(&self, ticket: &UploadTicket) -> AppResult<Upload> {
-        Upload::begin(self.files.as_ref(), ticket.limit)
+        Upload::begin(self.files.as_ref(), ticket.on().limit)
             .await
             .map_err(|e| AppError::internal(format!("upload scratch file: {e}")))
     }
@@ -413,112 +378,129 @@ impl App {
     pub async fn store_upload(
         &self,
         actor: &Principal,
-        window: &WindowRecord,
+        ticket: UploadTicket,
         files: Vec<(Received, String)>,
         note: &str,
         submit: bool,
         meta: &RequestMeta,
     ) -> AppResult<SubmissionRecord> {
         let note = note.trim();
-        if note.chars().count() > 2000 {
-            for (r, _) in files {
-                r.discard().await;
-            }
-            return Err(AppError::invalid(
+        let problem = if note.chars().count() > 2000 {
+            Some(AppError::invalid(
                 "note",
                 "The note must be 2,000 characters or fewer",
-            ));
-        }
-        if files.is_empty() {
-            return Err(AppError::invalid("file", "Select a file to upload"));
-        }
-        let now = self.clock.now();
-        let org = actor.organisation.id;
-        let mut tx = self.store.begin().await?;
-        // The window may have closed while the file arrived.
-        if window.state(now) != WindowState::Open {
-            drop(tx);
+            ))
+        } else if files.is_empty() {
+            Some(AppError::invalid("file", "Select a file to upload"))
+        } else {
+            None
+        };
+        let Some(window) = ticket.on().window.clone().filter(|_| problem.is_none()) else {
             for (r, _) in files {
                 r.discard().await;
             }
-            self.audit_refusal(
-                meta,
-                Some(actor),
-                "submissions.upload",
-                "window closed during upload",
-            )
-            .await?;
-            return Err(AppError::Conflict(format!(
-                "{} closed while the file was uploading",
-                window.name
-            )));
-        }
-        let latest = tx.latest_submission_for_update(window.id, org).await?;
-        let (submission, version) = match &latest {
-            Some(s) if s.status == SubmissionStatus::Draft => (s.id, s.version),
-            other => {
-                let version = other.as_ref().map_or(1, |s| s.version + 1);
-                let id = uuid::Uuid::new_v4();
-                tx.insert_submission(&NewSubmission {
-                    id,
-                    window_id: window.id,
-                    organisation_id: org,
-                    version,
-                    status: SubmissionStatus::Draft,
-                    note: String::new(),
-                    created_by: actor.user.id,
-                    created_at: now,
-                })
-                .await?;
-                (id, version)
-            }
+            return Err(problem.unwrap_or_else(|| AppError::internal("upload without a window")));
         };
-        let mut kept = Vec::new();
-        for (received, filename) in files {
-            let record = FileRecord {
-                id: uuid::Uuid::new_v4(),
-                storage_key: uuid::Uuid::new_v4().to_string(),
-                filename: collection::display_filename(&filename),
-                kind: received.kind,
-                size: received.size as i64,
-                sha256: received.sha256.to_vec(),
-                uploaded_by: actor.user.id,
-                uploaded_at: now,
-            };
-            tx.insert_file(&record).await?;
-            tx.attach_file(submission, record.id).await?;
-            kept.push((received, record));
-        }
-        let detail = kept
-            .iter()
-            .map(|(_, f)| format!("{} sha256={}", f.kind.as_str(), hex::encode(&f.sha256)))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut event = meta.event(
-            now,
-            Some(actor),
-            "submissions.upload",
-            Some(submission.to_string()),
-            Outcome::Success,
-            &format!("window {} version {version}: {detail}", window.id),
-        );
-        event.organisation_id = Some(org);
-        tx.append_audit(&event).await?;
-        // The files are kept before the rows that name them are committed: a
-        // failure in between leaves an unnamed file, never a row without its file.
-        for (received, record) in &kept {
-            if let Err(e) = self.files.put(&record.storage_key, &received.path).await {
-                return Err(AppError::internal(format!("file store: {e}")));
+        let org = actor.organisation.id;
+        let receipt_to = if submit {
+            self.receipt_recipients(actor, &window).await?
+        } else {
+            Vec::new()
+        };
+        let result = self
+            .change(meta, Some(actor), async |u| {
+                let now = u.now;
+                // The window may have closed while the file arrived.
+                if window.state(now) != WindowState::Open {
+                    return Err(Refusal::because(
+                        ticket.action(),
+                        "window closed during upload",
+                        AppError::Conflict(format!(
+                            "{} closed while the file was uploading",
+                            window.name
+                        )),
+                    )
+                    .into());
+                }
+                let latest = u.tx().latest_submission_for_update(window.id, org).await?;
+                let (submission, version) = match &latest {
+                    Some(s) if s.status == SubmissionStatus::Draft => (s.id, s.version),
+                    other => {
+                        let version = other.as_ref().map_or(1, |s| s.version + 1);
+                        let id = uuid::Uuid::new_v4();
+                        u.tx()
+                            .insert_submission(&NewSubmission {
+                                id,
+                                window_id: window.id,
+                                organisation_id: org,
+                                version,
+                                status: SubmissionStatus::Draft,
+                                note: String::new(),
+                                created_by: actor.user.id,
+                                created_at: now,
+                            })
+                            .await?;
+                        (id, version)
+                    }
+                };
+                let mut kept = Vec::new();
+                for (received, filename) in &files {
+                    let record = FileRecord {
+                        id: uuid::Uuid::new_v4(),
+                        storage_key: uuid::Uuid::new_v4().to_string(),
+                        filename: collection::display_filename(filename),
+                        kind: received.kind,
+                        size: received.size as i64,
+                        sha256: received.sha256.to_vec(),
+                        uploaded_by: actor.user.id,
+                        uploaded_at: now,
+                    };
+                    u.tx().insert_file(&record).await?;
+                    u.tx().attach_file(submission, record.id).await?;
+                    kept.push((received, record));
+                }
+                let detail = kept
+                    .iter()
+                    .map(|(_, f)| format!("{} sha256={}", f.kind.as_str(), hex::encode(&f.sha256)))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let detail = format!("window {} version {version}: {detail}", window.id);
+                u.audit(&ticket, Some(submission.to_string()), &detail)
+                    .await?;
+                // The files are kept before the rows that name them are committed: a
+                // failure in between leaves an unnamed file, never a row without its file.
+                for (received, record) in &kept {
+                    if let Err(e) = self.files.put(&record.storage_key, &received.path).await {
+                        return Err(AppError::internal(format!("file store: {e}")));
+                    }
+                }
+                if submit {
+                    let submitted = Submitted {
+                        window: &window,
+                        submission,
+                        version,
+                        note,
+                        receipt_to: &receipt_to,
+                    };
+                    self.submit_in(u, actor, submitted).await?;
+                }
+                Ok(u.done(&ticket, submission))
+            })
+            .await;
+        match result {
+            Ok(id) => self.submission_record(id).await,
+            Err(e) => {
+                for (r, _) in files {
+                    r.discard().await;
+                }
+                Err(e)
             }
         }
-        if submit {
-            self.submit_in(tx.as_mut(), actor, window, submission, version, note, meta)
-                .await?;
-        }
-        tx.commit().await?;
-        self.outbox_ready.notify_one();
+    }
+
+    async fn submission_record(&self, id: uuid::Uuid) -> AppResult<SubmissionRecord> {
         self.store
-            .submission(submission)
+            .submission(id)
             .await?
             .ok_or_else(|| AppError::internal("submission vanished"))
     }
@@ -532,8 +514,8 @@ impl App {
         meta: &RequestMeta,
     ) -> AppResult<SubmissionRecord> {
         const ACTION: &str = "submissions.submit";
-        let (s, window) = self
-            .submission_for(actor, submission, Work::Submit, ACTION, meta)
+        let (permit, s, window) = self
+            .submission_permit(actor, submission, Work::Submit, ACTION, meta)
             .await?;
         let note = note.trim();
         if note.chars().count() > 2000 {
@@ -543,14 +525,14 @@ impl App {
             ));
         }
         let now = self.clock.now();
-        if s.status != SubmissionStatus::Draft || window.window.state(now) != WindowState::Open {
-            self.audit_refusal(meta, Some(actor), ACTION, "not a draft of an open window")
-                .await?;
-            return Err(AppError::Conflict(if s.status != SubmissionStatus::Draft {
+        if s.status != SubmissionStatus::Draft || window.state(now) != WindowState::Open {
+            let answer = AppError::Conflict(if s.status != SubmissionStatus::Draft {
                 "This version has already been submitted".into()
             } else {
-                not_open(&window.window, now).unwrap_or_default()
-            }));
+                not_open(&window, now).unwrap_or_default()
+            });
+            let refusal = Refusal::because(ACTION, "not a draft of an open window", answer);
+            return Err(self.refused(meta, Some(actor), refusal).await);
         }
         if s.files.is_empty() {
             return Err(AppError::invalid(
@@ -558,50 +540,29 @@ impl App {
                 "Upload at least one file before submitting",
             ));
         }
-        let mut tx = self.store.begin().await?;
-        self.submit_in(
-            tx.as_mut(),
-            actor,
-            &window.window,
-            s.id,
-            s.version,
-            note,
-            meta,
-        )
+        let receipt_to = self.receipt_recipients(actor, &window).await?;
+        self.change(meta, Some(actor), async |u| {
+            let submitted = Submitted {
+                window: &window,
+                submission: s.id,
+                version: s.version,
+                note,
+                receipt_to: &receipt_to,
+            };
+            self.submit_in(u, actor, submitted).await?;
+            Ok(u.done(&permit, ()))
+        })
         .await?;
-        tx.commit().await?;
-        self.outbox_ready.notify_one();
-        self.store
-            .submission(s.id)
-            .await?
-            .ok_or_else(|| AppError::internal("submission vanished"))
+        self.submission_record(s.id).await
     }
 
-    /// Submits a version in the caller's transaction: audited, and a receipt
-    /// to the submitter and the provider's other contributors for the return.
-    #[allow(clippy::too_many_arguments)]
-    async fn submit_in(
+    /// Who gets a submission's receipt: the submitter and the provider's
+    /// other contributors for the return (read before the unit of work).
+    async fn receipt_recipients(
         &self,
-        tx: &mut dyn store::StoreTx,
         actor: &Principal,
         window: &WindowRecord,
-        submission: uuid::Uuid,
-        version: i64,
-        note: &str,
-        meta: &RequestMeta,
-    ) -> AppResult<()> {
-        let now = self.clock.now();
-        tx.submit(submission, note, actor.user.id, now).await?;
-        let mut event = meta.event(
-            now,
-            Some(actor),
-            "submissions.submit",
-            Some(submission.to_string()),
-            Outcome::Success,
-            &format!("window {} version {version}", window.id),
-        );
-        event.organisation_id = Some(actor.organisation.id);
-        tx.append_audit(&event).await?;
+    ) -> AppResult<Vec<String>> {
         let area = self.area_of(&window.area).await?;
         let mut to = vec![actor.user.email.clone()];
         for u in self.contributors(actor.organisation.id, &area).await? {
@@ -609,17 +570,36 @@ impl App {
                 to.push(u.email);
             }
         }
-        for address in to {
-            let mail = crate::emails::submission_receipt(
-                &address,
-                &window.name,
-                version,
+        Ok(to)
+    }
+
+    /// Submits a version in the caller's unit (which holds the permit to
+    /// submit): audited, and a receipt to everyone in `receipt_to`.
+    async fn submit_in(
+        &self,
+        u: &mut Unit<'_>,
+        actor: &Principal,
+        s: Submitted<'_>,
+    ) -> AppResult<()> {
+        let now = u.now;
+        u.tx()
+            .submit(s.submission, s.note, actor.user.id, now)
+            .await?;
+        let submitting = permit::submitting(actor);
+        let detail = format!("window {} version {}", s.window.id, s.version);
+        u.audit(&submitting, Some(s.submission.to_string()), &detail)
+            .await?;
+        for address in s.receipt_to {
+            u.email(crate::emails::submission_receipt(
+                address,
+                &s.window.name,
+                s.version,
                 &actor.display_name(),
                 &actor.organisation.name,
                 &self.settings.base_url,
                 now,
-            );
-            self.queue_email(tx, mail).await?;
+            ))
+            .await?;
         }
         Ok(())
     }
@@ -657,38 +637,41 @@ impl App {
         actor: &Principal,
         id: &str,
         work: Work,
-        action: &str,
+        action: &'static str,
         meta: &RequestMeta,
     ) -> AppResult<(SubmissionRecord, VisibleWindow)> {
+        let (permit, s, window) = self
+            .submission_permit(actor, id, work, action, meta)
+            .await?;
+        let area = permit.into_inner().area;
+        Ok((s, VisibleWindow { window, area }))
+    }
+
+    /// As [`App::submission_for`], with the permit.
+    async fn submission_permit(
+        &self,
+        actor: &Principal,
+        id: &str,
+        work: Work,
+        action: &'static str,
+        meta: &RequestMeta,
+    ) -> AppResult<(Permit<AreaWork>, SubmissionRecord, WindowRecord)> {
         let found = match id.parse::<uuid::Uuid>() {
             Ok(id) => self.store.submission(id).await?,
             Err(_) => None,
         };
         let target = Some(id.chars().take(40).collect::<String>());
         let Some(s) = found else {
-            return Err(self
-                .deny(meta, actor, action, target, Denial::NotFound)
-                .await);
+            let refusal = Refusal::denied(action, target, Denial::NotFound);
+            return Err(self.refused(meta, Some(actor), refusal).await);
         };
         let Some(window) = self.store.window(s.window_id).await? else {
             return Err(AppError::internal("submission without its window"));
         };
         let area = self.area_of(&window.area).await?;
-        let roles = actor.role_list();
-        let me = subject(actor, &roles);
-        let mut decision =
-            collection::may(&me, work, &area.slug, area.sensitive, s.organisation_id);
-        // The regulator never sees a provider's drafts.
-        if decision.is_ok()
-            && actor.organisation.kind == OrganisationKind::Regulator
-            && s.status == SubmissionStatus::Draft
-        {
-            decision = Err(Denial::NotFound);
-        }
-        if let Err(d) = decision {
-            return Err(self.deny(meta, actor, action, target, d).await);
-        }
-        Ok((s, VisibleWindow { window, area }))
+        let decision = permit::submission(actor, &area, &s, work, action, target);
+        let permit = self.permitted(meta, Some(actor), decision).await?;
+        Ok((permit, s, window))
     }
 
     /// A file of a submission, to download: its record and its bytes. Every
@@ -701,34 +684,26 @@ impl App {
         meta: &RequestMeta,
     ) -> AppResult<(FileRecord, Box<dyn tokio::io::AsyncRead + Send + Unpin>)> {
         const ACTION: &str = "submissions.download";
-        let (s, _) = self
-            .submission_for(actor, submission, Work::SeeReturns, ACTION, meta)
+        let (permit, s, _) = self
+            .submission_permit(actor, submission, Work::SeeReturns, ACTION, meta)
             .await?;
         let chosen = match file {
             None => s.files.first().cloned(),
             Some(f) => s.files.iter().find(|x| x.id.to_string() == f).cloned(),
         };
         let Some(record) = chosen else {
-            return Err(self
-                .deny(
-                    meta,
-                    actor,
-                    ACTION,
-                    Some(s.id.to_string()),
-                    Denial::NotFound,
-                )
-                .await);
+            let refusal = Refusal::denied(ACTION, Some(s.id.to_string()), Denial::NotFound);
+            return Err(self.refused(meta, Some(actor), refusal).await);
         };
-        self.open_audited(actor, record, s.organisation_id, ACTION, meta)
-            .await
+        self.open_audited(actor, &permit, record, meta).await
     }
 
+    /// Opens a file the permit lets the actor read; the download is audited.
     pub(crate) async fn open_audited(
         &self,
         actor: &Principal,
+        permit: &Permit<AreaWork>,
         record: FileRecord,
-        org: OrgId,
-        action: &str,
         meta: &RequestMeta,
     ) -> AppResult<(FileRecord, Box<dyn tokio::io::AsyncRead + Send + Unpin>)> {
         let reader = self
@@ -736,19 +711,13 @@ impl App {
             .open(&record.storage_key)
             .await
             .map_err(|e| AppError::internal(format!("file store: {e}")))?;
-        let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        let mut event = meta.event(
-            now,
-            Some(actor),
-            action,
-            Some(record.id.to_string()),
-            Outcome::Success,
-            &format!("sha256={}", hex::encode(&record.sha256)),
-        );
-        event.organisation_id = Some(org);
-        tx.append_audit(&event).await?;
-        tx.commit().await?;
+        let detail = format!("sha256={}", hex::encode(&record.sha256));
+        self.change(meta, Some(actor), async |u| {
+            u.audit(permit, Some(record.id.to_string()), &detail)
+                .await?;
+            Ok(u.done(permit, ()))
+        })
+        .await?;
         Ok((record, reader))
     }
 
@@ -763,8 +732,8 @@ impl App {
         meta: &RequestMeta,
     ) -> AppResult<SubmissionRecord> {
         const ACTION: &str = "submissions.status";
-        let (s, window) = self
-            .submission_for(actor, submission, Work::Review, ACTION, meta)
+        let (permit, s, window) = self
+            .submission_permit(actor, submission, Work::Review, ACTION, meta)
             .await?;
         let mut errors = FieldErrors::new();
         let wanted = SubmissionStatus::parse(status.trim())
@@ -788,52 +757,45 @@ impl App {
         let Some(wanted) = wanted.filter(|_| errors.is_empty()) else {
             return Err(AppError::Invalid(errors));
         };
-        let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        tx.set_submission_status(s.id, wanted, comment, actor.user.id, now)
-            .await?;
-        let mut event = meta.event(
-            now,
-            Some(actor),
-            ACTION,
-            Some(s.id.to_string()),
-            Outcome::Success,
-            &format!("{} -> {}", s.status.as_str(), wanted.as_str()),
-        );
-        event.organisation_id = Some(s.organisation_id);
-        tx.append_audit(&event).await?;
-        let mut told: Vec<String> = Vec::new();
+        // Who is told, read before the unit of work.
         let submitter = match s.submitted_by {
             Some(u) => self.store.user(u).await?,
             None => None,
         };
-        let people = self
-            .contributors(s.organisation_id, &window.area)
+        let mut told: Vec<String> = Vec::new();
+        for u in self
+            .contributors(s.organisation_id, &permit.on().area)
             .await?
             .into_iter()
-            .chain(submitter);
-        for u in people {
-            if told.iter().any(|t| t.eq_ignore_ascii_case(&u.email)) {
-                continue;
+            .chain(submitter)
+        {
+            if !told.iter().any(|t| t.eq_ignore_ascii_case(&u.email)) {
+                told.push(u.email);
             }
-            told.push(u.email.clone());
-            let mail = crate::emails::submission_outcome(
-                &u.email,
-                &window.window.name,
-                s.version,
-                wanted.label(),
-                comment,
-                &self.settings.base_url,
-                now,
-            );
-            self.queue_email(tx.as_mut(), mail).await?;
         }
-        tx.commit().await?;
-        self.outbox_ready.notify_one();
-        self.store
-            .submission(s.id)
-            .await?
-            .ok_or_else(|| AppError::internal("submission vanished"))
+        self.change(meta, Some(actor), async |u| {
+            let now = u.now;
+            u.tx()
+                .set_submission_status(s.id, wanted, comment, actor.user.id, now)
+                .await?;
+            let detail = format!("{} -> {}", s.status.as_str(), wanted.as_str());
+            u.audit(&permit, Some(s.id.to_string()), &detail).await?;
+            for address in &told {
+                u.email(crate::emails::submission_outcome(
+                    address,
+                    &window.name,
+                    s.version,
+                    wanted.label(),
+                    comment,
+                    &self.settings.base_url,
+                    now,
+                ))
+                .await?;
+            }
+            Ok(u.done(&permit, ()))
+        })
+        .await?;
+        self.submission_record(s.id).await
     }
 
     /// Every provider and its newest submitted version to a window, for a
@@ -883,6 +845,15 @@ impl App {
         }
         Ok((visible, out))
     }
+}
+
+/// A version being submitted, inside the unit that submits it.
+struct Submitted<'a> {
+    window: &'a WindowRecord,
+    submission: uuid::Uuid,
+    version: i64,
+    note: &'a str,
+    receipt_to: &'a [String],
 }
 
 /// Why nothing can be sent to a window now, in the words shown; `None` while it is open.

@@ -5,15 +5,15 @@
 //! A document goes to chosen providers only; another provider's people get
 //! 404 for it. A sensitive area's documents need its key-granted role.
 
-use domain::audit::Outcome;
 use domain::authz::{Denial, RegulatorTask};
 use domain::collection::{self, Work};
-use domain::role::{Area, AreaKind};
+use domain::role::Area;
 use domain::{OrgId, OrganisationKind};
 use store::{DocumentRecord, FeedbackRecord, FileRecord};
 
-use crate::collections::{UploadTicket, subject};
+use crate::collections::UploadTicket;
 use crate::files::Received;
+use crate::permit::{self, Refusal};
 use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta};
 
 /// A document with its area, as someone may see it.
@@ -34,30 +34,8 @@ impl App {
     ) -> AppResult<(Area, UploadTicket)> {
         const ACTION: &str = "documents.publish";
         let area = self.area(actor, area, meta).await?;
-        let roles = actor.role_list();
-        let decision = if area.kind == AreaKind::Communication {
-            collection::may(
-                &subject(actor, &roles),
-                Work::Publish,
-                &area.slug,
-                area.sensitive,
-                actor.organisation.id,
-            )
-        } else {
-            Err(Denial::Forbidden(
-                "Documents are published in communication areas",
-            ))
-        };
-        if let Err(d) = decision {
-            return Err(self
-                .deny(meta, actor, ACTION, Some(area.slug.to_string()), d)
-                .await);
-        }
-        // A document may be any kind of file the portal accepts.
-        let ticket = UploadTicket {
-            accepted: collection::FileKind::ALL.to_vec(),
-            limit: self.settings.max_upload_bytes,
-        };
+        let decision = permit::publish(actor, &area, self.settings.max_upload_bytes, ACTION);
+        let ticket = self.permitted(meta, Some(actor), decision).await?;
         Ok((area, ticket))
     }
 
@@ -65,12 +43,13 @@ impl App {
     pub async fn publish_document(
         &self,
         actor: &Principal,
-        area: &Area,
+        ticket: UploadTicket,
         title: &str,
         recipients: &[String],
         (received, filename): (Received, String),
         meta: &RequestMeta,
     ) -> AppResult<DocumentRecord> {
+        let area = &ticket.on().area;
         let mut errors = FieldErrors::new();
         let title = title.trim();
         if title.is_empty() {
@@ -122,40 +101,33 @@ impl App {
             published_at: now,
             recipients: orgs,
         };
-        let mut tx = self.store.begin().await?;
-        tx.insert_file(&document.file).await?;
-        tx.insert_document(&document).await?;
-        tx.append_audit(&meta.event(
-            now,
-            Some(actor),
-            "documents.publish",
-            Some(document.id.to_string()),
-            Outcome::Success,
-            &format!(
-                "{} to {} providers sha256={}",
-                area.slug,
-                document.recipients.len(),
-                hex::encode(&document.file.sha256)
-            ),
-        ))
-        .await?;
-        if let Err(e) = self
-            .files
-            .put(&document.file.storage_key, &received.path)
-            .await
-        {
-            return Err(AppError::internal(format!("file store: {e}")));
-        }
-        tx.commit().await?;
-        Ok(document)
+        let detail = format!(
+            "{} to {} providers sha256={}",
+            area.slug,
+            document.recipients.len(),
+            hex::encode(&document.file.sha256)
+        );
+        self.change(meta, Some(actor), async |u| {
+            u.tx().insert_file(&document.file).await?;
+            u.tx().insert_document(&document).await?;
+            u.audit(&ticket, Some(document.id.to_string()), &detail)
+                .await?;
+            if let Err(e) = self
+                .files
+                .put(&document.file.storage_key, &received.path)
+                .await
+            {
+                return Err(AppError::internal(format!("file store: {e}")));
+            }
+            Ok(u.done(&ticket, document.clone()))
+        })
+        .await
     }
 
     /// The documents `actor` may read: a provider's, those shared with it in
     /// areas they may read; an officer's, those of their areas.
     pub async fn visible_documents(&self, actor: &Principal) -> AppResult<Vec<VisibleDocument>> {
         let areas = self.store.areas().await?;
-        let roles = actor.role_list();
-        let me = subject(actor, &roles);
         let org = actor.organisation.id;
         let scope = (actor.organisation.kind == OrganisationKind::Provider).then_some(org);
         Ok(self
@@ -165,9 +137,8 @@ impl App {
             .into_iter()
             .filter_map(|document| {
                 let area = areas.iter().find(|a| a.slug == document.area)?.clone();
-                collection::may(&me, Work::ReadDocuments, &area.slug, area.sensitive, org)
-                    .ok()
-                    .map(|()| VisibleDocument { document, area })
+                permit::may_work(actor, &area, org, Work::ReadDocuments)
+                    .then_some(VisibleDocument { document, area })
             })
             .collect())
     }
@@ -186,9 +157,8 @@ impl App {
         };
         let target = Some(id.chars().take(40).collect::<String>());
         let Some(document) = found else {
-            return Err(self
-                .deny(meta, actor, ACTION, target, Denial::NotFound)
-                .await);
+            let refusal = Refusal::denied(ACTION, target, Denial::NotFound);
+            return Err(self.refused(meta, Some(actor), refusal).await);
         };
         let Some(area) = self
             .store
@@ -199,26 +169,10 @@ impl App {
         else {
             return Err(AppError::internal("document of a missing area"));
         };
-        let org = actor.organisation.id;
-        let shared = actor.organisation.kind == OrganisationKind::Regulator
-            || document.recipients.contains(&org);
-        let roles = actor.role_list();
-        let decision = if shared {
-            collection::may(
-                &subject(actor, &roles),
-                Work::ReadDocuments,
-                &area.slug,
-                area.sensitive,
-                org,
-            )
-        } else {
-            Err(Denial::NotFound)
-        };
-        if let Err(d) = decision {
-            return Err(self.deny(meta, actor, ACTION, target, d).await);
-        }
-        self.open_audited(actor, document.file, org, ACTION, meta)
-            .await
+        let decision = permit::read_document(actor, &area, &document, ACTION)
+            .map_err(|r| Refusal { target, ..r });
+        let permit = self.permitted(meta, Some(actor), decision).await?;
+        self.open_audited(actor, &permit, document.file, meta).await
     }
 
     /// A signed-in person sends feedback (seed 001); audited.
@@ -228,41 +182,33 @@ impl App {
         body: &str,
         meta: &RequestMeta,
     ) -> AppResult<()> {
+        const ACTION: &str = "feedback.sent";
         let body = body.trim();
-        if body.is_empty() {
-            self.audit_refusal(meta, Some(actor), "feedback.sent", "empty")
-                .await?;
-            return Err(AppError::invalid("feedback", "Enter your feedback"));
+        let problem = if body.is_empty() {
+            Some(("empty", "Enter your feedback"))
+        } else if body.chars().count() > 2000 {
+            Some(("too long", "Feedback must be 2,000 characters or fewer"))
+        } else {
+            None
+        };
+        if let Some((detail, message)) = problem {
+            let refusal = Refusal::because(ACTION, detail, AppError::invalid("feedback", message));
+            return Err(self.refused(meta, Some(actor), refusal).await);
         }
-        if body.chars().count() > 2000 {
-            self.audit_refusal(meta, Some(actor), "feedback.sent", "too long")
-                .await?;
-            return Err(AppError::invalid(
-                "feedback",
-                "Feedback must be 2,000 characters or fewer",
-            ));
-        }
-        let now = self.clock.now();
+        let permit = permit::own_account(actor, ACTION);
         let record = FeedbackRecord {
             id: uuid::Uuid::new_v4(),
             user_id: actor.user.id,
             organisation_id: actor.organisation.id,
             body: body.to_owned(),
-            created_at: now,
+            created_at: self.clock.now(),
         };
-        let mut tx = self.store.begin().await?;
-        tx.insert_feedback(&record).await?;
-        tx.append_audit(&meta.event(
-            now,
-            Some(actor),
-            "feedback.sent",
-            Some(record.id.to_string()),
-            Outcome::Success,
-            "",
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.change(meta, Some(actor), async |u| {
+            u.tx().insert_feedback(&record).await?;
+            u.audit(&permit, Some(record.id.to_string()), "").await?;
+            Ok(u.done(&permit, ()))
+        })
+        .await
     }
 
     /// Feedback for the regulator's administrators, newest first.
@@ -272,14 +218,8 @@ impl App {
         page: i64,
         meta: &RequestMeta,
     ) -> AppResult<(Vec<FeedbackRecord>, i64)> {
-        let roles = actor.role_list();
-        if let Err(d) = domain::authz::may_do_regulator_task(
-            actor.organisation.kind,
-            &roles,
-            RegulatorTask::Feedback,
-        ) {
-            return Err(self.deny(meta, actor, "feedback.read", None, d).await);
-        }
+        let decision = permit::regulator_task(actor, RegulatorTask::Feedback, "feedback.read");
+        self.permitted(meta, Some(actor), decision).await?;
         let per_page = 50;
         Ok(self
             .store

@@ -28,6 +28,11 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[from] InternalError),
+    /// Refused inside a unit of work, not yet audited: the unit rolls back,
+    /// audits it and answers what it holds (`App::change`). Never leaves `app`
+    /// (the web layer treats one as an internal error).
+    #[error("refused")]
+    Refused(Box<crate::permit::Refusal>),
 }
 
 /// The cause of an internal error: logged once, never shown.
@@ -54,6 +59,15 @@ impl AppError {
 
     pub fn internal(message: impl Into<String>) -> Self {
         Self::Internal(InternalError::Other(message.into()))
+    }
+
+    /// What a caller outside `app` may see: a refusal that escaped its unit
+    /// of work unaudited is a bug, answered as an internal error.
+    pub fn settled(self) -> Self {
+        match self {
+            Self::Refused(r) => Self::internal(format!("refusal left its unit unaudited: {r:?}")),
+            e => e,
+        }
     }
 }
 

@@ -22,9 +22,11 @@ pub mod limiter;
 pub mod mail;
 pub mod outbox;
 pub mod passwords;
+pub mod permit;
 pub mod sealed;
 pub mod session;
 pub mod sign_in;
+pub mod unit;
 pub mod users;
 
 use std::net::IpAddr;
@@ -32,6 +34,7 @@ use std::sync::Arc;
 
 use domain::otp::SecretKey;
 use store::{NewAuditEvent, Store};
+
 use tokio::sync::Notify;
 
 pub use clock::{Clock, SystemClock};
@@ -58,7 +61,8 @@ pub struct AppSettings {
 /// Everything a use case may touch. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
-    pub store: Arc<dyn Store>,
+    /// Only use cases touch the store: pages and the API ask them.
+    pub(crate) store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub key: SecretKey,
     pub settings: Arc<AppSettings>,
@@ -120,28 +124,23 @@ impl App {
         }
     }
 
-    /// Records that someone took data away (an export); a failure to audit is logged.
-    pub async fn record_export(&self, meta: &RequestMeta, actor: &Principal, action: &str) {
-        let event = meta.event(
-            self.clock.now(),
-            Some(actor),
-            action,
-            None,
-            domain::audit::Outcome::Success,
-            "",
-        );
-        let result = async {
-            let mut tx = self.store.begin().await?;
-            tx.append_audit(&event).await?;
-            tx.commit().await
-        };
-        if let Err(e) = result.await {
+    /// Records that someone took data away (an export they were permitted to
+    /// list); a failure to audit is logged.
+    pub async fn record_export(&self, meta: &RequestMeta, actor: &Principal, action: &'static str) {
+        let permit = permit::own_account(actor, action);
+        let result = self
+            .change(meta, Some(actor), async |u| {
+                u.audit(&permit, None, "").await?;
+                Ok(u.done(&permit, ()))
+            })
+            .await;
+        if let Err(e) = result {
             tracing::error!(request_id = %meta.request_id, error = ?e, "could not audit an export");
         }
     }
 
     /// Records a refusal that happened before any use case ran (bad input,
-    /// a cross-site form, a missing session…), in its own transaction.
+    /// a cross-site form, a missing session…), through [`App::refused`].
     pub async fn audit_refusal(
         &self,
         meta: &RequestMeta,
@@ -149,18 +148,11 @@ impl App {
         action: &str,
         detail: &str,
     ) -> AppResult<()> {
-        let mut tx = self.store.begin().await?;
-        tx.append_audit(&meta.event(
-            self.clock.now(),
-            actor,
-            action,
-            None,
-            domain::audit::Outcome::Refused,
-            detail,
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let refusal = permit::Refusal::because(action, detail, AppError::NotFound);
+        match self.refused(meta, actor, refusal).await {
+            AppError::NotFound => Ok(()),
+            e => Err(e),
+        }
     }
 }
 

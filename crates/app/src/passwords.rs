@@ -18,6 +18,7 @@ use domain::{AttemptId, EmailAddress, password};
 use rand::rngs::OsRng;
 use store::{NewAttempt, SessionKind, UserRecord};
 
+use crate::permit::{self, Refusal};
 use crate::sign_in::SignedIn;
 use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta, emails};
 
@@ -64,7 +65,6 @@ impl App {
         const ACTION: &str = "register";
         self.passwords_enabled()?;
         self.ip_limited(meta, None, ACTION).await?;
-        let now = self.clock.now();
         let mut errors = FieldErrors::new();
         let person = crate::admin::person(
             &mut errors,
@@ -83,106 +83,91 @@ impl App {
                 "Enter the access key as printed in the letter: 24 letters and numbers".into(),
             );
         }
-        let (Some((title, first_name, last_name, email)), Some(key)) = (person, key) else {
-            self.audit_refusal(meta, None, ACTION, "invalid form")
-                .await?;
-            return Err(AppError::Invalid(errors));
+        let parsed = match (person, key) {
+            (Some(person), Some(key)) if errors.is_empty() => Some((person, key)),
+            _ => None,
         };
-        if !errors.is_empty() {
-            self.audit_refusal(meta, None, ACTION, "invalid form")
-                .await?;
-            return Err(AppError::Invalid(errors));
-        }
+        let Some(((title, first_name, last_name, email), key)) = parsed else {
+            let refusal = Refusal::because(ACTION, "invalid form", AppError::Invalid(errors));
+            return Err(self.refused(meta, None, refusal).await);
+        };
         let hash = password::hash(&input.password, &mut OsRng)
             .map_err(|e| AppError::internal(e.to_string()))?;
-        let mut tx = self.store.begin().await?;
-        let refuse = |why: &str| {
-            meta.event(
-                now,
-                None,
-                ACTION,
-                Some(email.normalised()),
-                Outcome::Refused,
-                why,
+        let target = email.normalised();
+        let refuse = |why: &str, answer: AppError| {
+            AppError::from(Refusal::because(ACTION, why, answer).with_target(target.clone()))
+        };
+        self.change(meta, None, async |u| {
+            let now = u.now;
+            let Some(record) = u
+                .tx()
+                .access_key_by_hash_for_update(&key.hash(&self.key))
+                .await?
+            else {
+                let answer = AppError::invalid("access_key", access_key::KEY_REFUSED);
+                return Err(refuse("unknown access key", answer));
+            };
+            // The key's role is granted at the key's own provider.
+            let org_id = record.organisation_id;
+            let permit = permit::access_key(record, org_id, now, ACTION).map_err(|r| {
+                let answer = AppError::invalid("access_key", access_key::KEY_REFUSED);
+                refuse(&r.detail, answer)
+            })?;
+            if u.tx()
+                .user_by_email_for_update(&email.normalised())
+                .await?
+                .is_some()
+            {
+                let answer = AppError::Conflict(ADDRESS_REGISTERED.into());
+                return Err(refuse("address already has an account", answer));
+            }
+            let Some(org) = u.tx().organisation(org_id).await? else {
+                return Err(AppError::internal("access key of a missing organisation"));
+            };
+            let user_id = domain::UserId::random();
+            u.tx()
+                .insert_user(&store::NewUser {
+                    id: user_id,
+                    organisation_id: org.id,
+                    title: title.clone(),
+                    first_name: first_name.clone(),
+                    last_name: last_name.clone(),
+                    email: email.clone(),
+                    created_at: now,
+                    created_by: None,
+                })
+                .await?;
+            u.tx().set_password(user_id, &hash).await?;
+            let grant = self
+                .use_access_key(u, &permit, user_id)
+                .await?
+                .ok_or_else(|| AppError::internal("a new account already held a role"))?;
+            let Some(user) = u.tx().user(user_id).await? else {
+                return Err(AppError::internal("registered user vanished"));
+            };
+            let record = permit.on();
+            let detail = format!("access key {} role={}", record.id, record.role.id());
+            u.audit_as(
+                &permit,
+                Some(user_id),
+                Some(target.clone()),
+                Outcome::Success,
+                &detail,
             )
-        };
-        let record = tx
-            .access_key_by_hash_for_update(&key.hash(&self.key))
             .await?;
-        let why = match &record {
-            None => Some("unknown access key"),
-            Some(r) => domain::authz::access_key_refusal(
-                r.organisation_id,
-                r.organisation_id,
-                r.is_expired(now),
-                r.is_used_up(),
-                r.revoked_at.is_some(),
-            ),
-        };
-        let Some(record) = record.filter(|_| why.is_none()) else {
-            tx.append_audit(&refuse(why.unwrap_or("access key refused")))
-                .await?;
-            tx.commit().await?;
-            return Err(AppError::invalid("access_key", access_key::KEY_REFUSED));
-        };
-        if tx
-            .user_by_email_for_update(&email.normalised())
-            .await?
-            .is_some()
-        {
-            tx.append_audit(&refuse("address already has an account"))
-                .await?;
-            tx.commit().await?;
-            return Err(AppError::Conflict(ADDRESS_REGISTERED.into()));
-        }
-        let Some(org) = self.store.organisation(record.organisation_id).await? else {
-            return Err(AppError::internal("access key of a missing organisation"));
-        };
-        let user_id = domain::UserId::random();
-        tx.insert_user(&store::NewUser {
-            id: user_id,
-            organisation_id: org.id,
-            title,
-            first_name,
-            last_name,
-            email: email.clone(),
-            created_at: now,
-            created_by: None,
+            u.email(emails::registered(
+                email.as_str(),
+                &user.display_name(),
+                &org.name,
+                &grant.name(),
+                &self.settings.base_url,
+                now,
+            ))
+            .await?;
+            let roles = vec![grant];
+            Ok(u.done(&permit, store::UserWithRoles { user, roles }))
         })
-        .await?;
-        tx.set_password(user_id, &hash).await?;
-        tx.grant_role(&store::role_grant(user_id, record.role.clone(), None, now))
-            .await?;
-        tx.use_access_key(record.id).await?;
-        let areas = self.store.areas().await?;
-        let role_name = crate::access_keys::role_name(&record.role, &areas);
-        let Some(user) = tx.user_for_update(user_id).await? else {
-            return Err(AppError::internal("registered user vanished"));
-        };
-        let roles = tx.user_roles(user_id).await?;
-        let mut event = meta.event(
-            now,
-            None,
-            ACTION,
-            Some(email.normalised()),
-            Outcome::Success,
-            &format!("access key {} role={}", record.id, record.role.id()),
-        );
-        event.actor_id = Some(user_id);
-        event.organisation_id = Some(org.id);
-        tx.append_audit(&event).await?;
-        let mail = emails::registered(
-            email.as_str(),
-            &user.display_name(),
-            &org.name,
-            &role_name,
-            &self.settings.base_url,
-            now,
-        );
-        self.queue_email(tx.as_mut(), mail).await?;
-        tx.commit().await?;
-        self.outbox_ready.notify_one();
-        Ok(store::UserWithRoles { user, roles })
+        .await
     }
 
     /// Signs in with email and password. Unknown, disabled, expired and locked

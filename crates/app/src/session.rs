@@ -1,6 +1,5 @@
 //! Who is asking: sessions resolved fresh on every request (PRODUCT §2 rule 6).
 
-use domain::audit::Outcome;
 use domain::session::{self, SessionToken};
 use store::{OrganisationRecord, RoleGrant, SessionKind, UserRecord};
 
@@ -63,19 +62,15 @@ impl App {
 
     /// Ends the principal's session on the server.
     pub async fn sign_out(&self, principal: &Principal, meta: &RequestMeta) -> AppResult<()> {
-        let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        tx.end_session(&principal.session_hash, now).await?;
-        tx.append_audit(&meta.event(
-            now,
-            Some(principal),
-            "sign_out",
-            None,
-            Outcome::Success,
-            principal.session_kind.as_str(),
-        ))
+        let permit = crate::permit::own_account(principal, "sign_out");
+        self.change(meta, Some(principal), async |u| {
+            let now = u.now;
+            u.tx().end_session(&principal.session_hash, now).await?;
+            u.audit(&permit, None, principal.session_kind.as_str())
+                .await?;
+            Ok(u.done(&permit, ()))
+        })
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 }

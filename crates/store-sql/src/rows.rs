@@ -15,6 +15,8 @@ fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
 }
 
+pub const AREAS_SQL: &str = "SELECT slug, name, kind, sensitive FROM areas ORDER BY name";
+
 pub const ORG_COLUMNS: &str =
     "id, kind, name, ukprn, accountable_officer_name, accountable_officer_email, created_at";
 

@@ -415,11 +415,9 @@ impl Store for SqlStore {
     }
 
     async fn areas(&self) -> StoreResult<Vec<domain::role::Area>> {
-        let rows = read!(self, |ex| sqlx::query_as::<_, AreaRow>(
-            "SELECT slug, name, kind, sensitive FROM areas ORDER BY name"
-        )
-        .fetch_all(ex)
-        .await)
+        let rows = read!(self, |ex| sqlx::query_as::<_, AreaRow>(AREAS_SQL)
+            .fetch_all(ex)
+            .await)
         .map_err(db_err)?;
         rows.into_iter().map(domain::role::Area::try_from).collect()
     }

@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 use domain::audit::{AuditEntry, GENESIS};
-use domain::{AttemptId, OrgId, Role, UserId};
+use domain::{AttemptId, OrgId, Role, Ukprn, UserId};
 use store::{
     AttemptRecord, NewAttempt, NewAuditEvent, NewEmail, NewOrganisation, NewRoleGrant, NewSession,
-    NewUser, NewUserRequest, RoleGrant, StoreResult, StoreTx, UserDetails, UserRecord,
+    NewUser, NewUserRequest, OrganisationRecord, RoleGrant, StoreResult, StoreTx, UserDetails,
+    UserRecord,
 };
 use time::OffsetDateTime;
 
@@ -163,6 +164,59 @@ impl StoreTx for SqlTx {
         .await)
         .map_err(db_err)?;
         rows.into_iter().map(RoleGrant::try_from).collect()
+    }
+
+    async fn user(&mut self, id: UserId) -> StoreResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = tx!(self, |c| sqlx::query_as::<_, UserRow>(&sql)
+            .bind(id.0)
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        Ok(row.map(UserRecord::from))
+    }
+
+    async fn organisation(&mut self, id: OrgId) -> StoreResult<Option<OrganisationRecord>> {
+        let sql = format!("SELECT {ORG_COLUMNS} FROM organisations WHERE id = $1");
+        tx!(self, |c| sqlx::query_as::<_, OrgRow>(&sql)
+            .bind(id.0)
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?
+        .map(OrganisationRecord::try_from)
+        .transpose()
+    }
+
+    async fn organisation_by_ukprn(
+        &mut self,
+        ukprn: &Ukprn,
+    ) -> StoreResult<Option<OrganisationRecord>> {
+        let sql = format!("SELECT {ORG_COLUMNS} FROM organisations WHERE ukprn = $1");
+        tx!(self, |c| sqlx::query_as::<_, OrgRow>(&sql)
+            .bind(ukprn.as_str())
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?
+        .map(OrganisationRecord::try_from)
+        .transpose()
+    }
+
+    async fn areas(&mut self) -> StoreResult<Vec<domain::role::Area>> {
+        let rows = tx!(self, |c| sqlx::query_as::<_, AreaRow>(AREAS_SQL)
+            .fetch_all(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        rows.into_iter().map(domain::role::Area::try_from).collect()
+    }
+
+    async fn access_key(&mut self, id: uuid::Uuid) -> StoreResult<Option<store::AccessKeyRecord>> {
+        let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE id = $1");
+        let row = tx!(self, |c| sqlx::query_as::<_, AccessKeyRow>(&sql)
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        row.map(store::AccessKeyRecord::try_from).transpose()
     }
 
     async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()> {

@@ -173,6 +173,26 @@ pub trait StoreTx: Send {
     /// A user's roles as this transaction sees them.
     async fn user_roles(&mut self, user: UserId) -> StoreResult<Vec<RoleGrant>>;
 
+    // Reads through the transaction. A unit of work reads what it needs here,
+    // never through the pool: on PostgreSQL a second connection taken while
+    // this one holds locks makes concurrent writers wait on each other until
+    // the pool times out.
+
+    /// A user, without locking.
+    async fn user(&mut self, id: UserId) -> StoreResult<Option<UserRecord>>;
+
+    async fn organisation(&mut self, id: OrgId) -> StoreResult<Option<OrganisationRecord>>;
+
+    async fn organisation_by_ukprn(
+        &mut self,
+        ukprn: &Ukprn,
+    ) -> StoreResult<Option<OrganisationRecord>>;
+
+    /// Every area, by name.
+    async fn areas(&mut self) -> StoreResult<Vec<domain::role::Area>>;
+
+    async fn access_key(&mut self, id: uuid::Uuid) -> StoreResult<Option<AccessKeyRecord>>;
+
     /// On PostgreSQL, locks the organisation's row until commit, so that changes
     /// to its administrators happen one after the other (rule 4 counts them).
     async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()>;

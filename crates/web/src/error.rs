@@ -34,7 +34,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(e: AppError, meta: &RequestMeta) -> Self {
-        let (status, error, message, fields, retry_after) = match e {
+        let (status, error, message, fields, retry_after) = match e.settled() {
             AppError::Invalid(f) => (
                 StatusCode::BAD_REQUEST,
                 "invalid",
@@ -72,8 +72,8 @@ impl ApiError {
                 None,
                 Some(retry_after_secs),
             ),
-            AppError::Internal(cause) => {
-                tracing::error!(request_id = %meta.request_id, error = ?cause, "internal error");
+            e @ (AppError::Internal(_) | AppError::Refused(_)) => {
+                tracing::error!(request_id = %meta.request_id, error = ?e, "internal error");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
@@ -153,7 +153,7 @@ impl PageError {
             retry_after: None,
             redirect_to_sign_in: false,
         };
-        match e {
+        match e.settled() {
             AppError::Invalid(fields) => {
                 page.message = fields.into_values().collect::<Vec<_>>().join(". ");
             }
@@ -184,8 +184,8 @@ impl PageError {
                 page.message = format!("Wait {retry_after_secs} seconds, then try again.");
                 page.retry_after = Some(retry_after_secs);
             }
-            AppError::Internal(cause) => {
-                tracing::error!(request_id = %meta.request_id, error = ?cause, "internal error");
+            e @ (AppError::Internal(_) | AppError::Refused(_)) => {
+                tracing::error!(request_id = %meta.request_id, error = ?e, "internal error");
                 page.status = StatusCode::INTERNAL_SERVER_ERROR;
                 page.heading = "Sorry, there is a problem with the service";
                 page.message = "Try again later. If it keeps happening, contact \

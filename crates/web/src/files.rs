@@ -89,8 +89,8 @@ pub async fn receive(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| multer::parse_boundary(v).ok())
         .ok_or(UploadFailure::NotMultipart)?;
-    let too_large = || UploadFailure::TooLarge(app::files::describe_size(ticket.limit));
-    let whole = ticket.limit.saturating_add(FRAMING);
+    let too_large = || UploadFailure::TooLarge(app::files::describe_size(ticket.on().limit));
+    let whole = ticket.on().limit.saturating_add(FRAMING);
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -101,7 +101,7 @@ pub async fn receive(
     let constraints = multer::Constraints::new().size_limit(
         multer::SizeLimit::new()
             .whole_stream(whole)
-            .per_field(ticket.limit.saturating_add(1)),
+            .per_field(ticket.on().limit.saturating_add(1)),
     );
     let mut form =
         multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
@@ -175,7 +175,7 @@ async fn read_parts(
                 upload.write(&chunk).await.map_err(upload_error)?;
             }
             let received = upload
-                .finish(&ticket.accepted)
+                .finish(&ticket.on().accepted)
                 .await
                 .map_err(upload_error)?;
             parts.files.push((received, filename));

@@ -48,7 +48,7 @@ async fn healthz() -> &'static str {
 
 /// Readiness: the database answers.
 async fn readyz(State(state): State<WebState>) -> impl IntoResponse {
-    match state.app.store.ping().await {
+    match state.app.ping().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = ?e, "not ready");

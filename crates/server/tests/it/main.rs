@@ -10,6 +10,7 @@ mod authz_matrix;
 mod cli;
 mod collections;
 mod collections_pages;
+mod concurrency;
 mod expiry;
 mod legacy_import;
 mod openapi;

@@ -11,6 +11,7 @@ testkit::both_backends!(
     a_delegated_admin_cannot_grant_portal_admin_by_a_hand_made_form,
     contributors_do_not_see_user_management,
     the_list_downloads_as_csv_with_formulas_neutralised,
+    edit_user_submit_with_a_role_and_disabling_the_last_portal_admin_changes_nothing,
 );
 
 async fn an_administrator_adds_a_colleague_and_gives_them_heses_through_the_pages(app: TestApp) {
@@ -182,8 +183,16 @@ async fn a_delegated_admin_cannot_grant_portal_admin_by_a_hand_made_form(app: Te
         "no role controls offered"
     );
     assert!(
-        edit.body.contains("checked disabled"),
-        "access shown but not changeable"
+        !edit.body.contains("id=\"access_enabled\"") && !edit.body.contains(">Submit<"),
+        "no access checkbox and no Submit"
+    );
+    assert!(
+        !edit.body.contains("Copy permissions to another user"),
+        "no copy link"
+    );
+    assert!(
+        edit.body.contains(domain::authz::DELEGATE_ON_ADMIN),
+        "the page says why"
     );
     let before = app.snapshot().await;
     let r = b
@@ -207,11 +216,15 @@ async fn contributors_do_not_see_user_management(app: TestApp) {
     let r = b.get("/users").await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains("Portal Administrator"));
+    let seq = app.last_audit_seq().await;
     assert_eq!(
         b.get("/users/add").await.status,
-        200,
-        "the form shows, but submitting is refused"
+        403,
+        "the form is only for those who may send it"
     );
+    let rows = app.audit_since(seq).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].entry.outcome, Outcome::Refused);
     let r = b
         .submit(
             "/users/add",
@@ -276,4 +289,43 @@ async fn the_list_downloads_as_csv_with_formulas_neutralised(app: TestApp) {
     let c = app.user("10000124", "c@one.example.ac.uk", &[]).await;
     let mut other = page_sign_in(&app, &c).await;
     assert_eq!(other.get("/users.csv").await.status, 403);
+}
+
+/// Edit user's Submit is one change: adding a role while unticking the access
+/// of the provider's only Portal Administrator is refused whole (409), the
+/// page says why, and the roles are as before.
+async fn edit_user_submit_with_a_role_and_disabling_the_last_portal_admin_changes_nothing(
+    app: TestApp,
+) {
+    let only_pa = app
+        .user("10000125", "only@one.example.ac.uk", &["portal-admin"])
+        .await;
+    let ra = app
+        .regulator_user("admin@ofs.example.org", &["regulator-admin"])
+        .await;
+    let id = app.user_record(&only_pa).await.id;
+    let mut b = page_sign_in(&app, &ra).await;
+    let edit = b.get(&format!("/users/{id}")).await;
+    assert_eq!(edit.status, 200, "{}", edit.body);
+    let before = app.snapshot().await;
+    let seq = app.last_audit_seq().await;
+    // The final role set with HESES added, and no access_enabled field (unticked).
+    let r = b
+        .submit(
+            &format!("/users/{id}"),
+            &[
+                ("role", "portal-admin"),
+                ("role", "data-collection-contributor:heses"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("at least one Portal Administrator"));
+    assert_eq!(app.snapshot().await, before, "nothing changed");
+    let rows = app.audit_since(seq).await;
+    assert_eq!(rows.len(), 1, "one audit row");
+    assert_eq!(rows[0].entry.outcome, Outcome::Refused);
+    let roles = app.store().user_roles(id).await.unwrap();
+    let ids: Vec<String> = roles.iter().map(|g| g.role.id()).collect();
+    assert_eq!(ids, ["portal-admin"]);
 }

@@ -9,11 +9,12 @@ testkit::both_backends!(
     a_portal_admin_grants_a_contributor_role_and_the_user_is_told,
     a_delegated_admin_cannot_grant_portal_admin_or_touch_an_admin,
     nobody_changes_their_own_roles_or_access,
-    patch_refuses_roles_and_organisation_fields,
+    patch_refuses_organisation_fields_and_roles_it_may_not_give,
     the_last_portal_admin_cannot_be_removed_or_disabled,
     a_demoted_admin_is_refused_on_the_very_next_request,
     disabling_a_user_ends_their_sessions_at_once,
     another_providers_user_cannot_be_changed,
+    a_role_change_with_disabling_the_last_portal_admin_is_refused_as_a_whole,
 );
 
 async fn call(app: &TestApp, method: &str, token: &str, path: &str, body: Value) -> (u16, Value) {
@@ -210,7 +211,7 @@ async fn nobody_changes_their_own_roles_or_access(app: TestApp) {
     assert_eq!((status, body["first_name"].as_str()), (200, Some("Ada")));
 }
 
-async fn patch_refuses_roles_and_organisation_fields(app: TestApp) {
+async fn patch_refuses_organisation_fields_and_roles_it_may_not_give(app: TestApp) {
     let pa = app
         .user("10000094", "pa@one.example.ac.uk", &["portal-admin"])
         .await;
@@ -218,7 +219,7 @@ async fn patch_refuses_roles_and_organisation_fields(app: TestApp) {
     let token = app.api_sign_in(&pa).await;
     let id = app.user_record(&c).await.id;
     for body in [
-        json!({ "roles": ["portal-admin"] }),
+        json!({ "roles": ["no-such-role"] }),
         json!({ "organisation_id": uuid::Uuid::new_v4().to_string() }),
         json!({ "first_name": "X", "is_admin": true }),
         json!({ "locked": true }),
@@ -398,4 +399,50 @@ async fn another_providers_user_cannot_be_changed(app: TestApp) {
     .await;
     assert_eq!(a, missing);
     assert_eq!(b, missing);
+}
+
+/// PRODUCT §2 rules 4 and 7: one request that adds a role and disables the
+/// provider's only Portal Administrator is refused whole; the roles stay.
+async fn a_role_change_with_disabling_the_last_portal_admin_is_refused_as_a_whole(app: TestApp) {
+    let only_pa = app
+        .user("10000097", "only@one.example.ac.uk", &["portal-admin"])
+        .await;
+    let ra = app
+        .regulator_user("admin@ofs.example.org", &["regulator-admin"])
+        .await;
+    let token = app.api_sign_in(&ra).await;
+    let id = app.user_record(&only_pa).await.id;
+    let body = json!({
+        "access_enabled": false,
+        "roles": ["portal-admin", "data-collection-contributor:heses"],
+    });
+    let answer = refused(
+        &app,
+        "PATCH",
+        &token,
+        &format!("/api/v1/users/{id}"),
+        body,
+        409,
+    )
+    .await;
+    assert_eq!(answer["error"], "conflict");
+    let roles = app.store().user_roles(id).await.unwrap();
+    let ids: Vec<String> = roles.iter().map(|g| g.role.id()).collect();
+    assert_eq!(
+        ids,
+        ["portal-admin"],
+        "the role added in the same request is not kept"
+    );
+    assert!(app.user_record(&only_pa).await.access_enabled);
+    // The same change without disabling them goes through, roles and all.
+    let (status, body) = call(
+        &app,
+        "PATCH",
+        &token,
+        &format!("/api/v1/users/{id}"),
+        json!({ "roles": ["portal-admin", "data-collection-contributor:heses"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["roles"].as_array().map(Vec::len), Some(2));
 }

@@ -412,7 +412,7 @@ async fn upload(
 ) -> Response {
     let meta = &caller.ctx.meta;
     let actor = caller.principal();
-    let (window, ticket) = match state.app.prepare_upload(actor, &id, meta).await {
+    let (_, ticket) = match state.app.prepare_upload(actor, &id, meta).await {
         Ok(t) => t,
         Err(e) => return ApiError::new(e, meta).into_response(),
     };
@@ -424,7 +424,7 @@ async fn upload(
     let draft = parts.field("draft") == Some("true");
     let result = state
         .app
-        .store_upload(actor, &window, parts.files, &note, !draft, meta)
+        .store_upload(actor, ticket, parts.files, &note, !draft, meta)
         .await;
     match result {
         Ok(s) => (StatusCode::CREATED, Json(submission_view(&s))).into_response(),
@@ -688,7 +688,7 @@ async fn publish(
     };
     match state
         .app
-        .publish_document(actor, &area, &title, &recipients, file, meta)
+        .publish_document(actor, ticket, &title, &recipients, file, meta)
         .await
     {
         Ok(d) => (StatusCode::CREATED, Json(document_view(&d, &area))).into_response(),

@@ -117,12 +117,7 @@ async fn create(
         .add_organisation(caller.principal(), &input, meta)
         .await
     {
-        Ok(id) => state
-            .app
-            .store
-            .organisation(id)
-            .await
-            .map_err(AppError::from),
+        Ok(id) => state.app.organisation(id).await,
         Err(e) => Err(e),
     };
     match created {

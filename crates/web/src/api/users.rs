@@ -256,9 +256,13 @@ struct PatchBody {
     #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<Option<String>>,
     locked: Option<bool>,
+    /// The whole new set of roles, changed together with the rest: all of it
+    /// happens, or none of it (as Edit user's Submit).
+    roles: Option<Vec<String>>,
 }
 
-/// Change details, access, expiry, or unlock (`"locked": false`).
+/// Change details, access, expiry, or unlock (`"locked": false`), and
+/// optionally the roles, in one change.
 #[utoipa::path(patch, path = "/users/{id}", tag = "Users", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = PatchBody,
     responses((status = 200, body = UserView), (status = 400, body = ApiErrorBody),
@@ -295,11 +299,16 @@ async fn update(
         expires_at,
         locked: b.locked,
     };
+    let roles = match b.roles.as_deref().map(app::users::parse_roles).transpose() {
+        Ok(r) => r.map(app::users::RoleChange::Replace),
+        Err(e) => return answer(&state, &caller, Err(e)).await,
+    };
+    let edit = app::users::UserEdit { patch, roles };
     let result = match user_id(&id) {
         Ok(id) => {
             state
                 .app
-                .update_user(caller.principal(), id, &patch, meta)
+                .edit_user(caller.principal(), id, edit, "users.set_roles", meta)
                 .await
         }
         Err(e) => Err(e),

@@ -134,9 +134,9 @@ async fn register_submit(form: Form<RegisterInput>) -> Response {
     let app = &page.state.app;
     let fields = match app.register(&input, &page.ctx.meta).await {
         Ok(user) => {
-            let organisation = match app.store.organisation(user.user.organisation_id).await {
+            let organisation = match app.organisation(user.user.organisation_id).await {
                 Ok(o) => o.map(|o| o.name).unwrap_or_default(),
-                Err(e) => return page.error(e.into()),
+                Err(e) => return page.error(e),
             };
             let roles = user.roles.iter().map(|g| g.name()).collect();
             // Shown once, in answer to the form: the address holds nothing to replay.

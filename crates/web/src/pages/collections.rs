@@ -472,7 +472,7 @@ async fn new_submit(form: Form<Vec<(String, String)>>) -> Response {
 }
 
 /// The window, if the actor may change it (a refusal is audited).
-async fn managed(page: &Page, id: &str, action: &str) -> Result<VisibleWindow, Response> {
+async fn managed(page: &Page, id: &str, action: &'static str) -> Result<VisibleWindow, Response> {
     let Some(actor) = page.principal() else {
         return Err(Redirect::to("/sign-in").into_response());
     };
@@ -686,13 +686,19 @@ async fn show_page(
     let filter_status = first(q, "status").unwrap_or_default();
     let filter_provider = first(q, "provider").unwrap_or_default();
     let now = app.clock.now();
-    let roles = actor.role_list();
-    let me = app::collections::subject(actor, &roles);
+    // Which parts of the page are for this person (a sensitive area's
+    // window is listed to those whose role covers the return).
     let org = actor.organisation.id;
-    let reviewer = domain::collection::may(&me, Work::Review, &w.area.slug, false, org).is_ok();
-    let submitter = domain::collection::may(&me, Work::Submit, &w.area.slug, false, org).is_ok();
-    let manager =
-        domain::collection::may(&me, Work::ManageWindows, &w.area.slug, false, org).is_ok();
+    let listed = domain::role::Area {
+        sensitive: false,
+        ..w.area.clone()
+    };
+    let may = |work| app::permit::may_work(actor, &listed, org, work);
+    let (reviewer, submitter, manager) = (
+        may(Work::Review),
+        may(Work::Submit),
+        may(Work::ManageWindows),
+    );
     let submissions = if reviewer || submitter {
         let provider = filter_provider.parse().ok();
         let status = SubmissionStatus::parse(&filter_status);
@@ -851,7 +857,7 @@ async fn upload(page: Page, Path(id): Path<String>, headers: HeaderMap, body: Bo
     };
     let app = &page.state.app;
     let meta = &page.ctx.meta;
-    let (window, ticket) = match app.prepare_upload(actor, &id, meta).await {
+    let (_, ticket) = match app.prepare_upload(actor, &id, meta).await {
         Ok(t) => t,
         Err(AppError::Conflict(why)) => {
             return show_page(
@@ -890,7 +896,7 @@ async fn upload(page: Page, Path(id): Path<String>, headers: HeaderMap, body: Bo
         .await;
     }
     match app
-        .store_upload(actor, &window, parts.files, "", false, meta)
+        .store_upload(actor, ticket, parts.files, "", false, meta)
         .await
     {
         Ok(_) => Redirect::to(&format!("/collections/{id}?uploaded=1")).into_response(),
@@ -928,11 +934,10 @@ async fn submit(Path(id): Path<String>, form: Form<SubmitForm>) -> Response {
         Ok(s) => Redirect::to(&format!("/collections/{}?submitted=1", s.window_id)).into_response(),
         Err(e @ (AppError::Conflict(_) | AppError::Invalid(_))) => {
             let window = app
-                .store
-                .submission(id.parse().unwrap_or_default())
+                .submission_for(actor, &id, Work::Submit, "submissions.view", &page.ctx.meta)
                 .await
                 .ok()
-                .flatten();
+                .map(|(s, _)| s);
             let why = match &e {
                 AppError::Conflict(w) => w.clone(),
                 AppError::Invalid(f) => f.values().next().cloned().unwrap_or_default(),
@@ -987,11 +992,10 @@ async fn set_status(Path(id): Path<String>, form: Form<StatusForm>) -> Response 
             )
             .await;
             let window = app
-                .store
-                .submission(id.parse().unwrap_or_default())
+                .submission_for(actor, &id, Work::Review, "submissions.view", &page.ctx.meta)
                 .await
                 .ok()
-                .flatten();
+                .map(|(s, _)| s);
             // The message goes beside the field it is about: the outcome, or
             // the comment (needed to return a submission for amendment).
             let (why, field) = match (fields.get("status"), fields.get("comment")) {
@@ -1059,22 +1063,11 @@ async fn documents(page: Page, RawQuery(raw): RawQuery) -> Response {
         Ok(d) => d,
         Err(e) => return page.error(e),
     };
-    let roles = actor.role_list();
-    let me = app::collections::subject(actor, &roles);
     let areas: Vec<(String, String)> = match app.areas().await {
         Ok(a) => a
             .into_iter()
             .filter(|a| a.kind == AreaKind::Communication)
-            .filter(|a| {
-                domain::collection::may(
-                    &me,
-                    Work::Publish,
-                    &a.slug,
-                    a.sensitive,
-                    actor.organisation.id,
-                )
-                .is_ok()
-            })
+            .filter(|a| app::permit::may_work(actor, a, actor.organisation.id, Work::Publish))
             .map(|a| (a.slug.to_string(), a.name))
             .collect(),
         Err(e) => return page.error(e),
@@ -1124,19 +1117,17 @@ async fn publish_page(
     chosen: &[String],
     fields: FieldErrors,
 ) -> Response {
-    let providers: Vec<(String, String, bool)> =
-        match page.state.app.store.list_organisations(0, 10_000).await {
-            Ok((orgs, _)) => orgs
-                .into_iter()
-                .filter(|o| o.kind == domain::OrganisationKind::Provider)
-                .map(|o| {
-                    let id = o.id.to_string();
-                    let picked = chosen.contains(&id);
-                    (id, o.name, picked)
-                })
-                .collect(),
-            Err(e) => return page.error(e.into()),
-        };
+    let providers: Vec<(String, String, bool)> = match page.state.app.providers().await {
+        Ok(orgs) => orgs
+            .into_iter()
+            .map(|o| {
+                let id = o.id.to_string();
+                let picked = chosen.contains(&id);
+                (id, o.name, picked)
+            })
+            .collect(),
+        Err(e) => return page.error(e),
+    };
     let first_provider = providers.first().map(|(id, _, _)| id.clone());
     let view = PublishPage {
         layout: page.layout(if fields.is_empty() {
@@ -1230,7 +1221,7 @@ async fn publish(page: Page, Path(area): Path<String>, headers: HeaderMap, body:
     };
     parts.discard().await;
     match app
-        .publish_document(actor, &area, &title, &recipients, file, meta)
+        .publish_document(actor, ticket, &title, &recipients, file, meta)
         .await
     {
         Ok(_) => Redirect::to("/documents?published=1").into_response(),

@@ -232,24 +232,21 @@ async fn show_page(
         Ok(u) => u,
         Err(e) => return page.error(e),
     };
-    let organisation = match app.store.organisation(org_id).await {
+    let organisation = match app.organisation(org_id).await {
         Ok(Some(o)) => o,
         Ok(None) => return page.error(AppError::NotFound),
-        Err(e) => return page.error(e.into()),
+        Err(e) => return page.error(e),
     };
-    let areas = match app.store.areas().await {
-        Ok(a) => a,
-        Err(e) => return page.error(e.into()),
+    // Only the roles the regulator may give: a sensitive area's role comes
+    // with an access key, never from this form.
+    let roles = match app.roles_for(actor, org_id).await {
+        Ok(offers) => offers
+            .into_iter()
+            .filter(|o| o.grantable)
+            .map(|o| (o.role.id(), o.name))
+            .collect(),
+        Err(e) => return page.error(e),
     };
-    let roles = app::users::catalogue(organisation.kind, &areas)
-        .into_iter()
-        .map(|(r, a)| {
-            (
-                r.id(),
-                r.name(a.map(|a| a.name.as_str()).unwrap_or_default()),
-            )
-        })
-        .collect();
     let now = app.clock.now();
     let (form, fields) = form.unwrap_or_default();
     let view = ShowPage {

@@ -7,7 +7,7 @@
 //! whole journey works without JavaScript: the lookup is its own page whose
 //! form adds to that address, and only Submit changes anything.
 
-use app::users::{AddUserInput, RoleOffer, UserPatch, UserPermissions};
+use app::users::{AddUserInput, RoleChange, RoleOffer, UserEdit, UserPatch, UserPermissions};
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::Router;
@@ -175,8 +175,17 @@ impl AddPage {
 }
 
 async fn add_form(page: Page) -> Response {
-    if page.principal().is_none() {
+    let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
+    };
+    // The form is only for those who may send it (a refusal is audited).
+    if let Err(e) = page
+        .state
+        .app
+        .may_add_users(actor, None, &page.ctx.meta)
+        .await
+    {
+        return page.error(e);
     }
     page.render(
         StatusCode::OK,
@@ -365,10 +374,9 @@ async fn load_for_edit(
         return Err(AppError::Unauthenticated);
     };
     let id = id.parse::<UserId>().map_err(|_| AppError::NotFound)?;
-    let user = page.state.app.view_user(actor, id, &page.ctx.meta).await?;
+    let view = page.state.app.user_view(actor, id, &page.ctx.meta).await?;
     let offers = page.state.app.role_catalogue(actor).await?;
-    let may = page.state.app.user_permissions(actor, &user).await?;
-    Ok((user, offers, may))
+    Ok((view.user, offers, view.may))
 }
 
 /// What Edit user says once a change is made (from its address).
@@ -502,23 +510,22 @@ async fn edit_submit(Path(id): Path<String>, form: Form<Vec<(String, String)>>) 
         wanted.len() != current.len() || wanted.iter().any(|w| !current.contains(w));
     let meta = &page.ctx.meta;
     let app = &page.state.app;
-    let mut result = Ok(());
-    if roles_changed {
-        result = app
-            .set_roles(actor, user.user.id, &wanted, meta)
-            .await
-            .map(|_| ());
-    }
-    if result.is_ok() && access != user.user.access_enabled {
-        let patch = UserPatch {
-            access_enabled: Some(access),
-            ..UserPatch::default()
-        };
-        result = app
-            .update_user(actor, user.user.id, &patch, meta)
-            .await
-            .map(|_| ());
-    }
+    // Roles and access are one change: both happen, or neither.
+    let result = match app::users::parse_roles(&wanted) {
+        Ok(roles) => {
+            let edit = UserEdit {
+                patch: UserPatch {
+                    access_enabled: (access != user.user.access_enabled).then_some(access),
+                    ..UserPatch::default()
+                },
+                roles: roles_changed.then_some(RoleChange::Replace(roles)),
+            };
+            app.edit_user(actor, user.user.id, edit, "users.set_roles", meta)
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
     // A refusal shows the page again, with the changes still staged and the reason.
     let again = |status: StatusCode, why: String| {
         let staged = Staged {
@@ -882,22 +889,10 @@ async fn copy_page(
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
     };
-    let filter = UserFilter {
-        q: Some(q.clone()),
-        role: None,
-        offset: 0,
-        limit: 0,
-    };
     let users = match page
         .state
         .app
-        .list_users(
-            actor,
-            Some(user.user.organisation_id),
-            filter,
-            1,
-            &page.ctx.meta,
-        )
+        .copy_targets(actor, &user, q.clone(), &page.ctx.meta)
         .await
     {
         Ok(u) => u,
@@ -916,7 +911,6 @@ async fn copy_page(
         targets: users
             .items
             .iter()
-            .filter(|u| u.user.id != user.user.id)
             .map(|u| CopyTarget {
                 id: u.user.id.to_string(),
                 name: u.user.display_name(),
