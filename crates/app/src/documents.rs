@@ -49,6 +49,12 @@ impl App {
         (received, filename): (Received, String),
         meta: &RequestMeta,
     ) -> AppResult<DocumentRecord> {
+        if ticket.on().window.is_some() {
+            received.discard().await;
+            return Err(AppError::internal(
+                "a window's upload permit offered for a document",
+            ));
+        }
         let area = &ticket.on().area;
         let mut errors = FieldErrors::new();
         let title = title.trim();

@@ -134,7 +134,7 @@ pub(crate) fn subject<'a>(actor: &Principal, roles: &'a [Role]) -> Subject<'a> {
 pub struct OrgUsers(pub OrgId);
 
 /// `ListUsers` or `AddUser` in `org`.
-pub fn org_users(
+pub(crate) fn org_users(
     actor: &Principal,
     what: Action,
     org: OrgId,
@@ -150,9 +150,9 @@ pub fn org_users(
 /// change's own transaction.
 #[derive(Debug, Clone)]
 pub struct TargetUser {
-    pub user: UserRecord,
-    pub kind: OrganisationKind,
-    pub roles: Vec<Role>,
+    pub(crate) user: UserRecord,
+    pub(crate) kind: OrganisationKind,
+    pub(crate) roles: Vec<Role>,
 }
 
 impl TargetUser {
@@ -167,7 +167,7 @@ impl TargetUser {
 }
 
 /// Each of `actions` (and seeing the user) to `target`.
-pub fn user(
+pub(crate) fn user(
     actor: &Principal,
     target: TargetUser,
     actions: &[Action],
@@ -186,7 +186,7 @@ pub fn user(
 }
 
 /// What `actor` may do to `target` (which controls a page offers).
-pub fn user_actions(actor: &Principal, target: &TargetUser) -> Vec<Action> {
+pub(crate) fn user_actions(actor: &Principal, target: &TargetUser) -> Vec<Action> {
     let roles = actor.role_list();
     let me = subject(actor, &roles);
     Action::ALL
@@ -204,7 +204,7 @@ pub fn user_actions(actor: &Principal, target: &TargetUser) -> Vec<Action> {
 }
 
 /// Why `actor` may not do `action` to `target`, in words for the page.
-pub fn user_refusal(
+pub(crate) fn user_refusal(
     actor: &Principal,
     target: &TargetUser,
     action: Action,
@@ -224,7 +224,7 @@ pub fn user_refusal(
 /// Every role added to or removed from the permitted user must be one the
 /// actor may grant (`areas` says which are sensitive). Removing a sensitive
 /// area's role is an ordinary change: ending access needs no key.
-pub fn roles(
+pub(crate) fn roles(
     actor: &Principal,
     permit: &Permit<TargetUser>,
     added: &[Role],
@@ -248,7 +248,7 @@ pub fn roles(
 
 /// Whether `actor` may give `role` to someone of `org` (of `kind`) who holds
 /// nothing yet: a newcomer, or the catalogue's `grantable`.
-pub fn may_grant_newcomer(
+pub(crate) fn may_grant_newcomer(
     actor: &Principal,
     org: OrgId,
     kind: OrganisationKind,
@@ -266,7 +266,10 @@ pub fn may_grant_newcomer(
 }
 
 /// Rule 4: after the change the provider has `remaining` Portal Administrators with access.
-pub fn keeps_a_portal_admin(permit: &Permit<TargetUser>, remaining: i64) -> Result<(), Refusal> {
+pub(crate) fn keeps_a_portal_admin(
+    permit: &Permit<TargetUser>,
+    remaining: i64,
+) -> Result<(), Refusal> {
     authz::keeps_a_portal_admin(permit.on.kind, remaining)
         .map_err(|d| Refusal::denied(permit.action, Some(permit.on.user.id.to_string()), d))
 }
@@ -274,7 +277,7 @@ pub fn keeps_a_portal_admin(permit: &Permit<TargetUser>, remaining: i64) -> Resu
 // --- The regulator's own work -------------------------------------------------
 
 /// One of the regulator administrators' tasks.
-pub fn regulator_task(
+pub(crate) fn regulator_task(
     actor: &Principal,
     task: RegulatorTask,
     action: &'static str,
@@ -302,7 +305,7 @@ pub struct AreaWork {
 
 /// Any of `tasks` in `area` for organisation `org`; `target` names what was
 /// asked for in the audit log.
-pub fn area_work(
+pub(crate) fn area_work(
     actor: &Principal,
     area: &Area,
     org: OrgId,
@@ -349,7 +352,7 @@ pub fn may_work(actor: &Principal, area: &Area, org: OrgId, task: Task) -> bool 
 #[derive(Debug, Clone, Copy)]
 pub struct OwnAccount(pub UserId);
 
-pub fn own_account(actor: &Principal, action: &'static str) -> Permit<OwnAccount> {
+pub(crate) fn own_account(actor: &Principal, action: &'static str) -> Permit<OwnAccount> {
     Permit::grant(OwnAccount(actor.user.id), action, None)
 }
 
@@ -373,7 +376,7 @@ pub(crate) fn operator_task(task: RegulatorTask, action: &'static str) -> Permit
 /// An access key that may be used now by someone of `org` (rule 5: its role
 /// is granted at the key's provider only). Every way a key can be wrong is
 /// audited with its reason and answered with the same words.
-pub fn access_key(
+pub(crate) fn access_key(
     key: store::AccessKeyRecord,
     org: OrgId,
     now: time::OffsetDateTime,
@@ -412,7 +415,7 @@ pub struct Upload {
 }
 
 /// An upload to the window the actor may submit to, while it is open.
-pub fn upload(
+pub(crate) fn upload(
     work: Permit<AreaWork>,
     window: store::WindowRecord,
     now: time::OffsetDateTime,
@@ -438,7 +441,7 @@ pub fn upload(
 }
 
 /// A document's file, for an officer who may publish in a communication area.
-pub fn publish(
+pub(crate) fn publish(
     actor: &Principal,
     area: &Area,
     limit: u64,
@@ -463,7 +466,7 @@ pub fn publish(
 
 /// Reading a document: shared with the actor's organisation (the regulator
 /// reads all) in an area they may read.
-pub fn read_document(
+pub(crate) fn read_document(
     actor: &Principal,
     area: &Area,
     document: &store::DocumentRecord,
@@ -481,7 +484,7 @@ pub fn read_document(
 
 /// `task` on a submission: in its area, for its organisation; the regulator
 /// never sees a provider's drafts.
-pub fn submission(
+pub(crate) fn submission(
     actor: &Principal,
     area: &Area,
     s: &store::SubmissionRecord,

@@ -121,7 +121,7 @@ impl App {
     /// writes, audits and queues its emails through the unit; then everything
     /// commits, or, on any error, nothing does. A refusal is audited after the
     /// rollback and answered ([`App::refused`]).
-    pub async fn change<T>(
+    pub(crate) async fn change<T>(
         &self,
         meta: &RequestMeta,
         actor: Option<&Principal>,
@@ -155,7 +155,7 @@ impl App {
 
     /// Obtains a permit outside a unit of work (reads): a refusal is audited
     /// and answered.
-    pub async fn permitted<T>(
+    pub(crate) async fn permitted<T>(
         &self,
         meta: &RequestMeta,
         actor: Option<&Principal>,

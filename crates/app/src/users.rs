@@ -763,9 +763,11 @@ impl App {
         let after = domain::user::AccountState {
             access_enabled: patch.access_enabled.unwrap_or(user.access_enabled),
             expires_at: patch.expires_at.unwrap_or(user.expires_at),
+            locked: user.locked && patch.locked != Some(false),
             ..user.account_state()
         };
-        if !after.may_keep_session(now) {
+        let touches_access = patch.access_enabled.is_some() || patch.expires_at.is_some();
+        if touches_access && !after.may_keep_session(now) {
             // Disabled or expired: every session ends now, not at its next request.
             u.tx().end_sessions_of(id, now).await?;
         }
@@ -823,7 +825,12 @@ impl App {
             .permitted(
                 meta,
                 Some(actor),
-                permit::org_users(actor, Action::AddUser, org_id, "users.add_requested"),
+                permit::org_users(actor, Action::AddUser, org_id, "users.add_requested").map_err(
+                    |r| Refusal {
+                        action: ACTION.into(),
+                        ..r
+                    },
+                ),
             )
             .await?;
         let mut errors = crate::FieldErrors::new();
