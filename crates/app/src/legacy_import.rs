@@ -178,7 +178,7 @@ impl App {
             let name = match other_orgs.entry(org) {
                 Entry::Occupied(e) => e.get().clone(),
                 Entry::Vacant(v) => {
-                    let name = match self.store.organisation(org).await? {
+                    let name = match tx.organisation(org).await? {
                         Some(o) => match o.ukprn {
                             Some(u) => format!("{} (UKPRN {u})", o.name),
                             None => o.name,

@@ -20,6 +20,7 @@ use store::{NewAttempt, SessionKind, UserRecord};
 
 use crate::permit::{self, Refusal};
 use crate::sign_in::SignedIn;
+use crate::unit::Entry;
 use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta, emails};
 
 /// Create an account (seed 000): name, email, password and access key.
@@ -43,6 +44,15 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| {
         password::hash("no account has this password", &mut OsRng).unwrap_or_default()
     })
+}
+
+/// A refused password sign-in's audit row, about the account if there is one.
+fn refused_sign_in<'a>(
+    email: &EmailAddress,
+    why: &'a str,
+    about: Option<&'a UserRecord>,
+) -> Entry<'a> {
+    Entry::new(Outcome::Refused, Some(email.normalised()), why).about(about)
 }
 
 impl App {
@@ -184,8 +194,7 @@ impl App {
     ) -> AppResult<SignedIn> {
         const ACTION: &str = "sign_in.password";
         self.passwords_enabled()?;
-        self.ip_limited(meta, None, ACTION).await?;
-        let now = self.clock.now();
+        let permit = self.ip_limited(meta, None, ACTION).await?;
         let mut errors = FieldErrors::new();
         let email = EmailAddress::parse(email_input)
             .map_err(|e| errors.insert("email", e.to_string()))
@@ -200,70 +209,53 @@ impl App {
             );
         }
         let Some(email) = email.filter(|_| errors.is_empty()) else {
-            self.audit_refusal(meta, None, ACTION, "invalid form")
-                .await?;
-            return Err(AppError::Invalid(errors));
+            let refusal = Refusal::because(ACTION, "invalid form", AppError::Invalid(errors));
+            return Err(self.refused(meta, None, refusal).await);
         };
-        let mut tx = self.store.begin().await?;
-        let user = tx.user_by_email_for_update(&email.normalised()).await?;
-        let stored = match &user {
-            Some(u) => tx.password_hash(u.id).await?,
-            None => None,
-        };
-        let matches = password::verify(password_input, stored.as_deref().unwrap_or(decoy_hash()))
-            && stored.is_some();
-        let refuse = |why: &str, user: Option<&UserRecord>| {
-            let mut e = meta.event(
-                now,
-                None,
-                ACTION,
-                Some(email.normalised()),
-                Outcome::Refused,
-                why,
-            );
-            e.actor_id = user.map(|u| u.id);
-            e.organisation_id = user.map(|u| u.organisation_id);
-            e
-        };
-        let Some(user) = user else {
-            tx.append_audit(&refuse("no account with this address", None))
-                .await?;
-            tx.commit().await?;
-            return Err(AppError::CodeRejected);
-        };
-        if !user.account_state().may_sign_in(now) {
-            tx.append_audit(&refuse(
-                "account may not sign in (disabled, expired or locked)",
-                Some(&user),
-            ))
-            .await?;
-            tx.commit().await?;
-            return Err(AppError::CodeRejected);
-        }
-        if stored.is_none() {
-            tx.append_audit(&refuse("no password set", Some(&user)))
-                .await?;
-            tx.commit().await?;
-            return Err(AppError::CodeRejected);
-        }
-        if !matches {
-            let failures = tx.add_password_failure(user.id).await?;
-            tx.append_audit(&refuse("wrong password", Some(&user)))
-                .await?;
-            if failures >= password::FAILURES_BEFORE_LOCK {
-                tx.lock_account(user.id).await?;
-                tx.end_sessions_of(user.id, now).await?;
-                let mut e = refuse(
-                    "account locked after consecutive wrong passwords: an administrator must unlock it",
-                    Some(&user),
-                );
-                e.action = "sign_in.locked".into();
-                tx.append_audit(&e).await?;
+        // A wrong password is counted and committed, then answered as a refusal.
+        self.change(meta, None, async |u| {
+            let now = u.now;
+            let user = u.tx().user_by_email_for_update(&email.normalised()).await?;
+            let stored = match &user {
+                Some(x) => u.tx().password_hash(x.id).await?,
+                None => None,
+            };
+            let matches =
+                password::verify(password_input, stored.as_deref().unwrap_or(decoy_hash()))
+                    && stored.is_some();
+            let refuse = |why, about| refused_sign_in(&email, why, about);
+            let Some(user) = user else {
+                u.record(&permit, refuse("no account with this address", None))
+                    .await?;
+                return Ok(u.done(&permit, Err(AppError::CodeRejected)));
+            };
+            if !user.account_state().may_sign_in(now) {
+                let why = "account may not sign in (disabled, expired or locked)";
+                u.record(&permit, refuse(why, Some(&user))).await?;
+                return Ok(u.done(&permit, Err(AppError::CodeRejected)));
             }
-            tx.commit().await?;
-            return Err(AppError::CodeRejected);
-        }
-        self.start_session(tx, &user, kind, replaces, meta).await
+            if stored.is_none() {
+                u.record(&permit, refuse("no password set", Some(&user)))
+                    .await?;
+                return Ok(u.done(&permit, Err(AppError::CodeRejected)));
+            }
+            if !matches {
+                let failures = u.tx().add_password_failure(user.id).await?;
+                u.record(&permit, refuse("wrong password", Some(&user)))
+                    .await?;
+                if failures >= password::FAILURES_BEFORE_LOCK {
+                    u.tx().lock_account(user.id).await?;
+                    u.tx().end_sessions_of(user.id, now).await?;
+                    let why = "account locked after consecutive wrong passwords: an administrator must unlock it";
+                    u.record(&permit, refuse(why, Some(&user)).action("sign_in.locked"))
+                        .await?;
+                }
+                return Ok(u.done(&permit, Err(AppError::CodeRejected)));
+            }
+            let signed_in = self.start_session(u, &permit, &user, kind, replaces).await?;
+            Ok(u.done(&permit, Ok(signed_in)))
+        })
+        .await?
     }
 
     /// Emails the signed-in person a code with which to set a new password
@@ -277,53 +269,39 @@ impl App {
         const ACTION: &str = "password.code_requested";
         self.passwords_enabled()?;
         self.ip_limited(meta, Some(actor), ACTION).await?;
-        let now = self.clock.now();
+        let permit = permit::own_account(actor, ACTION);
         let email_norm = actor.user.email.to_lowercase();
-        let mut tx = self.store.begin().await?;
-        let sent = tx
-            .codes_sent_since(&email_norm, now - otp::CODE_WINDOW)
-            .await?;
-        if sent >= otp::MAX_CODES_PER_WINDOW {
-            drop(tx);
-            self.audit_refusal(
-                meta,
-                Some(actor),
-                ACTION,
-                "code limit reached for this address",
-            )
-            .await?;
-            return Err(AppError::RateLimited {
-                retry_after_secs: otp::CODE_WINDOW.whole_seconds() as u64,
-            });
-        }
-        let attempt = AttemptId::random();
-        let code = Passcode::generate(&mut OsRng);
-        self.queue_email(
-            tx.as_mut(),
-            emails::password_code(&actor.user.email, &code, now),
-        )
-        .await?;
-        tx.insert_attempt(&NewAttempt {
-            id: attempt,
-            email_norm,
-            user_id: Some(actor.user.id),
-            code_hash: Some(self.key.code_hash(attempt, &code).to_vec()),
-            created_at: now,
-            expires_at: now + otp::CODE_TTL,
+        self.change(meta, Some(actor), async |u| {
+            let now = u.now;
+            let sent = u
+                .tx()
+                .codes_sent_since(&email_norm, now - otp::CODE_WINDOW)
+                .await?;
+            if sent >= otp::MAX_CODES_PER_WINDOW {
+                let answer = AppError::RateLimited {
+                    retry_after_secs: otp::CODE_WINDOW.whole_seconds() as u64,
+                };
+                let why = "code limit reached for this address";
+                return Err(Refusal::because(ACTION, why, answer).into());
+            }
+            let attempt = AttemptId::random();
+            let code = Passcode::generate(&mut OsRng);
+            u.email(emails::password_code(&actor.user.email, &code, now))
+                .await?;
+            u.tx()
+                .insert_attempt(&NewAttempt {
+                    id: attempt,
+                    email_norm: email_norm.clone(),
+                    user_id: Some(actor.user.id),
+                    code_hash: Some(self.key.code_hash(attempt, &code).to_vec()),
+                    created_at: now,
+                    expires_at: now + otp::CODE_TTL,
+                })
+                .await?;
+            u.audit(&permit, None, "code sent").await?;
+            Ok(u.done(&permit, attempt))
         })
-        .await?;
-        tx.append_audit(&meta.event(
-            now,
-            Some(actor),
-            ACTION,
-            None,
-            Outcome::Success,
-            "code sent",
-        ))
-        .await?;
-        tx.commit().await?;
-        self.outbox_ready.notify_one();
-        Ok(attempt)
+        .await
     }
 
     /// Sets the signed-in person's password, given the code emailed to them.
@@ -338,7 +316,6 @@ impl App {
     ) -> AppResult<()> {
         const ACTION: &str = "password.changed";
         self.passwords_enabled()?;
-        let now = self.clock.now();
         let mut errors = FieldErrors::new();
         let code = Passcode::parse(code);
         if code.is_none() {
@@ -348,52 +325,48 @@ impl App {
             errors.insert("password", why.into());
         }
         let (Some(code), true) = (code, errors.is_empty()) else {
-            self.audit_refusal(meta, Some(actor), ACTION, "invalid form")
-                .await?;
-            return Err(AppError::Invalid(errors));
+            let refusal = Refusal::because(ACTION, "invalid form", AppError::Invalid(errors));
+            return Err(self.refused(meta, Some(actor), refusal).await);
         };
         let hash = password::hash(new_password, &mut OsRng)
             .map_err(|e| AppError::internal(e.to_string()))?;
-        let mut tx = self.store.begin().await?;
-        let found = match attempt.parse::<AttemptId>() {
-            Ok(id) => tx
-                .take_guess(id, otp::MAX_GUESSES_PER_CODE, now)
-                .await?
-                .filter(|a| a.user_id == Some(actor.user.id)),
-            Err(_) => None,
-        };
-        let ok = found.as_ref().is_some_and(|a| {
-            a.code_hash
-                .as_deref()
-                .is_some_and(|h| self.key.code_matches(a.id, &code, h))
-        });
-        let consumed = match (&found, ok) {
-            (Some(a), true) => tx.consume_attempt(a.id, now).await?,
-            _ => false,
-        };
-        if !consumed {
-            tx.append_audit(&meta.event(
+        let permit = permit::own_account(actor, ACTION);
+        // A wrong code uses up a guess, committed, and is then answered.
+        self.change(meta, Some(actor), async |u| {
+            let now = u.now;
+            let found = match attempt.parse::<AttemptId>() {
+                Ok(id) => u
+                    .tx()
+                    .take_guess(id, otp::MAX_GUESSES_PER_CODE, now)
+                    .await?
+                    .filter(|a| a.user_id == Some(actor.user.id)),
+                Err(_) => None,
+            };
+            let ok = found.as_ref().is_some_and(|a| {
+                a.code_hash
+                    .as_deref()
+                    .is_some_and(|h| self.key.code_matches(a.id, &code, h))
+            });
+            let consumed = match (&found, ok) {
+                (Some(a), true) => u.tx().consume_attempt(a.id, now).await?,
+                _ => false,
+            };
+            if !consumed {
+                let why = "wrong, expired or used code";
+                u.record(&permit, Entry::new(Outcome::Refused, None, why))
+                    .await?;
+                return Ok(u.done(&permit, Err(AppError::CodeRejected)));
+            }
+            u.tx().set_password(actor.user.id, &hash).await?;
+            u.audit(&permit, None, "").await?;
+            u.email(emails::password_changed(
+                &actor.user.email,
+                &actor.display_name(),
                 now,
-                Some(actor),
-                ACTION,
-                None,
-                Outcome::Refused,
-                "wrong, expired or used code",
             ))
             .await?;
-            tx.commit().await?;
-            return Err(AppError::CodeRejected);
-        }
-        tx.set_password(actor.user.id, &hash).await?;
-        tx.append_audit(&meta.event(now, Some(actor), ACTION, None, Outcome::Success, ""))
-            .await?;
-        self.queue_email(
-            tx.as_mut(),
-            emails::password_changed(&actor.user.email, &actor.display_name(), now),
-        )
-        .await?;
-        tx.commit().await?;
-        self.outbox_ready.notify_one();
-        Ok(())
+            Ok(u.done(&permit, Ok(())))
+        })
+        .await?
     }
 }

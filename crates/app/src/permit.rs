@@ -356,6 +356,41 @@ pub(crate) fn own_account(actor: &Principal, action: &'static str) -> Permit<Own
     Permit::grant(OwnAccount(actor.user.id), action, None)
 }
 
+/// A request to sign in (a code, a code entered, a password, a registration,
+/// a password code) that the per-address limit let through: anyone may try.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInRequest;
+
+/// The per-address limit's answer (`Err` with the seconds to wait) as a
+/// permit to try signing in.
+pub(crate) fn sign_in_request(
+    limit: Result<(), u64>,
+    action: &'static str,
+) -> Result<Permit<SignInRequest>, Refusal> {
+    match limit {
+        Ok(()) => Ok(Permit::grant(SignInRequest, action, None)),
+        Err(retry) => Err(Refusal::because(
+            action,
+            "too many requests from this address",
+            AppError::RateLimited {
+                retry_after_secs: retry,
+            },
+        )),
+    }
+}
+
+/// A session for `user`, whose code or password has just been checked.
+pub(crate) fn session_for(
+    user: &UserRecord,
+    _checked: &Permit<SignInRequest>,
+) -> Permit<OwnAccount> {
+    Permit::grant(
+        OwnAccount(user.id),
+        "sign_in.succeeded",
+        Some(user.organisation_id),
+    )
+}
+
 /// The portal's own work: the background workers and the operator's command
 /// line (whoever runs `portal` on the server is the operator).
 #[derive(Debug, Clone, Copy)]

@@ -26,7 +26,7 @@
 
 use domain::UserId;
 use domain::audit::Outcome;
-use store::{NewAuditEvent, NewEmail, StoreTx};
+use store::{NewEmail, StoreTx, UserRecord};
 use time::OffsetDateTime;
 
 use crate::permit::{Permit, Refusal};
@@ -41,6 +41,42 @@ pub struct Unit<'a> {
     /// The time of the whole change.
     pub now: OffsetDateTime,
     wake: bool,
+}
+
+/// One audit row, as [`Unit::record`] writes it.
+pub struct Entry<'a> {
+    pub outcome: Outcome,
+    pub target: Option<String>,
+    pub detail: &'a str,
+    /// Another action than the permit's, for a consequence of it.
+    pub action: Option<&'static str>,
+    /// The account the row is about (sign-in steps): its user and organisation.
+    pub about: Option<&'a UserRecord>,
+    /// Who acted, when not the unit's actor.
+    pub actor: Option<UserId>,
+}
+
+impl<'a> Entry<'a> {
+    pub fn new(outcome: Outcome, target: Option<String>, detail: &'a str) -> Self {
+        Self {
+            outcome,
+            target,
+            detail,
+            action: None,
+            about: None,
+            actor: None,
+        }
+    }
+
+    pub fn about(mut self, user: Option<&'a UserRecord>) -> Self {
+        self.about = user;
+        self
+    }
+
+    pub fn action(mut self, action: &'static str) -> Self {
+        self.action = Some(action);
+        self
+    }
 }
 
 /// A unit that did its work under a permit, with what it answers.
@@ -60,11 +96,8 @@ impl<'a> Unit<'a> {
         target: Option<String>,
         detail: &str,
     ) -> AppResult<i64> {
-        let mut event = self.event(permit.action(), target, Outcome::Success, detail);
-        if let Some(org) = permit.organisation() {
-            event.organisation_id = Some(org);
-        }
-        Ok(self.tx.append_audit(&event).await?)
+        self.record(permit, Entry::new(Outcome::Success, target, detail))
+            .await
     }
 
     /// Appends an audit row of the permitted action with another outcome, on
@@ -77,25 +110,35 @@ impl<'a> Unit<'a> {
         outcome: Outcome,
         detail: &str,
     ) -> AppResult<i64> {
-        let mut event = self.event(permit.action(), target, outcome, detail);
+        let mut entry = Entry::new(outcome, target, detail);
+        entry.actor = on_behalf_of;
+        self.record(permit, entry).await
+    }
+
+    /// Appends one audit row under `permit`: its action (unless the entry
+    /// names a consequence of it, such as `sign_in.locked`), the permit's
+    /// organisation, or the account the entry is about.
+    pub async fn record<P>(&mut self, permit: &Permit<P>, entry: Entry<'_>) -> AppResult<i64> {
+        let action = entry.action.unwrap_or(permit.action());
+        let mut event = self.meta.event(
+            self.now,
+            self.actor,
+            action,
+            entry.target,
+            entry.outcome,
+            entry.detail,
+        );
         if let Some(org) = permit.organisation() {
             event.organisation_id = Some(org);
         }
-        if on_behalf_of.is_some() {
-            event.actor_id = on_behalf_of;
+        if let Some(user) = entry.about {
+            event.actor_id = Some(user.id);
+            event.organisation_id = Some(user.organisation_id);
+        }
+        if entry.actor.is_some() {
+            event.actor_id = entry.actor;
         }
         Ok(self.tx.append_audit(&event).await?)
-    }
-
-    fn event(
-        &self,
-        action: &str,
-        target: Option<String>,
-        outcome: Outcome,
-        detail: &str,
-    ) -> NewAuditEvent {
-        self.meta
-            .event(self.now, self.actor, action, target, outcome, detail)
     }
 
     /// Queues an email, sealed at rest, sent once the unit commits.

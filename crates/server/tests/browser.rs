@@ -21,6 +21,7 @@ testkit::both_backends!(
     a_delegated_administrator_is_told_why_a_change_is_refused_and_nothing_changes,
     a_heses_return_is_opened_submitted_and_accepted_and_every_page_passes_axe,
     the_data_return_journey_works_with_javascript_off,
+    pages_offer_only_what_the_actor_may_do_and_say_why,
 );
 
 /// Waits (up to 10 s) until the browser shows `path` with the page fully there
@@ -1549,4 +1550,225 @@ async fn a_heses_return_is_opened_submitted_and_accepted_and_every_page_passes_a
 
 async fn the_data_return_journey_works_with_javascript_off(backend: Backend) {
     data_return(backend, false).await;
+}
+
+/// Whether the page shows an element matching `css`.
+async fn shows(c: &fantoccini::Client, css: &str) -> bool {
+    c.find(Locator::Css(css)).await.is_ok()
+}
+
+/// Whether the page's main part has a link or button with exactly this text
+/// (ignoring text hidden for screen readers after it, as in "Remove <role>").
+async fn offers(c: &fantoccini::Client, element: &str, text: &str) -> bool {
+    c.find(Locator::XPath(&format!(
+        "//main//{element}[normalize-space(text()[1])='{text}' or normalize-space()='{text}']"
+    )))
+    .await
+    .is_ok()
+}
+
+/// The values of the hidden `name` inputs of the page's row forms.
+async fn values_of(c: &fantoccini::Client, name: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    for input in c
+        .find_all(Locator::Css(&format!("main form input[name='{name}']")))
+        .await
+        .unwrap()
+    {
+        values.push(input.attr("value").await.unwrap().unwrap_or_default());
+    }
+    values
+}
+
+/// The pages offer only the controls the authorisation rules allow, and say
+/// why an expected one is missing: a delegated administrator looking at a
+/// Portal Administrator (or another delegate), the colleagues offered for
+/// copying a contributor's permissions, Add user for a contributor, and the
+/// regulator's invite form beside a sensitive area. Axe checks every page.
+async fn pages_offer_only_what_the_actor_may_do_and_say_why(backend: Backend) {
+    let Some(chrome) = Chrome::start(true).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await.unwrap();
+    let c = &chrome.client;
+    let meta = app::RequestMeta::operator("test");
+    app.portal
+        .app
+        .define_area(
+            &app::areas::AreaInput {
+                slug: "risk-letters".into(),
+                name: "Risk letters".into(),
+                kind: "communication".into(),
+                sensitive: true,
+            },
+            &meta,
+        )
+        .await
+        .unwrap();
+    let ukprn = "10000901";
+    let ada = app
+        .user(ukprn, "ada@nine.example.ac.uk", &["portal-admin"])
+        .await;
+    let pat = app
+        .user(
+            ukprn,
+            "pat@nine.example.ac.uk",
+            &["portal-admin", "data-collection-contributor:heses"],
+        )
+        .await;
+    let dev = app
+        .user(ukprn, "dev@nine.example.ac.uk", &["delegated-portal-admin"])
+        .await;
+    let dee = app
+        .user(
+            ukprn,
+            "dee@nine.example.ac.uk",
+            &[
+                "delegated-portal-admin",
+                "data-collection-contributor:prevent",
+            ],
+        )
+        .await;
+    let hana = app
+        .user(
+            ukprn,
+            "hana@nine.example.ac.uk",
+            &["data-collection-contributor:heses"],
+        )
+        .await;
+    let finn = app
+        .user(
+            ukprn,
+            "finn@nine.example.ac.uk",
+            &["data-collection-contributor:prevent"],
+        )
+        .await;
+    let rita = app
+        .regulator_user("rita@ofs.example.org", &["regulator-admin"])
+        .await;
+    let id = |email: String| {
+        let app = &app;
+        async move { app.user_record(&email).await.id.to_string() }
+    };
+    let (ada_id, pat_id, dev_id, dee_id, hana_id, finn_id) = (
+        id(ada).await,
+        id(pat).await,
+        id(dev.clone()).await,
+        id(dee).await,
+        id(hana.clone()).await,
+        id(finn).await,
+    );
+    let enter = |email: String| signs_in(&chrome, &app, true, email);
+
+    // 1. A delegated administrator on a Portal Administrator's (and another
+    //    delegate's) Edit user page: nothing to press, and the reason.
+    enter(dev.clone()).await;
+    for (who, target) in [
+        ("a Portal Administrator", &pat_id),
+        ("another delegate", &dee_id),
+    ] {
+        let path = format!("/users/{target}");
+        c.goto(&app.url(&path)).await.unwrap();
+        arrive(c, &path).await;
+        assert!(
+            page_has(c, domain::authz::DELEGATE_ON_ADMIN).await,
+            "{who}: the reason is given"
+        );
+        assert!(!offers(c, "a", "Add role").await, "{who}: Add role");
+        assert!(!shows(c, "[data-role-lookup]").await, "{who}: the lookup");
+        assert!(!offers(c, "a", "Remove").await, "{who}: Remove");
+        assert!(!offers(c, "button", "Submit").await, "{who}: Submit");
+        assert!(!shows(c, "#access_enabled").await, "{who}: access");
+        assert!(
+            !offers(c, "a", "Copy permissions to another user").await,
+            "{who}: copy"
+        );
+        assert!(
+            !shows(c, &format!("a[href='/users/{target}/expiry']")).await,
+            "{who}: expiry"
+        );
+        assert!(page_has(c, "Portal access: enabled.").await, "{who}");
+        assert_accessible(&chrome, &format!("edit user, {who}, as a delegate")).await;
+    }
+
+    // 2. A contributor, whose roles the delegate may give: the controls are
+    //    there, with copying, and the colleagues offered are only those whose
+    //    roles the delegate may change (not themself, not the source).
+    let path = format!("/users/{hana_id}");
+    c.goto(&app.url(&path)).await.unwrap();
+    arrive(c, &path).await;
+    assert!(!page_has(c, domain::authz::DELEGATE_ON_ADMIN).await);
+    assert!(offers(c, "a", "Add role").await);
+    assert!(offers(c, "a", "Remove").await);
+    assert!(offers(c, "button", "Submit").await);
+    assert!(shows(c, "#access_enabled").await);
+    assert_accessible(&chrome, "edit user, a contributor, as a delegate").await;
+    click_link(c, "Copy permissions to another user").await;
+    let copy = format!("/users/{hana_id}/copy");
+    arrive(c, &copy).await;
+    assert_accessible(&chrome, "copy permissions, as a delegate").await;
+    let targets = values_of(c, "to").await;
+    assert!(
+        targets.contains(&finn_id),
+        "another contributor: {targets:?}"
+    );
+    for (who, not) in [
+        ("the delegate themself", &dev_id),
+        ("the source", &hana_id),
+        ("a Portal Administrator", &ada_id),
+        ("a Portal Administrator with a contributor role", &pat_id),
+        ("another delegate", &dee_id),
+    ] {
+        assert!(!targets.contains(not), "{who} is offered: {targets:?}");
+    }
+    sign_out(c).await;
+    assert_accessible(&chrome, "signed out").await;
+
+    // 3. A contributor asking for Add user is refused, and told why.
+    enter(hana.clone()).await;
+    c.goto(&app.url("/users/add")).await.unwrap();
+    arrive(c, "/users/add").await;
+    assert!(page_has(c, "You cannot do this").await);
+    assert!(page_has(c, domain::authz::NOT_AN_ADMIN).await);
+    assert!(!shows(c, "#email").await, "no form to fill in");
+    assert_accessible(&chrome, "add user, refused").await;
+    let status = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/users/add', { credentials: 'same-origin' })
+               .then(r => done(r.status), e => done('failed: ' + e));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, serde_json::json!(403));
+    sign_out(c).await;
+
+    // 4. The regulator's invite form offers the roles it may give: a
+    //    sensitive area's only comes with an access key.
+    let org = app
+        .store()
+        .organisation_by_ukprn(&domain::Ukprn::parse(ukprn).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    enter(rita).await;
+    let path = format!("/organisations/{}", org.id);
+    c.goto(&app.url(&path)).await.unwrap();
+    arrive(c, &path).await;
+    assert_accessible(&chrome, "a provider, with the invite form").await;
+    let mut choices = Vec::new();
+    for option in c.find_all(Locator::Css("#role option")).await.unwrap() {
+        let value = option.attr("value").await.unwrap().unwrap_or_default();
+        choices.push((value, option.text().await.unwrap().trim().to_owned()));
+    }
+    let has = |name: &str| choices.iter().any(|(_, n)| n == name);
+    assert!(has("Portal Administrator"), "{choices:?}");
+    assert!(has("Data collection contributor - HESES"), "{choices:?}");
+    assert!(!has("Area member - Risk letters"), "{choices:?}");
+    assert!(
+        choices.iter().all(|(v, _)| v != "area-member:risk-letters"),
+        "{choices:?}"
+    );
+    chrome.client.clone().close().await.unwrap();
 }
