@@ -3,6 +3,7 @@
 //! request id.
 
 use domain::authz::RegulatorTask;
+use domain::person::{NameError, NamePart, PersonName, Title};
 use domain::{EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
 use store::{NewOrganisation, NewUser, role_grant};
 
@@ -59,12 +60,21 @@ pub(crate) fn person(
     last_name: &str,
     email: &str,
 ) -> Option<(String, String, String, EmailAddress)> {
-    let title = title.trim().to_owned();
-    if title.chars().count() > 35 {
-        errors.insert("title", "Title must be 35 characters or fewer".into());
-    }
-    let first_name = required(errors, "first_name", first_name, "a first name", 100);
-    let last_name = required(errors, "last_name", last_name, "a last name", 100);
+    let mut field = |name: &'static str, parsed: Result<String, NameError>| {
+        parsed.unwrap_or_else(|e| {
+            errors.insert(name, e.to_string());
+            String::new()
+        })
+    };
+    let title = field("title", Title::parse(title).map(Title::into_inner));
+    let first_name = field(
+        "first_name",
+        PersonName::parse(first_name, NamePart::First).map(PersonName::into_inner),
+    );
+    let last_name = field(
+        "last_name",
+        PersonName::parse(last_name, NamePart::Last).map(PersonName::into_inner),
+    );
     let email = EmailAddress::parse(email)
         .map_err(|e| errors.insert("email", e.to_string()))
         .ok();

@@ -1,15 +1,15 @@
 //! Documents the regulator shares in communication areas (PRODUCT §6, seed 000:
 //! "each time we want to communicate confidential information … we set up a
-//! portal area"), and the feedback page (seed 001).
+//! portal area").
 //!
 //! A document goes to chosen providers only; another provider's people get
 //! 404 for it. A sensitive area's documents need its key-granted role.
 
-use domain::authz::{Denial, RegulatorTask};
+use domain::authz::Denial;
 use domain::collection::{self, Work};
 use domain::role::Area;
 use domain::{OrgId, OrganisationKind};
-use store::{DocumentRecord, FeedbackRecord, FileRecord};
+use store::{DocumentRecord, FileRecord};
 
 use crate::collections::UploadTicket;
 use crate::files::Received;
@@ -179,57 +179,5 @@ impl App {
             .map_err(|r| Refusal { target, ..r });
         let permit = self.permitted(meta, Some(actor), decision).await?;
         self.open_audited(actor, &permit, document.file, meta).await
-    }
-
-    /// A signed-in person sends feedback (seed 001); audited.
-    pub async fn send_feedback(
-        &self,
-        actor: &Principal,
-        body: &str,
-        meta: &RequestMeta,
-    ) -> AppResult<()> {
-        const ACTION: &str = "feedback.sent";
-        let body = body.trim();
-        let problem = if body.is_empty() {
-            Some(("empty", "Enter your feedback"))
-        } else if body.chars().count() > 2000 {
-            Some(("too long", "Feedback must be 2,000 characters or fewer"))
-        } else {
-            None
-        };
-        if let Some((detail, message)) = problem {
-            let refusal = Refusal::because(ACTION, detail, AppError::invalid("feedback", message));
-            return Err(self.refused(meta, Some(actor), refusal).await);
-        }
-        let permit = permit::own_account(actor, ACTION);
-        let record = FeedbackRecord {
-            id: uuid::Uuid::new_v4(),
-            user_id: actor.user.id,
-            organisation_id: actor.organisation.id,
-            body: body.to_owned(),
-            created_at: self.clock.now(),
-        };
-        self.change(meta, Some(actor), async |u| {
-            u.tx().insert_feedback(&record).await?;
-            u.audit(&permit, Some(record.id.to_string()), "").await?;
-            Ok(u.done(&permit, ()))
-        })
-        .await
-    }
-
-    /// Feedback for the regulator's administrators, newest first.
-    pub async fn read_feedback(
-        &self,
-        actor: &Principal,
-        page: i64,
-        meta: &RequestMeta,
-    ) -> AppResult<(Vec<FeedbackRecord>, i64)> {
-        let decision = permit::regulator_task(actor, RegulatorTask::Feedback, "feedback.read");
-        self.permitted(meta, Some(actor), decision).await?;
-        let per_page = 50;
-        Ok(self
-            .store
-            .feedback((page.max(1) - 1) * per_page, per_page)
-            .await?)
     }
 }

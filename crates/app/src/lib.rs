@@ -16,6 +16,7 @@ pub mod demo;
 pub mod documents;
 mod emails;
 pub mod error;
+pub mod feedback;
 pub mod files;
 pub mod legacy_import;
 pub mod limiter;

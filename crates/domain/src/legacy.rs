@@ -37,8 +37,7 @@ pub const COLLECTION_CONTRIBUTOR: &str = "Collection contributor";
 /// The area that "Collection contributor" grants (seed 001).
 pub const COLLECTION_CONTRIBUTOR_AREA: &str = "annual-financial-return";
 
-const TITLE_MAX: usize = 35;
-const NAME_MAX: usize = 100;
+use crate::person::{NAME_MAX, TITLE_MAX};
 const PROVIDER_NAME_MAX: usize = 200;
 
 /// One row of the export, checked.

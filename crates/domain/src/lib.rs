@@ -15,6 +15,7 @@ pub mod legacy;
 pub mod org;
 pub mod otp;
 pub mod password;
+pub mod person;
 pub mod role;
 pub mod session;
 pub mod user;
