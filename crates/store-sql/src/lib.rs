@@ -1,5 +1,15 @@
 //! The one [`store::Store`] implementation, for SQLite and PostgreSQL.
 //!
+//! Rust allows one `impl Trait for Type` block per trait, so the SQL of every
+//! [`store::Store`] method is written in that method inside `impl Store for
+//! SqlStore` (`store_impl.rs`) and of every [`store::StoreTx`] method inside
+//! `impl StoreTx for SqlTx` (`tx_impl.rs`), each file in sections by feature
+//! (sessions, users, organisations, …, data returns, legacy import) in the
+//! same order, with no method that only forwards to another. The row types
+//! and the handful of statements both of them run (a user, an organisation or
+//! an access key by id, a user's roles, the areas) are in `rows.rs`, in the
+//! same sections, so that every query is defined exactly once.
+//!
 //! Each query is written once, with `$1` placeholders that both backends accept,
 //! and run on whichever pool is configured through the `read!`/`tx!` dispatch
 //! macros. What genuinely differs stays here, in one place each: how time is
@@ -54,9 +64,8 @@ macro_rules! tx {
     };
 }
 
-mod collections;
+mod bulk;
 mod connect;
-mod import;
 mod rows;
 mod store_impl;
 mod ts;

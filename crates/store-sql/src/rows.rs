@@ -1,126 +1,75 @@
-//! Row types decoded from either backend, and their mapping to store records.
+//! Row types decoded from either backend, their mapping to store records, and
+//! the column lists and statements that both `store_impl.rs` and `tx_impl.rs`
+//! use. Sections follow the same features, in the same order, as those files.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use domain::audit::{AuditEntry, Outcome};
+use domain::collection::{FileKind, SubmissionStatus};
 use domain::ids::MessageId;
-use domain::{AttemptId, OrgId, OrganisationKind, Role, Ukprn, UserId};
+use domain::{AreaSlug, AttemptId, OrgId, OrganisationKind, Role, Ukprn, UserId};
 use store::{
-    AttemptRecord, AuditRecord, OrganisationRecord, OutboxMessage, RoleGrant, SessionKind,
-    SessionRecord, StoreError, UserRecord,
+    AttemptRecord, AuditRecord, FileRecord, OrganisationRecord, OutboxMessage, RoleGrant,
+    SessionKind, SessionRecord, StoreError, SubmissionRecord, UserRecord, WindowRecord,
 };
 use uuid::Uuid;
 
 use crate::ts::Ts;
 
-fn corrupt(what: &str, value: &str) -> StoreError {
+/// A value read back that the store never writes.
+pub fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
 }
 
-pub const AREAS_SQL: &str = "SELECT slug, name, kind, sensitive FROM areas ORDER BY name";
+/// `t.col AS p_col, …` for each of `columns`: the same columns under a prefix,
+/// so that one query can read several tables whose column names overlap.
+pub fn prefixed(table: &str, prefix: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{table}.{c} AS {prefix}_{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
-pub const ORG_COLUMNS: &str =
-    "id, kind, name, ukprn, accountable_officer_name, accountable_officer_email, created_at";
+// Sign-in attempts ----------------------------------------------------------
 
 #[derive(Debug, sqlx::FromRow)]
-pub struct OrgRow {
+pub struct AttemptRow {
     id: Uuid,
-    kind: String,
-    name: String,
-    ukprn: Option<String>,
-    accountable_officer_name: Option<String>,
-    accountable_officer_email: Option<String>,
-    created_at: Ts,
+    user_id: Option<Uuid>,
+    code_hash: Option<Vec<u8>>,
+    guesses: i64,
+    expires_at: Ts,
 }
 
-impl TryFrom<OrgRow> for OrganisationRecord {
-    type Error = StoreError;
-    fn try_from(r: OrgRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: OrgId(r.id),
-            kind: OrganisationKind::parse(&r.kind)
-                .ok_or_else(|| corrupt("organisation kind", &r.kind))?,
-            name: r.name,
-            ukprn: r
-                .ukprn
-                .map(|u| Ukprn::parse(&u).map_err(|_| corrupt("ukprn", &u)))
-                .transpose()?,
-            accountable_officer_name: r.accountable_officer_name,
-            accountable_officer_email: r.accountable_officer_email,
-            created_at: r.created_at.0,
-        })
-    }
-}
-
-pub const USER_COLUMNS: &str = "id, organisation_id, title, first_name, last_name, email, access_enabled, \
-     expires_at, locked_until, lock_count, failed_sign_ins, locked, password_failures, password_hash, \
-     last_signed_in_at, created_at, created_by";
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct UserRow {
-    id: Uuid,
-    organisation_id: Uuid,
-    title: String,
-    first_name: String,
-    last_name: String,
-    email: String,
-    access_enabled: bool,
-    expires_at: Option<Ts>,
-    locked_until: Option<Ts>,
-    lock_count: i64,
-    failed_sign_ins: i64,
-    locked: bool,
-    password_failures: i64,
-    /// Read so that snapshots see it; a [`UserRecord`] only says whether there is one.
-    password_hash: Option<String>,
-    last_signed_in_at: Option<Ts>,
-    created_at: Ts,
-    created_by: Option<Uuid>,
-}
-
-impl UserRow {
-    pub fn id(&self) -> Uuid {
-        self.id
-    }
-}
-
-impl From<UserRow> for UserRecord {
-    fn from(r: UserRow) -> Self {
+impl From<AttemptRow> for AttemptRecord {
+    fn from(r: AttemptRow) -> Self {
         Self {
-            id: UserId(r.id),
-            organisation_id: OrgId(r.organisation_id),
-            title: r.title,
-            first_name: r.first_name,
-            last_name: r.last_name,
-            email: r.email,
-            access_enabled: r.access_enabled,
-            expires_at: r.expires_at.map(|t| t.0),
-            locked_until: r.locked_until.map(|t| t.0),
-            lock_count: r.lock_count,
-            failed_sign_ins: r.failed_sign_ins,
-            locked: r.locked,
-            password_failures: r.password_failures,
-            has_password: r.password_hash.is_some(),
-            last_signed_in_at: r.last_signed_in_at.map(|t| t.0),
-            created_at: r.created_at.0,
-            created_by: r.created_by.map(UserId),
+            id: AttemptId(r.id),
+            user_id: r.user_id.map(UserId),
+            code_hash: r.code_hash,
+            guesses: r.guesses,
+            expires_at: r.expires_at.0,
         }
     }
 }
 
+/// Read only through `Debug`, for snapshots.
+#[allow(dead_code)] // read through Debug
 #[derive(Debug, sqlx::FromRow)]
-pub struct RoleRow {
-    pub role_id: String,
-    pub area_name: Option<String>,
+pub struct AttemptSnapshotRow {
+    pub id: Uuid,
+    pub email_norm: String,
+    pub user_id: Option<Uuid>,
+    pub code_hash: Option<Vec<u8>>,
+    pub created_at: Ts,
+    pub expires_at: Ts,
+    pub guesses: i64,
+    pub consumed_at: Option<Ts>,
 }
 
-impl TryFrom<RoleRow> for RoleGrant {
-    type Error = StoreError;
-    fn try_from(r: RoleRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            role: Role::parse(&r.role_id).ok_or_else(|| corrupt("role", &r.role_id))?,
-            area_name: r.area_name,
-        })
-    }
-}
+// Sessions ------------------------------------------------------------------
 
 pub const SESSION_COLUMNS: &str = "token_hash, user_id, kind, created_at, last_seen_at, ended_at";
 
@@ -146,246 +95,6 @@ impl TryFrom<SessionRow> for SessionRecord {
             ended_at: r.ended_at.map(|t| t.0),
         })
     }
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct AttemptRow {
-    id: Uuid,
-    user_id: Option<Uuid>,
-    code_hash: Option<Vec<u8>>,
-    guesses: i64,
-    expires_at: Ts,
-}
-
-impl From<AttemptRow> for AttemptRecord {
-    fn from(r: AttemptRow) -> Self {
-        Self {
-            id: AttemptId(r.id),
-            user_id: r.user_id.map(UserId),
-            code_hash: r.code_hash,
-            guesses: r.guesses,
-            expires_at: r.expires_at.0,
-        }
-    }
-}
-
-pub const OUTBOX_COLUMNS: &str = "id, to_address, subject, body, created_at, attempts, next_attempt_at, sent_at, dead_at, last_error";
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct OutboxRow {
-    id: Uuid,
-    to_address: String,
-    subject: String,
-    body: String,
-    created_at: Ts,
-    attempts: i64,
-    next_attempt_at: Ts,
-    sent_at: Option<Ts>,
-    dead_at: Option<Ts>,
-    last_error: Option<String>,
-}
-
-impl From<OutboxRow> for OutboxMessage {
-    fn from(r: OutboxRow) -> Self {
-        Self {
-            id: MessageId(r.id),
-            to: r.to_address,
-            subject: r.subject,
-            body: r.body,
-            created_at: r.created_at.0,
-            attempts: r.attempts,
-            next_attempt_at: r.next_attempt_at.0,
-            sent_at: r.sent_at.map(|t| t.0),
-            dead_at: r.dead_at.map(|t| t.0),
-            last_error: r.last_error,
-        }
-    }
-}
-
-pub const AUDIT_COLUMNS: &str = "seq, at, actor_id, organisation_id, action, target, outcome, detail, \
-     request_id, ip, prev_hash, hash";
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct AuditRow {
-    seq: i64,
-    at: Ts,
-    actor_id: Option<Uuid>,
-    organisation_id: Option<Uuid>,
-    action: String,
-    target: Option<String>,
-    outcome: String,
-    detail: String,
-    request_id: Option<String>,
-    ip: Option<String>,
-    prev_hash: Vec<u8>,
-    hash: Vec<u8>,
-}
-
-impl TryFrom<AuditRow> for AuditRecord {
-    type Error = StoreError;
-    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
-        let outcome = match r.outcome.as_str() {
-            "success" => Outcome::Success,
-            "refused" => Outcome::Refused,
-            other => return Err(corrupt("audit outcome", other)),
-        };
-        Ok(Self {
-            entry: AuditEntry {
-                seq: r.seq,
-                at: r.at.0,
-                actor_id: r.actor_id,
-                organisation_id: r.organisation_id,
-                action: r.action,
-                target: r.target,
-                outcome,
-                detail: r.detail,
-                request_id: r.request_id,
-                ip: r.ip,
-            },
-            prev_hash: r.prev_hash,
-            hash: r.hash,
-        })
-    }
-}
-
-/// Rows read only through `Debug`, for snapshots.
-#[allow(dead_code)] // read through Debug
-#[derive(Debug, sqlx::FromRow)]
-pub struct RoleGrantRow {
-    pub user_id: Uuid,
-    pub role_id: String,
-    pub granted_by: Option<Uuid>,
-    pub granted_at: Ts,
-}
-
-#[allow(dead_code)] // read through Debug
-#[derive(Debug, sqlx::FromRow)]
-pub struct AttemptSnapshotRow {
-    pub id: Uuid,
-    pub email_norm: String,
-    pub user_id: Option<Uuid>,
-    pub code_hash: Option<Vec<u8>>,
-    pub created_at: Ts,
-    pub expires_at: Ts,
-    pub guesses: i64,
-    pub consumed_at: Option<Ts>,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct UserRoleRow {
-    pub user_id: Uuid,
-    pub role_id: String,
-    pub area_name: Option<String>,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct AreaRow {
-    slug: String,
-    name: String,
-    kind: String,
-    sensitive: bool,
-}
-
-impl TryFrom<AreaRow> for domain::role::Area {
-    type Error = StoreError;
-    fn try_from(r: AreaRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            slug: domain::AreaSlug::parse(&r.slug).ok_or_else(|| corrupt("area slug", &r.slug))?,
-            kind: domain::role::AreaKind::parse(&r.kind)
-                .ok_or_else(|| corrupt("area kind", &r.kind))?,
-            name: r.name,
-            sensitive: r.sensitive,
-        })
-    }
-}
-
-pub const REQUEST_COLUMNS: &str = "id, organisation_id, requested_by, title, first_name, last_name, email, roles, \
-     status, user_id, reason, created_at";
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct RequestRow {
-    id: Uuid,
-    organisation_id: Uuid,
-    requested_by: Option<Uuid>,
-    title: String,
-    first_name: String,
-    last_name: String,
-    email: String,
-    roles: String,
-    status: String,
-    user_id: Option<Uuid>,
-    reason: Option<String>,
-    created_at: Ts,
-}
-
-impl TryFrom<RequestRow> for store::UserRequestRecord {
-    type Error = StoreError;
-    fn try_from(r: RequestRow) -> Result<Self, StoreError> {
-        let roles = r
-            .roles
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|id| Role::parse(id).ok_or_else(|| corrupt("role", id)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self {
-            id: r.id,
-            organisation_id: OrgId(r.organisation_id),
-            requested_by: r.requested_by.map(UserId),
-            title: r.title,
-            first_name: r.first_name,
-            last_name: r.last_name,
-            email: r.email,
-            roles,
-            status: store::RequestStatus::parse(&r.status)
-                .ok_or_else(|| corrupt("request status", &r.status))?,
-            user_id: r.user_id.map(UserId),
-            reason: r.reason,
-            created_at: r.created_at.0,
-        })
-    }
-}
-
-pub const ACCESS_KEY_COLUMNS: &str =
-    "id, organisation_id, role_id, max_uses, uses, expires_at, revoked_at, created_by, created_at";
-
-#[derive(Debug, sqlx::FromRow)]
-pub struct AccessKeyRow {
-    id: Uuid,
-    organisation_id: Uuid,
-    role_id: String,
-    max_uses: i64,
-    uses: i64,
-    expires_at: Ts,
-    revoked_at: Option<Ts>,
-    created_by: Option<Uuid>,
-    created_at: Ts,
-}
-
-impl TryFrom<AccessKeyRow> for store::AccessKeyRecord {
-    type Error = StoreError;
-    fn try_from(r: AccessKeyRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: r.id,
-            organisation_id: OrgId(r.organisation_id),
-            role: Role::parse(&r.role_id).ok_or_else(|| corrupt("role", &r.role_id))?,
-            max_uses: r.max_uses,
-            uses: r.uses,
-            expires_at: r.expires_at.0,
-            revoked_at: r.revoked_at.map(|t| t.0),
-            created_by: r.created_by.map(UserId),
-            created_at: r.created_at.0,
-        })
-    }
-}
-
-/// `t.col AS p_col, …` for each of `columns`: the same columns under a prefix,
-/// so that one query can read several tables whose column names overlap.
-pub fn prefixed(table: &str, prefix: &str, columns: &str) -> String {
-    columns
-        .split(", ")
-        .map(|c| format!("{table}.{c} AS {prefix}_{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// One row of the session snapshot query (`Store::session`): the session, its
@@ -457,4 +166,510 @@ where
             },
         })
     }
+}
+
+// Users and their roles -----------------------------------------------------
+
+pub const USER_COLUMNS: &str = "id, organisation_id, title, first_name, last_name, email, access_enabled, \
+     expires_at, locked_until, lock_count, failed_sign_ins, locked, password_failures, password_hash, \
+     last_signed_in_at, created_at, created_by";
+
+/// A user by id, without locking (`Store::user`, `StoreTx::user`).
+pub static USER_BY_ID_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"));
+
+/// A user's roles with their area names (`Store::user_roles`, `StoreTx::user_roles`).
+pub const USER_ROLES_SQL: &str = "SELECT r.role_id, a.name AS area_name FROM user_roles r \
+             LEFT JOIN areas a ON a.slug = r.area_slug WHERE r.user_id = $1 ORDER BY r.role_id";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct UserRow {
+    id: Uuid,
+    organisation_id: Uuid,
+    title: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    access_enabled: bool,
+    expires_at: Option<Ts>,
+    locked_until: Option<Ts>,
+    lock_count: i64,
+    failed_sign_ins: i64,
+    locked: bool,
+    password_failures: i64,
+    /// Read so that snapshots see it; a [`UserRecord`] only says whether there is one.
+    password_hash: Option<String>,
+    last_signed_in_at: Option<Ts>,
+    created_at: Ts,
+    created_by: Option<Uuid>,
+}
+
+impl UserRow {
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+}
+
+impl From<UserRow> for UserRecord {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: UserId(r.id),
+            organisation_id: OrgId(r.organisation_id),
+            title: r.title,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            email: r.email,
+            access_enabled: r.access_enabled,
+            expires_at: r.expires_at.map(|t| t.0),
+            locked_until: r.locked_until.map(|t| t.0),
+            lock_count: r.lock_count,
+            failed_sign_ins: r.failed_sign_ins,
+            locked: r.locked,
+            password_failures: r.password_failures,
+            has_password: r.password_hash.is_some(),
+            last_signed_in_at: r.last_signed_in_at.map(|t| t.0),
+            created_at: r.created_at.0,
+            created_by: r.created_by.map(UserId),
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct RoleRow {
+    pub role_id: String,
+    pub area_name: Option<String>,
+}
+
+impl TryFrom<RoleRow> for RoleGrant {
+    type Error = StoreError;
+    fn try_from(r: RoleRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            role: Role::parse(&r.role_id).ok_or_else(|| corrupt("role", &r.role_id))?,
+            area_name: r.area_name,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct UserRoleRow {
+    pub user_id: Uuid,
+    pub role_id: String,
+    pub area_name: Option<String>,
+}
+
+/// Read only through `Debug`, for snapshots.
+#[allow(dead_code)] // read through Debug
+#[derive(Debug, sqlx::FromRow)]
+pub struct RoleGrantRow {
+    pub user_id: Uuid,
+    pub role_id: String,
+    pub granted_by: Option<Uuid>,
+    pub granted_at: Ts,
+}
+
+// Organisations -------------------------------------------------------------
+
+pub const ORG_COLUMNS: &str =
+    "id, kind, name, ukprn, accountable_officer_name, accountable_officer_email, created_at";
+
+/// An organisation by id (`Store::organisation`, `StoreTx::organisation`).
+pub static ORG_BY_ID_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {ORG_COLUMNS} FROM organisations WHERE id = $1"));
+
+/// An organisation by UKPRN (`Store::organisation_by_ukprn`, `StoreTx::organisation_by_ukprn`).
+pub static ORG_BY_UKPRN_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {ORG_COLUMNS} FROM organisations WHERE ukprn = $1"));
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct OrgRow {
+    id: Uuid,
+    kind: String,
+    name: String,
+    ukprn: Option<String>,
+    accountable_officer_name: Option<String>,
+    accountable_officer_email: Option<String>,
+    created_at: Ts,
+}
+
+impl TryFrom<OrgRow> for OrganisationRecord {
+    type Error = StoreError;
+    fn try_from(r: OrgRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: OrgId(r.id),
+            kind: OrganisationKind::parse(&r.kind)
+                .ok_or_else(|| corrupt("organisation kind", &r.kind))?,
+            name: r.name,
+            ukprn: r
+                .ukprn
+                .map(|u| Ukprn::parse(&u).map_err(|_| corrupt("ukprn", &u)))
+                .transpose()?,
+            accountable_officer_name: r.accountable_officer_name,
+            accountable_officer_email: r.accountable_officer_email,
+            created_at: r.created_at.0,
+        })
+    }
+}
+
+// Areas ---------------------------------------------------------------------
+
+/// Every area, by name (`Store::areas`, `StoreTx::areas`).
+pub const AREAS_SQL: &str = "SELECT slug, name, kind, sensitive FROM areas ORDER BY name";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AreaRow {
+    slug: String,
+    name: String,
+    kind: String,
+    sensitive: bool,
+}
+
+impl TryFrom<AreaRow> for domain::role::Area {
+    type Error = StoreError;
+    fn try_from(r: AreaRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            slug: domain::AreaSlug::parse(&r.slug).ok_or_else(|| corrupt("area slug", &r.slug))?,
+            kind: domain::role::AreaKind::parse(&r.kind)
+                .ok_or_else(|| corrupt("area kind", &r.kind))?,
+            name: r.name,
+            sensitive: r.sensitive,
+        })
+    }
+}
+
+// Access keys ---------------------------------------------------------------
+
+pub const ACCESS_KEY_COLUMNS: &str =
+    "id, organisation_id, role_id, max_uses, uses, expires_at, revoked_at, created_by, created_at";
+
+/// An access key by id (`Store::access_key`, `StoreTx::access_key`).
+pub static ACCESS_KEY_BY_ID_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE id = $1"));
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AccessKeyRow {
+    id: Uuid,
+    organisation_id: Uuid,
+    role_id: String,
+    max_uses: i64,
+    uses: i64,
+    expires_at: Ts,
+    revoked_at: Option<Ts>,
+    created_by: Option<Uuid>,
+    created_at: Ts,
+}
+
+impl TryFrom<AccessKeyRow> for store::AccessKeyRecord {
+    type Error = StoreError;
+    fn try_from(r: AccessKeyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.id,
+            organisation_id: OrgId(r.organisation_id),
+            role: Role::parse(&r.role_id).ok_or_else(|| corrupt("role", &r.role_id))?,
+            max_uses: r.max_uses,
+            uses: r.uses,
+            expires_at: r.expires_at.0,
+            revoked_at: r.revoked_at.map(|t| t.0),
+            created_by: r.created_by.map(UserId),
+            created_at: r.created_at.0,
+        })
+    }
+}
+
+// User requests -------------------------------------------------------------
+
+pub const REQUEST_COLUMNS: &str = "id, organisation_id, requested_by, title, first_name, last_name, email, roles, \
+     status, user_id, reason, created_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct RequestRow {
+    id: Uuid,
+    organisation_id: Uuid,
+    requested_by: Option<Uuid>,
+    title: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    roles: String,
+    status: String,
+    user_id: Option<Uuid>,
+    reason: Option<String>,
+    created_at: Ts,
+}
+
+impl TryFrom<RequestRow> for store::UserRequestRecord {
+    type Error = StoreError;
+    fn try_from(r: RequestRow) -> Result<Self, StoreError> {
+        let roles = r
+            .roles
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|id| Role::parse(id).ok_or_else(|| corrupt("role", id)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            id: r.id,
+            organisation_id: OrgId(r.organisation_id),
+            requested_by: r.requested_by.map(UserId),
+            title: r.title,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            email: r.email,
+            roles,
+            status: store::RequestStatus::parse(&r.status)
+                .ok_or_else(|| corrupt("request status", &r.status))?,
+            user_id: r.user_id.map(UserId),
+            reason: r.reason,
+            created_at: r.created_at.0,
+        })
+    }
+}
+
+// Outbox --------------------------------------------------------------------
+
+pub const OUTBOX_COLUMNS: &str = "id, to_address, subject, body, created_at, attempts, next_attempt_at, sent_at, dead_at, last_error";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct OutboxRow {
+    id: Uuid,
+    to_address: String,
+    subject: String,
+    body: String,
+    created_at: Ts,
+    attempts: i64,
+    next_attempt_at: Ts,
+    sent_at: Option<Ts>,
+    dead_at: Option<Ts>,
+    last_error: Option<String>,
+}
+
+impl From<OutboxRow> for OutboxMessage {
+    fn from(r: OutboxRow) -> Self {
+        Self {
+            id: MessageId(r.id),
+            to: r.to_address,
+            subject: r.subject,
+            body: r.body,
+            created_at: r.created_at.0,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at.0,
+            sent_at: r.sent_at.map(|t| t.0),
+            dead_at: r.dead_at.map(|t| t.0),
+            last_error: r.last_error,
+        }
+    }
+}
+
+// Audit ---------------------------------------------------------------------
+
+pub const AUDIT_COLUMNS: &str = "seq, at, actor_id, organisation_id, action, target, outcome, detail, \
+     request_id, ip, prev_hash, hash";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AuditRow {
+    seq: i64,
+    at: Ts,
+    actor_id: Option<Uuid>,
+    organisation_id: Option<Uuid>,
+    action: String,
+    target: Option<String>,
+    outcome: String,
+    detail: String,
+    request_id: Option<String>,
+    ip: Option<String>,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl TryFrom<AuditRow> for AuditRecord {
+    type Error = StoreError;
+    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+        let outcome = match r.outcome.as_str() {
+            "success" => Outcome::Success,
+            "refused" => Outcome::Refused,
+            other => return Err(corrupt("audit outcome", other)),
+        };
+        Ok(Self {
+            entry: AuditEntry {
+                seq: r.seq,
+                at: r.at.0,
+                actor_id: r.actor_id,
+                organisation_id: r.organisation_id,
+                action: r.action,
+                target: r.target,
+                outcome,
+                detail: r.detail,
+                request_id: r.request_id,
+                ip: r.ip,
+            },
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        })
+    }
+}
+
+// Data returns: windows -----------------------------------------------------
+
+pub const WINDOW_COLUMNS: &str = "id, area_slug, name, opens_at, closes_at, guidance, file_types, \
+     closed_at, created_by, created_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct WindowRow {
+    id: Uuid,
+    area_slug: String,
+    name: String,
+    opens_at: Ts,
+    closes_at: Ts,
+    guidance: String,
+    file_types: String,
+    closed_at: Option<Ts>,
+    created_by: Option<Uuid>,
+    created_at: Ts,
+}
+
+impl TryFrom<WindowRow> for WindowRecord {
+    type Error = StoreError;
+    fn try_from(r: WindowRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.id,
+            area: AreaSlug::parse(&r.area_slug).ok_or_else(|| corrupt("area", &r.area_slug))?,
+            name: r.name,
+            opens_at: r.opens_at.0,
+            closes_at: r.closes_at.0,
+            guidance: r.guidance,
+            file_types: r
+                .file_types
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(|t| FileKind::parse(t).ok_or_else(|| corrupt("file type", t)))
+                .collect::<Result<_, _>>()?,
+            closed_at: r.closed_at.map(|t| t.0),
+            created_by: r.created_by.map(UserId),
+            created_at: r.created_at.0,
+        })
+    }
+}
+
+/// A window's file types as stored: their names, comma-separated.
+pub fn file_types(w: &WindowRecord) -> String {
+    w.file_types
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+// Data returns: submissions and their files ---------------------------------
+
+pub const SUBMISSION_COLUMNS: &str = "id, window_id, organisation_id, version, status, note, created_by, \
+     created_at, submitted_by, submitted_at, status_comment, status_by, status_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct SubmissionRow {
+    pub id: Uuid,
+    window_id: Uuid,
+    organisation_id: Uuid,
+    version: i64,
+    status: String,
+    note: String,
+    created_by: Uuid,
+    created_at: Ts,
+    submitted_by: Option<Uuid>,
+    submitted_at: Option<Ts>,
+    status_comment: Option<String>,
+    status_by: Option<Uuid>,
+    status_at: Option<Ts>,
+}
+
+impl SubmissionRow {
+    pub fn into_record(self, files: Vec<FileRecord>) -> Result<SubmissionRecord, StoreError> {
+        Ok(SubmissionRecord {
+            id: self.id,
+            window_id: self.window_id,
+            organisation_id: OrgId(self.organisation_id),
+            version: self.version,
+            status: SubmissionStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("submission status", &self.status))?,
+            note: self.note,
+            created_by: UserId(self.created_by),
+            created_at: self.created_at.0,
+            submitted_by: self.submitted_by.map(UserId),
+            submitted_at: self.submitted_at.map(|t| t.0),
+            status_comment: self.status_comment,
+            status_by: self.status_by.map(UserId),
+            status_at: self.status_at.map(|t| t.0),
+            files,
+        })
+    }
+}
+
+pub const FILE_COLUMNS: &str =
+    "f.id, f.storage_key, f.filename, f.kind, f.size, f.sha256, f.uploaded_by, f.uploaded_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct FileRow {
+    /// The submission or document the file belongs to.
+    owner: Uuid,
+    id: Uuid,
+    storage_key: String,
+    filename: String,
+    kind: String,
+    size: i64,
+    sha256: Vec<u8>,
+    uploaded_by: Uuid,
+    uploaded_at: Ts,
+}
+
+impl TryFrom<FileRow> for FileRecord {
+    type Error = StoreError;
+    fn try_from(r: FileRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.id,
+            storage_key: r.storage_key,
+            filename: r.filename,
+            kind: FileKind::parse(&r.kind).ok_or_else(|| corrupt("file kind", &r.kind))?,
+            size: r.size,
+            sha256: r.sha256,
+            uploaded_by: UserId(r.uploaded_by),
+            uploaded_at: r.uploaded_at.0,
+        })
+    }
+}
+
+/// Files by owner, in upload order.
+pub fn by_owner(rows: Vec<FileRow>) -> Result<HashMap<Uuid, Vec<FileRecord>>, StoreError> {
+    let mut out: HashMap<Uuid, Vec<FileRecord>> = HashMap::new();
+    for r in rows {
+        let owner = r.owner;
+        out.entry(owner).or_default().push(FileRecord::try_from(r)?);
+    }
+    Ok(out)
+}
+
+// Data returns: documents ---------------------------------------------------
+
+pub const DOCUMENT_COLUMNS: &str = "d.id, d.area_slug, d.title, d.published_by, d.published_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct DocumentRow {
+    pub id: Uuid,
+    pub area_slug: String,
+    pub title: String,
+    pub published_by: Uuid,
+    pub published_at: Ts,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct RecipientRow {
+    pub document_id: Uuid,
+    pub organisation_id: Uuid,
+}
+
+// Data returns: feedback ----------------------------------------------------
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct FeedbackRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub organisation_id: Uuid,
+    pub body: String,
+    pub created_at: Ts,
 }

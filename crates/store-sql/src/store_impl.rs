@@ -1,13 +1,17 @@
-//! Reads and the outbox worker's own transactions.
+//! `impl Store for SqlStore`: reads, and the few writes that are their own
+//! transaction (the outbox worker's, `touch_session`). Every method holds its
+//! own SQL; sections follow the features in the same order as `tx_impl.rs`.
 
 use async_trait::async_trait;
 use domain::ids::MessageId;
-use domain::{OrgId, Ukprn, UserId};
+use domain::{AreaSlug, OrgId, Ukprn, UserId};
 use store::{
-    AuditRecord, OrganisationRecord, OutboxMessage, RoleGrant, SessionWithUser, Snapshot, Store,
-    StoreResult, StoreTx, UserFilter, UserRecord, UserWithRoles,
+    AuditRecord, DocumentRecord, FeedbackRecord, FileRecord, OrganisationRecord, OutboxMessage,
+    RoleGrant, SessionWithUser, Snapshot, Store, StoreResult, StoreTx, UserFilter, UserRecord,
+    UserWithRoles, WindowRecord,
 };
 use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
 
 use crate::connect::{Backend, SqlStore};
 use crate::db_err;
@@ -17,6 +21,8 @@ use crate::tx_impl::{SqlTx, TxInner};
 
 #[async_trait]
 impl Store for SqlStore {
+    // Connection ----------------------------------------------------------
+
     async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
         let inner = match &self.backend {
             // IMMEDIATE takes the write lock up front, so a transaction that reads
@@ -40,6 +46,8 @@ impl Store for SqlStore {
         .map_err(db_err)?;
         Ok(())
     }
+
+    // Sessions ------------------------------------------------------------
 
     async fn session(&self, token_hash: &[u8]) -> StoreResult<Option<SessionWithUser>> {
         // One round trip: the session, its user, their organisation and one
@@ -96,46 +104,10 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn user_roles(&self, user: UserId) -> StoreResult<Vec<RoleGrant>> {
-        let rows = read!(self, |ex| sqlx::query_as::<_, RoleRow>(
-            "SELECT r.role_id, a.name AS area_name FROM user_roles r \
-             LEFT JOIN areas a ON a.slug = r.area_slug WHERE r.user_id = $1 ORDER BY r.role_id"
-        )
-        .bind(user.0)
-        .fetch_all(ex)
-        .await)
-        .map_err(db_err)?;
-        rows.into_iter().map(RoleGrant::try_from).collect()
-    }
-
-    async fn organisation(&self, id: OrgId) -> StoreResult<Option<OrganisationRecord>> {
-        let sql = format!("SELECT {ORG_COLUMNS} FROM organisations WHERE id = $1");
-        read!(self, |ex| sqlx::query_as::<_, OrgRow>(&sql)
-            .bind(id.0)
-            .fetch_optional(ex)
-            .await)
-        .map_err(db_err)?
-        .map(OrganisationRecord::try_from)
-        .transpose()
-    }
-
-    async fn organisation_by_ukprn(
-        &self,
-        ukprn: &Ukprn,
-    ) -> StoreResult<Option<OrganisationRecord>> {
-        let sql = format!("SELECT {ORG_COLUMNS} FROM organisations WHERE ukprn = $1");
-        read!(self, |ex| sqlx::query_as::<_, OrgRow>(&sql)
-            .bind(ukprn.as_str())
-            .fetch_optional(ex)
-            .await)
-        .map_err(db_err)?
-        .map(OrganisationRecord::try_from)
-        .transpose()
-    }
+    // Users and their roles -----------------------------------------------
 
     async fn user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = read!(self, |ex| sqlx::query_as::<_, UserRow>(&sql)
+        let row = read!(self, |ex| sqlx::query_as::<_, UserRow>(&USER_BY_ID_SQL)
             .bind(id.0)
             .fetch_optional(ex)
             .await)
@@ -153,117 +125,13 @@ impl Store for SqlStore {
         Ok(row.map(UserRecord::from))
     }
 
-    async fn organisation_count(&self) -> StoreResult<i64> {
-        read!(self, |ex| sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM organisations"
-        )
-        .fetch_one(ex)
-        .await)
-        .map_err(db_err)
-    }
-
-    async fn claim_emails(
-        &self,
-        now: OffsetDateTime,
-        lease: Duration,
-        limit: usize,
-    ) -> StoreResult<Vec<OutboxMessage>> {
-        // PostgreSQL: several workers may claim at once; SKIP LOCKED gives each
-        // different messages. SQLite has one writer, so the plain sub-select is enough.
-        let skip_locked = match self.backend {
-            Backend::Sqlite { .. } => "",
-            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-        };
-        let sql = format!(
-            "UPDATE outbox SET attempts = attempts + 1, leased_until = $2 \
-             WHERE id IN (SELECT id FROM outbox \
-                 WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $1 \
-                   AND (leased_until IS NULL OR leased_until <= $1) \
-                 ORDER BY next_attempt_at, created_at LIMIT $3{skip_locked}) \
-             RETURNING {OUTBOX_COLUMNS}"
-        );
-        let rows = write!(self, |ex| sqlx::query_as::<_, OutboxRow>(&sql)
-            .bind(Ts(now))
-            .bind(Ts(now + lease))
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    async fn user_roles(&self, user: UserId) -> StoreResult<Vec<RoleGrant>> {
+        let rows = read!(self, |ex| sqlx::query_as::<_, RoleRow>(USER_ROLES_SQL)
+            .bind(user.0)
             .fetch_all(ex)
             .await)
         .map_err(db_err)?;
-        let mut messages: Vec<OutboxMessage> = rows.into_iter().map(OutboxMessage::from).collect();
-        // RETURNING keeps no order.
-        messages.sort_by_key(|m| (m.next_attempt_at, m.created_at));
-        Ok(messages)
-    }
-
-    async fn mark_emails_sent(&self, ids: &[MessageId], now: OffsetDateTime) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "UPDATE outbox SET sent_at = $1, body = '', leased_until = NULL, last_error = NULL \
-             WHERE id IN ({})",
-            list.join(", ")
-        );
-        write!(self, |ex| {
-            let mut q = sqlx::query(&sql).bind(Ts(now));
-            for id in ids {
-                q = q.bind(id.0);
-            }
-            q.execute(ex).await.map(|r| r.rows_affected())
-        })
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn mark_email_failed(
-        &self,
-        id: MessageId,
-        error: &str,
-        retry_at: Option<OffsetDateTime>,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        let (sql, at) = match retry_at {
-            Some(at) => (
-                "UPDATE outbox SET last_error = $2, next_attempt_at = $3, leased_until = NULL WHERE id = $1",
-                at,
-            ),
-            None => (
-                "UPDATE outbox SET last_error = $2, dead_at = $3, body = '', leased_until = NULL WHERE id = $1",
-                now,
-            ),
-        };
-        let error: String = error.chars().take(500).collect();
-        write!(self, |ex| sqlx::query(sql)
-            .bind(id.0)
-            .bind(&error)
-            .bind(Ts(at))
-            .execute(ex)
-            .await
-            .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn outbox(&self) -> StoreResult<Vec<OutboxMessage>> {
-        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY created_at, id");
-        let rows = read!(self, |ex| sqlx::query_as::<_, OutboxRow>(&sql)
-            .fetch_all(ex)
-            .await)
-        .map_err(db_err)?;
-        Ok(rows.into_iter().map(OutboxMessage::from).collect())
-    }
-
-    async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>> {
-        let sql =
-            format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let rows = read!(self, |ex| sqlx::query_as::<_, AuditRow>(&sql)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(ex)
-            .await)
-        .map_err(db_err)?;
-        rows.into_iter().map(AuditRecord::try_from).collect()
+        rows.into_iter().map(RoleGrant::try_from).collect()
     }
 
     async fn list_users(
@@ -381,15 +249,38 @@ impl Store for SqlStore {
         Ok((items, total))
     }
 
-    async fn user_request(&self, id: uuid::Uuid) -> StoreResult<Option<store::UserRequestRecord>> {
-        let sql = format!("SELECT {REQUEST_COLUMNS} FROM user_requests WHERE id = $1");
-        read!(self, |ex| sqlx::query_as::<_, RequestRow>(&sql)
-            .bind(id)
+    // Organisations -------------------------------------------------------
+
+    async fn organisation(&self, id: OrgId) -> StoreResult<Option<OrganisationRecord>> {
+        read!(self, |ex| sqlx::query_as::<_, OrgRow>(&ORG_BY_ID_SQL)
+            .bind(id.0)
             .fetch_optional(ex)
             .await)
         .map_err(db_err)?
-        .map(store::UserRequestRecord::try_from)
+        .map(OrganisationRecord::try_from)
         .transpose()
+    }
+
+    async fn organisation_by_ukprn(
+        &self,
+        ukprn: &Ukprn,
+    ) -> StoreResult<Option<OrganisationRecord>> {
+        read!(self, |ex| sqlx::query_as::<_, OrgRow>(&ORG_BY_UKPRN_SQL)
+            .bind(ukprn.as_str())
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?
+        .map(OrganisationRecord::try_from)
+        .transpose()
+    }
+
+    async fn organisation_count(&self) -> StoreResult<i64> {
+        read!(self, |ex| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM organisations"
+        )
+        .fetch_one(ex)
+        .await)
+        .map_err(db_err)
     }
 
     async fn list_organisations(
@@ -414,6 +305,8 @@ impl Store for SqlStore {
         Ok((orgs, total))
     }
 
+    // Areas ---------------------------------------------------------------
+
     async fn areas(&self) -> StoreResult<Vec<domain::role::Area>> {
         let rows = read!(self, |ex| sqlx::query_as::<_, AreaRow>(AREAS_SQL)
             .fetch_all(ex)
@@ -421,6 +314,8 @@ impl Store for SqlStore {
         .map_err(db_err)?;
         rows.into_iter().map(domain::role::Area::try_from).collect()
     }
+
+    // Access keys ---------------------------------------------------------
 
     async fn access_keys(&self, org: Option<OrgId>) -> StoreResult<Vec<store::AccessKeyRecord>> {
         let sql = format!(
@@ -438,13 +333,135 @@ impl Store for SqlStore {
     }
 
     async fn access_key(&self, id: uuid::Uuid) -> StoreResult<Option<store::AccessKeyRecord>> {
-        let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE id = $1");
-        let row = read!(self, |ex| sqlx::query_as::<_, AccessKeyRow>(&sql)
+        let row = read!(self, |ex| sqlx::query_as::<_, AccessKeyRow>(
+            &ACCESS_KEY_BY_ID_SQL
+        )
+        .bind(id)
+        .fetch_optional(ex)
+        .await)
+        .map_err(db_err)?;
+        row.map(store::AccessKeyRecord::try_from).transpose()
+    }
+
+    // User requests -------------------------------------------------------
+
+    async fn user_request(&self, id: uuid::Uuid) -> StoreResult<Option<store::UserRequestRecord>> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM user_requests WHERE id = $1");
+        read!(self, |ex| sqlx::query_as::<_, RequestRow>(&sql)
             .bind(id)
             .fetch_optional(ex)
             .await)
+        .map_err(db_err)?
+        .map(store::UserRequestRecord::try_from)
+        .transpose()
+    }
+
+    // Outbox --------------------------------------------------------------
+
+    async fn claim_emails(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        // PostgreSQL: several workers may claim at once; SKIP LOCKED gives each
+        // different messages. SQLite has one writer, so the plain sub-select is enough.
+        let skip_locked = match self.backend {
+            Backend::Sqlite { .. } => "",
+            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE outbox SET attempts = attempts + 1, leased_until = $2 \
+             WHERE id IN (SELECT id FROM outbox \
+                 WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= $1 \
+                   AND (leased_until IS NULL OR leased_until <= $1) \
+                 ORDER BY next_attempt_at, created_at LIMIT $3{skip_locked}) \
+             RETURNING {OUTBOX_COLUMNS}"
+        );
+        let rows = write!(self, |ex| sqlx::query_as::<_, OutboxRow>(&sql)
+            .bind(Ts(now))
+            .bind(Ts(now + lease))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(ex)
+            .await)
         .map_err(db_err)?;
-        row.map(store::AccessKeyRecord::try_from).transpose()
+        let mut messages: Vec<OutboxMessage> = rows.into_iter().map(OutboxMessage::from).collect();
+        // RETURNING keeps no order.
+        messages.sort_by_key(|m| (m.next_attempt_at, m.created_at));
+        Ok(messages)
+    }
+
+    async fn mark_emails_sent(&self, ids: &[MessageId], now: OffsetDateTime) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "UPDATE outbox SET sent_at = $1, body = '', leased_until = NULL, last_error = NULL \
+             WHERE id IN ({})",
+            list.join(", ")
+        );
+        write!(self, |ex| {
+            let mut q = sqlx::query(&sql).bind(Ts(now));
+            for id in ids {
+                q = q.bind(id.0);
+            }
+            q.execute(ex).await.map(|r| r.rows_affected())
+        })
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn mark_email_failed(
+        &self,
+        id: MessageId,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let (sql, at) = match retry_at {
+            Some(at) => (
+                "UPDATE outbox SET last_error = $2, next_attempt_at = $3, leased_until = NULL WHERE id = $1",
+                at,
+            ),
+            None => (
+                "UPDATE outbox SET last_error = $2, dead_at = $3, body = '', leased_until = NULL WHERE id = $1",
+                now,
+            ),
+        };
+        let error: String = error.chars().take(500).collect();
+        write!(self, |ex| sqlx::query(sql)
+            .bind(id.0)
+            .bind(&error)
+            .bind(Ts(at))
+            .execute(ex)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn outbox(&self) -> StoreResult<Vec<OutboxMessage>> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY created_at, id");
+        let rows = read!(self, |ex| sqlx::query_as::<_, OutboxRow>(&sql)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(OutboxMessage::from).collect())
+    }
+
+    // Audit ---------------------------------------------------------------
+
+    async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>> {
+        let sql =
+            format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows = read!(self, |ex| sqlx::query_as::<_, AuditRow>(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        rows.into_iter().map(AuditRecord::try_from).collect()
     }
 
     async fn refusals_since(
@@ -465,13 +482,29 @@ impl Store for SqlStore {
         .map_err(db_err)
     }
 
+    // Data returns: windows -----------------------------------------------
+
     async fn windows(&self) -> StoreResult<Vec<store::WindowRecord>> {
-        self.windows_impl().await
+        let sql =
+            format!("SELECT {WINDOW_COLUMNS} FROM collection_windows ORDER BY opens_at DESC, name");
+        let rows = read!(self, |ex| sqlx::query_as::<_, WindowRow>(&sql)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        rows.into_iter().map(WindowRecord::try_from).collect()
     }
 
     async fn window(&self, id: uuid::Uuid) -> StoreResult<Option<store::WindowRecord>> {
-        self.window_impl(id).await
+        let sql = format!("SELECT {WINDOW_COLUMNS} FROM collection_windows WHERE id = $1");
+        let row = read!(self, |ex| sqlx::query_as::<_, WindowRow>(&sql)
+            .bind(id)
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?;
+        row.map(WindowRecord::try_from).transpose()
     }
+
+    // Data returns: submissions -------------------------------------------
 
     async fn submissions(
         &self,
@@ -479,32 +512,102 @@ impl Store for SqlStore {
         org: Option<OrgId>,
         with_drafts: bool,
     ) -> StoreResult<Vec<store::SubmissionRecord>> {
-        self.submissions_impl(window, org, with_drafts).await
+        let sql = format!(
+            "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE window_id = $1 \
+             AND ($2 IS NULL OR organisation_id = $2) AND ($3 OR status <> 'draft') \
+             ORDER BY organisation_id, version DESC"
+        );
+        let rows = read!(self, |ex| sqlx::query_as::<_, SubmissionRow>(&sql)
+            .bind(window)
+            .bind(org.map(|o| o.0))
+            .bind(with_drafts)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        let mut files = by_owner(
+            self.files_of_submissions("s.window_id = $1", window)
+                .await?,
+        )?;
+        rows.into_iter()
+            .map(|r| {
+                let f = files.remove(&r.id).unwrap_or_default();
+                r.into_record(f)
+            })
+            .collect()
     }
 
     async fn submission(&self, id: uuid::Uuid) -> StoreResult<Option<store::SubmissionRecord>> {
-        self.submission_impl(id).await
+        let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE id = $1");
+        let row = read!(self, |ex| sqlx::query_as::<_, SubmissionRow>(&sql)
+            .bind(id)
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let files = self
+            .files_of_submissions("s.id = $1", id)
+            .await?
+            .into_iter()
+            .map(FileRecord::try_from)
+            .collect::<Result<_, _>>()?;
+        row.into_record(files).map(Some)
     }
 
+    // Data returns: documents ---------------------------------------------
+
     async fn documents(&self, org: Option<OrgId>) -> StoreResult<Vec<store::DocumentRecord>> {
-        self.documents_impl(org).await
+        self.documents_where(
+            "($1 IS NULL OR EXISTS (SELECT 1 FROM document_recipients x \
+             WHERE x.document_id = d.id AND x.organisation_id = $1))",
+            org.map(|o| o.0),
+        )
+        .await
     }
 
     async fn document(&self, id: uuid::Uuid) -> StoreResult<Option<store::DocumentRecord>> {
-        self.document_impl(id).await
+        Ok(self.documents_where("d.id = $1", Some(id)).await?.pop())
     }
+
+    // Data returns: feedback ----------------------------------------------
 
     async fn feedback(
         &self,
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<store::FeedbackRecord>, i64)> {
-        self.feedback_impl(offset, limit).await
+        let rows = read!(self, |ex| sqlx::query_as::<_, FeedbackRow>(
+            "SELECT id, user_id, organisation_id, body, created_at FROM feedback \
+             ORDER BY created_at DESC, id LIMIT $1 OFFSET $2"
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        let total = read!(self, |ex| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM feedback"
+        )
+        .fetch_one(ex)
+        .await)
+        .map_err(db_err)?;
+        Ok((
+            rows.into_iter()
+                .map(|r| FeedbackRecord {
+                    id: r.id,
+                    user_id: UserId(r.user_id),
+                    organisation_id: OrgId(r.organisation_id),
+                    body: r.body,
+                    created_at: r.created_at.0,
+                })
+                .collect(),
+            total,
+        ))
     }
+
+    // Snapshot ------------------------------------------------------------
 
     async fn snapshot(&self) -> StoreResult<Snapshot> {
         let mut snap = Snapshot::new();
-        self.collection_snapshot(&mut snap).await?;
         let orgs = read!(self, |ex| sqlx::query_as::<_, OrgRow>(&format!(
             "SELECT {ORG_COLUMNS} FROM organisations ORDER BY id"
         ))
@@ -572,6 +675,136 @@ impl Store for SqlStore {
         );
         let outbox = self.outbox().await?;
         snap.insert("outbox", outbox.iter().map(|r| format!("{r:?}")).collect());
+        // Data returns and documents.
+        for (name, sql) in [(
+            "collection_windows",
+            "SELECT id, area_slug, name, opens_at, closes_at, guidance, file_types, closed_at, created_by, created_at FROM collection_windows ORDER BY id",
+        )] {
+            let rows = read!(self, |ex| sqlx::query_as::<_, WindowRow>(sql)
+                .fetch_all(ex)
+                .await)
+            .map_err(db_err)?;
+            snap.insert(name, rows.iter().map(|r| format!("{r:?}")).collect());
+        }
+        let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submissions ORDER BY id");
+        let rows = read!(self, |ex| sqlx::query_as::<_, SubmissionRow>(&sql)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "submissions",
+            rows.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let sql = format!(
+            "SELECT COALESCE(sf.submission_id, d.id) AS owner, {FILE_COLUMNS} FROM stored_files f \
+             LEFT JOIN submission_files sf ON sf.file_id = f.id \
+             LEFT JOIN documents d ON d.file_id = f.id ORDER BY f.id"
+        );
+        let rows = read!(self, |ex| sqlx::query_as::<_, FileRow>(&sql)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "stored_files",
+            rows.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents d ORDER BY d.id");
+        let rows = read!(self, |ex| sqlx::query_as::<_, DocumentRow>(&sql)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        snap.insert("documents", rows.iter().map(|r| format!("{r:?}")).collect());
+        let rows = read!(self, |ex| sqlx::query_as::<_, RecipientRow>(
+            "SELECT document_id, organisation_id FROM document_recipients ORDER BY document_id, organisation_id"
+        )
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "document_recipients",
+            rows.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let rows = read!(self, |ex| sqlx::query_as::<_, FeedbackRow>(
+            "SELECT id, user_id, organisation_id, body, created_at FROM feedback ORDER BY id"
+        )
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert("feedback", rows.iter().map(|r| format!("{r:?}")).collect());
         Ok(snap)
+    }
+}
+
+/// Statements shared by two reads, the clause that tells them apart given by each.
+impl SqlStore {
+    async fn files_of_submissions(&self, clause: &str, bind: Uuid) -> StoreResult<Vec<FileRow>> {
+        let sql = format!(
+            "SELECT sf.submission_id AS owner, {FILE_COLUMNS} FROM submission_files sf \
+             JOIN stored_files f ON f.id = sf.file_id \
+             JOIN submissions s ON s.id = sf.submission_id \
+             WHERE {clause} ORDER BY f.uploaded_at, f.id"
+        );
+        read!(self, |ex| sqlx::query_as::<_, FileRow>(&sql)
+            .bind(bind)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)
+    }
+
+    async fn documents_where(
+        &self,
+        clause: &str,
+        bind: Option<Uuid>,
+    ) -> StoreResult<Vec<DocumentRecord>> {
+        let sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE {clause} ORDER BY d.published_at DESC, d.id"
+        );
+        let rows = read!(self, |ex| sqlx::query_as::<_, DocumentRow>(&sql)
+            .bind(bind)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        let file_sql = format!(
+            "SELECT d.id AS owner, {FILE_COLUMNS} FROM documents d \
+             JOIN stored_files f ON f.id = d.file_id WHERE {clause}"
+        );
+        let mut files = by_owner(
+            read!(self, |ex| sqlx::query_as::<_, FileRow>(&file_sql)
+                .bind(bind)
+                .fetch_all(ex)
+                .await)
+            .map_err(db_err)?,
+        )?;
+        let recipient_sql = format!(
+            "SELECT r.document_id, r.organisation_id FROM document_recipients r \
+             JOIN documents d ON d.id = r.document_id WHERE {clause} ORDER BY r.organisation_id"
+        );
+        let recipients = read!(self, |ex| sqlx::query_as::<_, RecipientRow>(&recipient_sql)
+            .bind(bind)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|r| {
+                let file = files
+                    .remove(&r.id)
+                    .and_then(|mut f| f.pop())
+                    .ok_or_else(|| corrupt("document without its file", &r.id.to_string()))?;
+                Ok(DocumentRecord {
+                    area: AreaSlug::parse(&r.area_slug)
+                        .ok_or_else(|| corrupt("area", &r.area_slug))?,
+                    title: r.title,
+                    file,
+                    published_by: UserId(r.published_by),
+                    published_at: r.published_at.0,
+                    recipients: recipients
+                        .iter()
+                        .filter(|x| x.document_id == r.id)
+                        .map(|x| OrgId(x.organisation_id))
+                        .collect(),
+                    id: r.id,
+                })
+            })
+            .collect()
     }
 }

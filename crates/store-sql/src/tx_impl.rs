@@ -1,15 +1,23 @@
-//! Write transactions.
+//! `impl StoreTx for SqlTx`: everything written, and what a unit of work reads
+//! through its own transaction. Every method holds its own SQL; sections follow
+//! the features in the same order as `store_impl.rs`.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use domain::audit::{AuditEntry, GENESIS};
+use domain::collection::SubmissionStatus;
 use domain::{AttemptId, OrgId, Role, Ukprn, UserId};
 use store::{
-    AttemptRecord, NewAttempt, NewAuditEvent, NewEmail, NewOrganisation, NewRoleGrant, NewSession,
-    NewUser, NewUserRequest, OrganisationRecord, RoleGrant, StoreResult, StoreTx, UserDetails,
-    UserRecord,
+    AttemptRecord, DocumentRecord, FeedbackRecord, FileRecord, ImportedAccount, NewAttempt,
+    NewAuditEvent, NewEmail, NewOrganisation, NewRoleGrant, NewSession, NewSubmission, NewUser,
+    NewUserRequest, OrganisationRecord, RoleGrant, StoreError, StoreResult, StoreTx,
+    SubmissionRecord, UserDetails, UserRecord, WindowRecord,
 };
 use time::OffsetDateTime;
+use uuid::Uuid;
 
+use crate::bulk::ROWS_PER_STATEMENT;
 use crate::db_err;
 use crate::rows::*;
 use crate::ts::Ts;
@@ -56,6 +64,10 @@ impl SqlTx {
         .map_err(db_err)?;
         Ok(row.map(UserRecord::from))
     }
+
+    fn remember_audit_tip(&self, seq: i64, hash: Vec<u8>) {
+        *self.audit_tip.lock().unwrap_or_else(|e| e.into_inner()) = Some((seq, hash));
+    }
 }
 
 enum UserKey<'a> {
@@ -65,6 +77,8 @@ enum UserKey<'a> {
 
 #[async_trait]
 impl StoreTx for SqlTx {
+    // Connection ----------------------------------------------------------
+
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await,
@@ -73,24 +87,204 @@ impl StoreTx for SqlTx {
         .map_err(db_err)
     }
 
-    async fn insert_organisation(&mut self, org: &NewOrganisation) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "INSERT INTO organisations (id, kind, name, ukprn, accountable_officer_name, \
-             accountable_officer_email, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    // Sign-in attempts ----------------------------------------------------
+
+    async fn codes_sent_since(
+        &mut self,
+        email_norm: &str,
+        since: OffsetDateTime,
+    ) -> StoreResult<i64> {
+        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM sign_in_attempts \
+             WHERE email_norm = $1 AND created_at > $2 AND code_hash IS NOT NULL"
         )
-        .bind(org.id.0)
-        .bind(org.kind.as_str())
-        .bind(&org.name)
-        .bind(org.ukprn.as_ref().map(|u| u.as_str()))
-        .bind(org.accountable_officer_name.as_deref())
-        .bind(org.accountable_officer_email.as_ref().map(|e| e.as_str()))
-        .bind(Ts(org.created_at))
+        .bind(email_norm)
+        .bind(Ts(since))
+        .fetch_one(&mut *c)
+        .await)
+        .map_err(db_err)
+    }
+
+    async fn insert_attempt(&mut self, a: &NewAttempt) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO sign_in_attempts (id, email_norm, user_id, code_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(a.id.0)
+        .bind(&a.email_norm)
+        .bind(a.user_id.map(|u| u.0))
+        .bind(a.code_hash.as_deref())
+        .bind(Ts(a.created_at))
+        .bind(Ts(a.expires_at))
+        .execute(&mut *c)
+        .await.map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn take_guess(
+        &mut self,
+        id: AttemptId,
+        max_guesses: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<AttemptRecord>> {
+        // One statement: on PostgreSQL concurrent guesses queue on the row lock and
+        // re-check the condition, so no more than `max_guesses` ever get through.
+        let row = tx!(self, |c| sqlx::query_as::<_, AttemptRow>(
+            "UPDATE sign_in_attempts SET guesses = guesses + 1 \
+             WHERE id = $1 AND consumed_at IS NULL AND guesses < $2 AND expires_at > $3 \
+             RETURNING id, user_id, code_hash, guesses, expires_at"
+        )
+        .bind(id.0)
+        .bind(max_guesses)
+        .bind(Ts(now))
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(db_err)?;
+        Ok(row.map(AttemptRecord::from))
+    }
+
+    async fn consume_attempt(&mut self, id: AttemptId, now: OffsetDateTime) -> StoreResult<bool> {
+        let done = tx!(self, |c| sqlx::query(
+            "UPDATE sign_in_attempts SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL"
+        )
+        .bind(id.0)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(done == 1)
+    }
+
+    // Sign-in failures, locks and passwords -------------------------------
+
+    async fn add_sign_in_failure(&mut self, user: UserId) -> StoreResult<i64> {
+        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+            "UPDATE users SET failed_sign_ins = failed_sign_ins + 1 WHERE id = $1 RETURNING failed_sign_ins"
+        )
+        .bind(user.0)
+        .fetch_one(&mut *c)
+        .await)
+        .map_err(db_err)
+    }
+
+    async fn lock_sign_in(&mut self, user: UserId, until: OffsetDateTime) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET locked_until = $2, lock_count = lock_count + 1, failed_sign_ins = 0 WHERE id = $1"
+        )
+        .bind(user.0)
+        .bind(Ts(until))
+        .execute(&mut *c)
+        .await.map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn record_sign_in(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET failed_sign_ins = 0, lock_count = 0, locked_until = NULL, \
+             password_failures = 0, last_signed_in_at = $2 WHERE id = $1"
+        )
+        .bind(user.0)
+        .bind(Ts(now))
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))
         .map_err(db_err)?;
         Ok(())
     }
+
+    async fn set_password(&mut self, user: UserId, hash: &str) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET password_hash = $2, password_failures = 0 WHERE id = $1"
+        )
+        .bind(user.0)
+        .bind(hash)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn password_hash(&mut self, user: UserId) -> StoreResult<Option<String>> {
+        tx!(self, |c| sqlx::query_scalar::<_, Option<String>>(
+            "SELECT password_hash FROM users WHERE id = $1"
+        )
+        .bind(user.0)
+        .fetch_optional(&mut *c)
+        .await)
+        .map(Option::flatten)
+        .map_err(db_err)
+    }
+
+    async fn add_password_failure(&mut self, user: UserId) -> StoreResult<i64> {
+        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+            "UPDATE users SET password_failures = password_failures + 1 WHERE id = $1 \
+             RETURNING password_failures"
+        )
+        .bind(user.0)
+        .fetch_one(&mut *c)
+        .await)
+        .map_err(db_err)
+    }
+
+    async fn lock_account(&mut self, user: UserId) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE users SET locked = TRUE, password_failures = 0 WHERE id = $1"
+        )
+        .bind(user.0)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    // Sessions ------------------------------------------------------------
+
+    async fn insert_session(&mut self, s: &NewSession) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, kind, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)"
+        )
+        .bind(&s.token_hash)
+        .bind(s.user_id.0)
+        .bind(s.kind.as_str())
+        .bind(Ts(s.created_at))
+        .execute(&mut *c)
+        .await.map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn end_session(&mut self, token_hash: &[u8], now: OffsetDateTime) -> StoreResult<bool> {
+        let done = tx!(self, |c| sqlx::query(
+            "UPDATE sessions SET ended_at = $2 WHERE token_hash = $1 AND ended_at IS NULL"
+        )
+        .bind(token_hash)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(done == 1)
+    }
+
+    async fn end_sessions_of(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<u64> {
+        let done = tx!(self, |c| sqlx::query(
+            "UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL"
+        )
+        .bind(user.0)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(done)
+    }
+
+    // Users and their roles -----------------------------------------------
 
     async fn insert_user(&mut self, user: &NewUser) -> StoreResult<()> {
         tx!(self, |c| sqlx::query(
@@ -124,129 +318,13 @@ impl StoreTx for SqlTx {
         self.user_where("id = $1", UserKey::Id(id)).await
     }
 
-    async fn grant_role(&mut self, grant: &NewRoleGrant) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "INSERT INTO user_roles (user_id, role_id, area_slug, granted_by, granted_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, role_id) DO NOTHING"
-        )
-        .bind(grant.user_id.0)
-        .bind(grant.role.id())
-        .bind(grant.role.area().map(|a| a.as_str()))
-        .bind(grant.granted_by.map(|u| u.0))
-        .bind(Ts(grant.granted_at))
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn revoke_role(&mut self, user: UserId, role: &Role) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2"
-        )
-        .bind(user.0)
-        .bind(role.id())
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn user_roles(&mut self, user: UserId) -> StoreResult<Vec<RoleGrant>> {
-        let rows = tx!(self, |c| sqlx::query_as::<_, RoleRow>(
-            "SELECT r.role_id, a.name AS area_name FROM user_roles r \
-             LEFT JOIN areas a ON a.slug = r.area_slug WHERE r.user_id = $1 ORDER BY r.role_id"
-        )
-        .bind(user.0)
-        .fetch_all(&mut *c)
-        .await)
-        .map_err(db_err)?;
-        rows.into_iter().map(RoleGrant::try_from).collect()
-    }
-
     async fn user(&mut self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row = tx!(self, |c| sqlx::query_as::<_, UserRow>(&sql)
+        let row = tx!(self, |c| sqlx::query_as::<_, UserRow>(&USER_BY_ID_SQL)
             .bind(id.0)
             .fetch_optional(&mut *c)
             .await)
         .map_err(db_err)?;
         Ok(row.map(UserRecord::from))
-    }
-
-    async fn organisation(&mut self, id: OrgId) -> StoreResult<Option<OrganisationRecord>> {
-        let sql = format!("SELECT {ORG_COLUMNS} FROM organisations WHERE id = $1");
-        tx!(self, |c| sqlx::query_as::<_, OrgRow>(&sql)
-            .bind(id.0)
-            .fetch_optional(&mut *c)
-            .await)
-        .map_err(db_err)?
-        .map(OrganisationRecord::try_from)
-        .transpose()
-    }
-
-    async fn organisation_by_ukprn(
-        &mut self,
-        ukprn: &Ukprn,
-    ) -> StoreResult<Option<OrganisationRecord>> {
-        let sql = format!("SELECT {ORG_COLUMNS} FROM organisations WHERE ukprn = $1");
-        tx!(self, |c| sqlx::query_as::<_, OrgRow>(&sql)
-            .bind(ukprn.as_str())
-            .fetch_optional(&mut *c)
-            .await)
-        .map_err(db_err)?
-        .map(OrganisationRecord::try_from)
-        .transpose()
-    }
-
-    async fn areas(&mut self) -> StoreResult<Vec<domain::role::Area>> {
-        let rows = tx!(self, |c| sqlx::query_as::<_, AreaRow>(AREAS_SQL)
-            .fetch_all(&mut *c)
-            .await)
-        .map_err(db_err)?;
-        rows.into_iter().map(domain::role::Area::try_from).collect()
-    }
-
-    async fn access_key(&mut self, id: uuid::Uuid) -> StoreResult<Option<store::AccessKeyRecord>> {
-        let sql = format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE id = $1");
-        let row = tx!(self, |c| sqlx::query_as::<_, AccessKeyRow>(&sql)
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await)
-        .map_err(db_err)?;
-        row.map(store::AccessKeyRecord::try_from).transpose()
-    }
-
-    async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()> {
-        if let TxInner::Postgres(t) = &mut self.inner {
-            sqlx::query("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
-                .bind(org.0)
-                .fetch_optional(&mut **t)
-                .await
-                .map_err(db_err)?;
-        }
-        Ok(())
-    }
-
-    async fn portal_admins_with_access(
-        &mut self,
-        org: OrgId,
-        now: OffsetDateTime,
-        except: UserId,
-    ) -> StoreResult<i64> {
-        tx!(self, |c| sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id AND r.role_id = 'portal-admin' \
-             WHERE u.organisation_id = $1 AND u.id <> $3 AND u.access_enabled \
-               AND (u.expires_at IS NULL OR u.expires_at > $2)"
-        )
-        .bind(org.0)
-        .bind(Ts(now))
-        .bind(except.0)
-        .fetch_one(&mut *c)
-        .await)
-        .map_err(db_err)
     }
 
     async fn update_user_details(&mut self, user: UserId, d: &UserDetails) -> StoreResult<()> {
@@ -308,6 +386,224 @@ impl StoreTx for SqlTx {
         .map_err(db_err)?;
         Ok(())
     }
+
+    async fn grant_role(&mut self, grant: &NewRoleGrant) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO user_roles (user_id, role_id, area_slug, granted_by, granted_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, role_id) DO NOTHING"
+        )
+        .bind(grant.user_id.0)
+        .bind(grant.role.id())
+        .bind(grant.role.area().map(|a| a.as_str()))
+        .bind(grant.granted_by.map(|u| u.0))
+        .bind(Ts(grant.granted_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn revoke_role(&mut self, user: UserId, role: &Role) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2"
+        )
+        .bind(user.0)
+        .bind(role.id())
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn user_roles(&mut self, user: UserId) -> StoreResult<Vec<RoleGrant>> {
+        let rows = tx!(self, |c| sqlx::query_as::<_, RoleRow>(USER_ROLES_SQL)
+            .bind(user.0)
+            .fetch_all(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        rows.into_iter().map(RoleGrant::try_from).collect()
+    }
+
+    async fn portal_admins_with_access(
+        &mut self,
+        org: OrgId,
+        now: OffsetDateTime,
+        except: UserId,
+    ) -> StoreResult<i64> {
+        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id AND r.role_id = 'portal-admin' \
+             WHERE u.organisation_id = $1 AND u.id <> $3 AND u.access_enabled \
+               AND (u.expires_at IS NULL OR u.expires_at > $2)"
+        )
+        .bind(org.0)
+        .bind(Ts(now))
+        .bind(except.0)
+        .fetch_one(&mut *c)
+        .await)
+        .map_err(db_err)
+    }
+
+    // Organisations -------------------------------------------------------
+
+    async fn insert_organisation(&mut self, org: &NewOrganisation) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO organisations (id, kind, name, ukprn, accountable_officer_name, \
+             accountable_officer_email, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(org.id.0)
+        .bind(org.kind.as_str())
+        .bind(&org.name)
+        .bind(org.ukprn.as_ref().map(|u| u.as_str()))
+        .bind(org.accountable_officer_name.as_deref())
+        .bind(org.accountable_officer_email.as_ref().map(|e| e.as_str()))
+        .bind(Ts(org.created_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn organisation(&mut self, id: OrgId) -> StoreResult<Option<OrganisationRecord>> {
+        tx!(self, |c| sqlx::query_as::<_, OrgRow>(&ORG_BY_ID_SQL)
+            .bind(id.0)
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?
+        .map(OrganisationRecord::try_from)
+        .transpose()
+    }
+
+    async fn organisation_by_ukprn(
+        &mut self,
+        ukprn: &Ukprn,
+    ) -> StoreResult<Option<OrganisationRecord>> {
+        tx!(self, |c| sqlx::query_as::<_, OrgRow>(&ORG_BY_UKPRN_SQL)
+            .bind(ukprn.as_str())
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?
+        .map(OrganisationRecord::try_from)
+        .transpose()
+    }
+
+    async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()> {
+        if let TxInner::Postgres(t) = &mut self.inner {
+            sqlx::query("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
+                .bind(org.0)
+                .fetch_optional(&mut **t)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    // Areas ---------------------------------------------------------------
+
+    async fn areas(&mut self) -> StoreResult<Vec<domain::role::Area>> {
+        let rows = tx!(self, |c| sqlx::query_as::<_, AreaRow>(AREAS_SQL)
+            .fetch_all(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        rows.into_iter().map(domain::role::Area::try_from).collect()
+    }
+
+    async fn insert_area(&mut self, area: &domain::role::Area) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO areas (slug, name, kind, sensitive) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(area.slug.as_str())
+        .bind(&area.name)
+        .bind(area.kind.as_str())
+        .bind(area.sensitive)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    // Access keys ---------------------------------------------------------
+
+    async fn access_key(&mut self, id: uuid::Uuid) -> StoreResult<Option<store::AccessKeyRecord>> {
+        let row = tx!(self, |c| sqlx::query_as::<_, AccessKeyRow>(
+            &ACCESS_KEY_BY_ID_SQL
+        )
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(db_err)?;
+        row.map(store::AccessKeyRecord::try_from).transpose()
+    }
+
+    async fn insert_access_key(&mut self, key: &store::NewAccessKey) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO access_keys (id, key_hash, organisation_id, role_id, max_uses, expires_at, \
+             created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )
+        .bind(key.id)
+        .bind(&key.key_hash)
+        .bind(key.organisation_id.0)
+        .bind(key.role.id())
+        .bind(key.max_uses)
+        .bind(Ts(key.expires_at))
+        .bind(key.created_by.map(|u| u.0))
+        .bind(Ts(key.created_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn access_key_by_hash_for_update(
+        &mut self,
+        key_hash: &[u8],
+    ) -> StoreResult<Option<store::AccessKeyRecord>> {
+        let sql = format!(
+            "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE key_hash = $1{}",
+            self.for_update()
+        );
+        let row = tx!(self, |c| sqlx::query_as::<_, AccessKeyRow>(&sql)
+            .bind(key_hash)
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        row.map(store::AccessKeyRecord::try_from).transpose()
+    }
+
+    async fn use_access_key(&mut self, id: uuid::Uuid) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE access_keys SET uses = uses + 1 WHERE id = $1"
+        )
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn revoke_access_key(
+        &mut self,
+        id: uuid::Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let n = tx!(self, |c| sqlx::query(
+            "UPDATE access_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+        )
+        .bind(id)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    // User requests -------------------------------------------------------
 
     async fn insert_user_request(&mut self, r: &NewUserRequest) -> StoreResult<()> {
         let roles = r.roles.iter().map(Role::id).collect::<Vec<_>>().join(",");
@@ -389,338 +685,7 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
-    async fn set_password(&mut self, user: UserId, hash: &str) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "UPDATE users SET password_hash = $2, password_failures = 0 WHERE id = $1"
-        )
-        .bind(user.0)
-        .bind(hash)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn password_hash(&mut self, user: UserId) -> StoreResult<Option<String>> {
-        tx!(self, |c| sqlx::query_scalar::<_, Option<String>>(
-            "SELECT password_hash FROM users WHERE id = $1"
-        )
-        .bind(user.0)
-        .fetch_optional(&mut *c)
-        .await)
-        .map(Option::flatten)
-        .map_err(db_err)
-    }
-
-    async fn add_password_failure(&mut self, user: UserId) -> StoreResult<i64> {
-        tx!(self, |c| sqlx::query_scalar::<_, i64>(
-            "UPDATE users SET password_failures = password_failures + 1 WHERE id = $1 \
-             RETURNING password_failures"
-        )
-        .bind(user.0)
-        .fetch_one(&mut *c)
-        .await)
-        .map_err(db_err)
-    }
-
-    async fn lock_account(&mut self, user: UserId) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "UPDATE users SET locked = TRUE, password_failures = 0 WHERE id = $1"
-        )
-        .bind(user.0)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn insert_area(&mut self, area: &domain::role::Area) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "INSERT INTO areas (slug, name, kind, sensitive) VALUES ($1, $2, $3, $4)"
-        )
-        .bind(area.slug.as_str())
-        .bind(&area.name)
-        .bind(area.kind.as_str())
-        .bind(area.sensitive)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn insert_access_key(&mut self, key: &store::NewAccessKey) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "INSERT INTO access_keys (id, key_hash, organisation_id, role_id, max_uses, expires_at, \
-             created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        )
-        .bind(key.id)
-        .bind(&key.key_hash)
-        .bind(key.organisation_id.0)
-        .bind(key.role.id())
-        .bind(key.max_uses)
-        .bind(Ts(key.expires_at))
-        .bind(key.created_by.map(|u| u.0))
-        .bind(Ts(key.created_at))
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn access_key_by_hash_for_update(
-        &mut self,
-        key_hash: &[u8],
-    ) -> StoreResult<Option<store::AccessKeyRecord>> {
-        let sql = format!(
-            "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE key_hash = $1{}",
-            self.for_update()
-        );
-        let row = tx!(self, |c| sqlx::query_as::<_, AccessKeyRow>(&sql)
-            .bind(key_hash)
-            .fetch_optional(&mut *c)
-            .await)
-        .map_err(db_err)?;
-        row.map(store::AccessKeyRecord::try_from).transpose()
-    }
-
-    async fn use_access_key(&mut self, id: uuid::Uuid) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "UPDATE access_keys SET uses = uses + 1 WHERE id = $1"
-        )
-        .bind(id)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn revoke_access_key(
-        &mut self,
-        id: uuid::Uuid,
-        now: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        let n = tx!(self, |c| sqlx::query(
-            "UPDATE access_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
-        )
-        .bind(id)
-        .bind(Ts(now))
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(n == 1)
-    }
-
-    async fn insert_window(&mut self, window: &store::WindowRecord) -> StoreResult<()> {
-        self.insert_window_impl(window).await
-    }
-
-    async fn update_window(&mut self, window: &store::WindowRecord) -> StoreResult<()> {
-        self.update_window_impl(window).await
-    }
-
-    async fn close_window(&mut self, id: uuid::Uuid, now: OffsetDateTime) -> StoreResult<()> {
-        self.close_window_impl(id, now).await
-    }
-
-    async fn latest_submission_for_update(
-        &mut self,
-        window: uuid::Uuid,
-        org: OrgId,
-    ) -> StoreResult<Option<store::SubmissionRecord>> {
-        self.latest_submission_for_update_impl(window, org).await
-    }
-
-    async fn insert_submission(&mut self, submission: &store::NewSubmission) -> StoreResult<()> {
-        self.insert_submission_impl(submission).await
-    }
-
-    async fn insert_file(&mut self, file: &store::FileRecord) -> StoreResult<()> {
-        self.insert_file_impl(file).await
-    }
-
-    async fn attach_file(&mut self, submission: uuid::Uuid, file: uuid::Uuid) -> StoreResult<()> {
-        self.attach_file_impl(submission, file).await
-    }
-
-    async fn submit(
-        &mut self,
-        submission: uuid::Uuid,
-        note: &str,
-        by: UserId,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        self.submit_impl(submission, note, by, now).await
-    }
-
-    async fn set_submission_status(
-        &mut self,
-        submission: uuid::Uuid,
-        status: domain::collection::SubmissionStatus,
-        comment: &str,
-        by: UserId,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
-        self.set_submission_status_impl(submission, status, comment, by, now)
-            .await
-    }
-
-    async fn insert_document(&mut self, document: &store::DocumentRecord) -> StoreResult<()> {
-        self.insert_document_impl(document).await
-    }
-
-    async fn insert_feedback(&mut self, feedback: &store::FeedbackRecord) -> StoreResult<()> {
-        self.insert_feedback_impl(feedback).await
-    }
-
-    async fn add_sign_in_failure(&mut self, user: UserId) -> StoreResult<i64> {
-        tx!(self, |c| sqlx::query_scalar::<_, i64>(
-            "UPDATE users SET failed_sign_ins = failed_sign_ins + 1 WHERE id = $1 RETURNING failed_sign_ins"
-        )
-        .bind(user.0)
-        .fetch_one(&mut *c)
-        .await)
-        .map_err(db_err)
-    }
-
-    async fn lock_sign_in(&mut self, user: UserId, until: OffsetDateTime) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "UPDATE users SET locked_until = $2, lock_count = lock_count + 1, failed_sign_ins = 0 WHERE id = $1"
-        )
-        .bind(user.0)
-        .bind(Ts(until))
-        .execute(&mut *c)
-        .await.map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn record_sign_in(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "UPDATE users SET failed_sign_ins = 0, lock_count = 0, locked_until = NULL, \
-             password_failures = 0, last_signed_in_at = $2 WHERE id = $1"
-        )
-        .bind(user.0)
-        .bind(Ts(now))
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn codes_sent_since(
-        &mut self,
-        email_norm: &str,
-        since: OffsetDateTime,
-    ) -> StoreResult<i64> {
-        tx!(self, |c| sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM sign_in_attempts \
-             WHERE email_norm = $1 AND created_at > $2 AND code_hash IS NOT NULL"
-        )
-        .bind(email_norm)
-        .bind(Ts(since))
-        .fetch_one(&mut *c)
-        .await)
-        .map_err(db_err)
-    }
-
-    async fn insert_attempt(&mut self, a: &NewAttempt) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "INSERT INTO sign_in_attempts (id, email_norm, user_id, code_hash, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)"
-        )
-        .bind(a.id.0)
-        .bind(&a.email_norm)
-        .bind(a.user_id.map(|u| u.0))
-        .bind(a.code_hash.as_deref())
-        .bind(Ts(a.created_at))
-        .bind(Ts(a.expires_at))
-        .execute(&mut *c)
-        .await.map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn take_guess(
-        &mut self,
-        id: AttemptId,
-        max_guesses: i64,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<AttemptRecord>> {
-        // One statement: on PostgreSQL concurrent guesses queue on the row lock and
-        // re-check the condition, so no more than `max_guesses` ever get through.
-        let row = tx!(self, |c| sqlx::query_as::<_, AttemptRow>(
-            "UPDATE sign_in_attempts SET guesses = guesses + 1 \
-             WHERE id = $1 AND consumed_at IS NULL AND guesses < $2 AND expires_at > $3 \
-             RETURNING id, user_id, code_hash, guesses, expires_at"
-        )
-        .bind(id.0)
-        .bind(max_guesses)
-        .bind(Ts(now))
-        .fetch_optional(&mut *c)
-        .await)
-        .map_err(db_err)?;
-        Ok(row.map(AttemptRecord::from))
-    }
-
-    async fn consume_attempt(&mut self, id: AttemptId, now: OffsetDateTime) -> StoreResult<bool> {
-        let done = tx!(self, |c| sqlx::query(
-            "UPDATE sign_in_attempts SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL"
-        )
-        .bind(id.0)
-        .bind(Ts(now))
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(done == 1)
-    }
-
-    async fn insert_session(&mut self, s: &NewSession) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, kind, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)"
-        )
-        .bind(&s.token_hash)
-        .bind(s.user_id.0)
-        .bind(s.kind.as_str())
-        .bind(Ts(s.created_at))
-        .execute(&mut *c)
-        .await.map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn end_session(&mut self, token_hash: &[u8], now: OffsetDateTime) -> StoreResult<bool> {
-        let done = tx!(self, |c| sqlx::query(
-            "UPDATE sessions SET ended_at = $2 WHERE token_hash = $1 AND ended_at IS NULL"
-        )
-        .bind(token_hash)
-        .bind(Ts(now))
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(done == 1)
-    }
-
-    async fn end_sessions_of(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<u64> {
-        let done = tx!(self, |c| sqlx::query(
-            "UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL"
-        )
-        .bind(user.0)
-        .bind(Ts(now))
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))
-        .map_err(db_err)?;
-        Ok(done)
-    }
+    // Outbox --------------------------------------------------------------
 
     async fn enqueue_email(&mut self, e: &NewEmail) -> StoreResult<()> {
         tx!(self, |c| sqlx::query(
@@ -738,6 +703,8 @@ impl StoreTx for SqlTx {
         .map_err(db_err)?;
         Ok(())
     }
+
+    // Audit ---------------------------------------------------------------
 
     async fn append_audit(&mut self, ev: &NewAuditEvent) -> StoreResult<i64> {
         // The chain needs one writer at a time: PostgreSQL takes a transaction-scoped
@@ -805,49 +772,483 @@ impl StoreTx for SqlTx {
         Ok(entry.seq)
     }
 
-    // Legacy import (bulk): see import.rs.
+    // Data returns: windows -----------------------------------------------
+
+    async fn insert_window(&mut self, w: &WindowRecord) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO collection_windows (id, area_slug, name, opens_at, closes_at, guidance, \
+             file_types, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )
+        .bind(w.id)
+        .bind(w.area.as_str())
+        .bind(&w.name)
+        .bind(Ts(w.opens_at))
+        .bind(Ts(w.closes_at))
+        .bind(&w.guidance)
+        .bind(file_types(w))
+        .bind(w.created_by.map(|u| u.0))
+        .bind(Ts(w.created_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn update_window(&mut self, w: &WindowRecord) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE collection_windows SET name = $2, opens_at = $3, closes_at = $4, guidance = $5, \
+             file_types = $6 WHERE id = $1"
+        )
+        .bind(w.id)
+        .bind(&w.name)
+        .bind(Ts(w.opens_at))
+        .bind(Ts(w.closes_at))
+        .bind(&w.guidance)
+        .bind(file_types(w))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn close_window(&mut self, id: Uuid, now: OffsetDateTime) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE collection_windows SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL"
+        )
+        .bind(id)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    // Data returns: submissions -------------------------------------------
+
+    async fn latest_submission_for_update(
+        &mut self,
+        window: Uuid,
+        org: OrgId,
+    ) -> StoreResult<Option<SubmissionRecord>> {
+        let lock = self.for_update();
+        let sql = format!(
+            "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE window_id = $1 AND organisation_id = $2 \
+             ORDER BY version DESC LIMIT 1{lock}"
+        );
+        let row = tx!(self, |c| sqlx::query_as::<_, SubmissionRow>(&sql)
+            .bind(window)
+            .bind(org.0)
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let file_sql = format!(
+            "SELECT sf.submission_id AS owner, {FILE_COLUMNS} FROM submission_files sf \
+             JOIN stored_files f ON f.id = sf.file_id WHERE sf.submission_id = $1 ORDER BY f.uploaded_at, f.id"
+        );
+        let files = tx!(self, |c| sqlx::query_as::<_, FileRow>(&file_sql)
+            .bind(row.id)
+            .fetch_all(&mut *c)
+            .await)
+        .map_err(db_err)?
+        .into_iter()
+        .map(FileRecord::try_from)
+        .collect::<Result<_, _>>()?;
+        row.into_record(files).map(Some)
+    }
+
+    async fn insert_submission(&mut self, s: &NewSubmission) -> StoreResult<()> {
+        let submitted = s.status != SubmissionStatus::Draft;
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO submissions (id, window_id, organisation_id, version, status, note, created_by, \
+             created_at, submitted_by, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )
+        .bind(s.id)
+        .bind(s.window_id)
+        .bind(s.organisation_id.0)
+        .bind(s.version)
+        .bind(s.status.as_str())
+        .bind(&s.note)
+        .bind(s.created_by.0)
+        .bind(Ts(s.created_at))
+        .bind(submitted.then_some(s.created_by.0))
+        .bind(submitted.then_some(Ts(s.created_at)))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_file(&mut self, f: &FileRecord) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO stored_files (id, storage_key, filename, kind, size, sha256, uploaded_by, \
+             uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        )
+        .bind(f.id)
+        .bind(&f.storage_key)
+        .bind(&f.filename)
+        .bind(f.kind.as_str())
+        .bind(f.size)
+        .bind(&f.sha256)
+        .bind(f.uploaded_by.0)
+        .bind(Ts(f.uploaded_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn attach_file(&mut self, submission: Uuid, file: Uuid) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO submission_files (submission_id, file_id) VALUES ($1, $2)"
+        )
+        .bind(submission)
+        .bind(file)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn submit(
+        &mut self,
+        id: Uuid,
+        note: &str,
+        by: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE submissions SET status = 'submitted', note = $2, submitted_by = $3, submitted_at = $4 \
+             WHERE id = $1 AND status = 'draft'"
+        )
+        .bind(id)
+        .bind(note)
+        .bind(by.0)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn set_submission_status(
+        &mut self,
+        id: Uuid,
+        status: SubmissionStatus,
+        comment: &str,
+        by: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE submissions SET status = $2, status_comment = $3, status_by = $4, status_at = $5 \
+             WHERE id = $1"
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(comment)
+        .bind(by.0)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    // Data returns: documents ---------------------------------------------
+
+    async fn insert_document(&mut self, d: &DocumentRecord) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO documents (id, area_slug, title, file_id, published_by, published_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(d.id)
+        .bind(d.area.as_str())
+        .bind(&d.title)
+        .bind(d.file.id)
+        .bind(d.published_by.0)
+        .bind(Ts(d.published_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        for org in &d.recipients {
+            tx!(self, |c| sqlx::query(
+                "INSERT INTO document_recipients (document_id, organisation_id) VALUES ($1, $2)"
+            )
+            .bind(d.id)
+            .bind(org.0)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))
+            .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    // Data returns: feedback ----------------------------------------------
+
+    async fn insert_feedback(&mut self, f: &FeedbackRecord) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO feedback (id, user_id, organisation_id, body, created_at) VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(f.id)
+        .bind(f.user_id.0)
+        .bind(f.organisation_id.0)
+        .bind(&f.body)
+        .bind(Ts(f.created_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    // Legacy import (bulk) ------------------------------------------------
+    //
+    // `portal import-legacy` writes up to a million users in one transaction,
+    // which must take well under a minute: nothing here makes a round trip per
+    // row. Look-ups use `IN (…)` lists and writes use multi-row `INSERT …
+    // VALUES (…), (…)` and `WITH v AS (VALUES …) UPDATE … FROM v`,
+    // [`ROWS_PER_STATEMENT`] rows at a time (see `bulk.rs`).
 
     async fn refresh_statistics(&mut self) -> StoreResult<()> {
-        self.bulk_refresh_statistics().await
+        if let TxInner::Postgres(t) = &mut self.inner {
+            sqlx::query("ANALYZE users, user_roles, organisations")
+                .execute(&mut **t)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
     }
 
     async fn organisations_by_ukprns(
         &mut self,
         ukprns: &[domain::Ukprn],
     ) -> StoreResult<Vec<store::OrganisationRecord>> {
-        self.bulk_organisations_by_ukprns(ukprns).await
+        let mut out = Vec::new();
+        for chunk in ukprns.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT {ORG_COLUMNS} FROM organisations WHERE ukprn IN {}",
+                self.values(chunk.len(), 1)
+            );
+            let rows = tx!(self, |c| {
+                let mut q = sqlx::query_as::<_, OrgRow>(&sql);
+                for u in chunk {
+                    q = q.bind(u.as_str());
+                }
+                q.fetch_all(&mut *c).await
+            })
+            .map_err(db_err)?;
+            for r in rows {
+                out.push(OrganisationRecord::try_from(r)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn insert_organisations(&mut self, orgs: &[NewOrganisation]) -> StoreResult<()> {
-        self.bulk_insert_organisations(orgs).await
+        for chunk in orgs.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO organisations (id, kind, name, ukprn, accountable_officer_name, \
+                 accountable_officer_email, created_at) VALUES {}",
+                self.values(7, chunk.len())
+            );
+            tx!(self, |c| {
+                let mut q = sqlx::query(&sql);
+                for o in chunk {
+                    q = q
+                        .bind(o.id.0)
+                        .bind(o.kind.as_str())
+                        .bind(&o.name)
+                        .bind(o.ukprn.as_ref().map(|u| u.as_str()))
+                        .bind(o.accountable_officer_name.as_deref())
+                        .bind(o.accountable_officer_email.as_ref().map(|e| e.as_str()))
+                        .bind(Ts(o.created_at));
+                }
+                q.execute(&mut *c).await.map(|r| r.rows_affected())
+            })
+            .map_err(db_err)?;
+        }
+        Ok(())
     }
 
     async fn accounts_by_emails(
         &mut self,
         emails_norm: &[String],
     ) -> StoreResult<Vec<store::ImportedAccount>> {
-        self.bulk_accounts_by_emails(emails_norm).await
+        type AccountRow = (Uuid, Uuid, String, String, String, String, Option<Ts>, bool);
+        let mut out = Vec::new();
+        for chunk in emails_norm.chunks(ROWS_PER_STATEMENT) {
+            // Only the columns the import compares, read by position: reading a
+            // hundred thousand full user rows by column name costs seconds.
+            let users_sql = format!(
+                "SELECT id, organisation_id, email_norm, title, first_name, last_name, expires_at, \
+                 locked FROM users WHERE email_norm IN {}",
+                self.values(chunk.len(), 1)
+            );
+            let users = tx!(self, |c| {
+                let mut q = sqlx::query_as::<_, AccountRow>(&users_sql);
+                for e in chunk {
+                    q = q.bind(e.as_str());
+                }
+                q.fetch_all(&mut *c).await
+            })
+            .map_err(db_err)?;
+            if users.is_empty() {
+                continue;
+            }
+            // By id, not by a sub-select on the addresses: PostgreSQL plans that
+            // as a scan of every role.
+            let roles_sql = format!(
+                "SELECT user_id, role_id FROM user_roles WHERE user_id IN {}",
+                self.values(users.len(), 1)
+            );
+            let roles = tx!(self, |c| {
+                let mut q = sqlx::query_as::<_, (Uuid, String)>(&roles_sql);
+                for u in &users {
+                    q = q.bind(u.0);
+                }
+                q.fetch_all(&mut *c).await
+            })
+            .map_err(db_err)?;
+            let mut by_user: HashMap<Uuid, Vec<Role>> = HashMap::new();
+            for (user, role) in roles {
+                let parsed = Role::parse(&role)
+                    .ok_or_else(|| StoreError::Corrupt(format!("role: {role:?}")))?;
+                by_user.entry(user).or_default().push(parsed);
+            }
+            for (id, org, email_norm, title, first_name, last_name, expires_at, locked) in users {
+                out.push(ImportedAccount {
+                    id: UserId(id),
+                    organisation_id: OrgId(org),
+                    email_norm,
+                    title,
+                    first_name,
+                    last_name,
+                    expires_at: expires_at.map(|t| t.0),
+                    locked,
+                    roles: by_user.remove(&id).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn insert_imported_users(&mut self, users: &[store::ImportedUser]) -> StoreResult<()> {
-        self.bulk_insert_users(users).await
+        for chunk in users.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO users (id, organisation_id, title, first_name, last_name, email, \
+                 email_norm, expires_at, locked, created_at) VALUES {}",
+                self.values(10, chunk.len())
+            );
+            tx!(self, |c| {
+                let mut q = sqlx::query(&sql);
+                for u in chunk {
+                    q = q
+                        .bind(u.id.0)
+                        .bind(u.organisation_id.0)
+                        .bind(&u.title)
+                        .bind(&u.first_name)
+                        .bind(&u.last_name)
+                        .bind(u.email.as_str())
+                        .bind(u.email.normalised())
+                        .bind(u.expires_at.map(Ts))
+                        .bind(u.locked)
+                        .bind(Ts(u.created_at));
+                }
+                q.execute(&mut *c).await.map(|r| r.rows_affected())
+            })
+            .map_err(db_err)?;
+        }
+        Ok(())
     }
 
     async fn update_imported_users(&mut self, users: &[store::ImportedUser]) -> StoreResult<()> {
-        self.bulk_update_users(users).await
+        for chunk in users.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "WITH v (id, title, first_name, last_name, expires_at, locked) AS (VALUES {}) \
+                 UPDATE users SET title = v.title, first_name = v.first_name, \
+                 last_name = v.last_name, expires_at = v.expires_at, locked = v.locked \
+                 FROM v WHERE users.id = v.id",
+                self.values(6, chunk.len())
+            );
+            tx!(self, |c| {
+                let mut q = sqlx::query(&sql);
+                for u in chunk {
+                    q = q
+                        .bind(u.id.0)
+                        .bind(&u.title)
+                        .bind(&u.first_name)
+                        .bind(&u.last_name)
+                        .bind(u.expires_at.map(Ts))
+                        .bind(u.locked);
+                }
+                q.execute(&mut *c).await.map(|r| r.rows_affected())
+            })
+            .map_err(db_err)?;
+        }
+        Ok(())
     }
 
     async fn grant_roles(&mut self, grants: &[NewRoleGrant]) -> StoreResult<u64> {
-        self.bulk_grant_roles(grants).await
+        let mut granted = 0;
+        for chunk in grants.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO user_roles (user_id, role_id, area_slug, granted_by, granted_at) \
+                 VALUES {} ON CONFLICT (user_id, role_id) DO NOTHING",
+                self.values(5, chunk.len())
+            );
+            granted += tx!(self, |c| {
+                let mut q = sqlx::query(&sql);
+                for g in chunk {
+                    q = q
+                        .bind(g.user_id.0)
+                        .bind(g.role.id())
+                        .bind(g.role.area().map(|a| a.as_str().to_owned()))
+                        .bind(g.granted_by.map(|u| u.0))
+                        .bind(Ts(g.granted_at));
+                }
+                q.execute(&mut *c).await.map(|r| r.rows_affected())
+            })
+            .map_err(db_err)?;
+        }
+        Ok(granted)
     }
 
     async fn enqueue_emails(&mut self, emails: &[NewEmail]) -> StoreResult<()> {
-        self.bulk_enqueue_emails(emails).await
+        for chunk in emails.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO outbox (id, to_address, subject, body, created_at, next_attempt_at) \
+                 VALUES {}",
+                self.values(6, chunk.len())
+            );
+            tx!(self, |c| {
+                let mut q = sqlx::query(&sql);
+                for e in chunk {
+                    q = q
+                        .bind(e.id.0)
+                        .bind(&e.to)
+                        .bind(&e.subject)
+                        .bind(&e.body)
+                        .bind(Ts(e.created_at))
+                        .bind(Ts(e.created_at));
+                }
+                q.execute(&mut *c).await.map(|r| r.rows_affected())
+            })
+            .map_err(db_err)?;
+        }
+        Ok(())
     }
 }
 
-const AUDIT_COLUMNS: &str = "seq, at, actor_id, organisation_id, action, target, outcome, detail, \
-     request_id, ip, prev_hash, hash";
 const AUDIT_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12";
 
 /// The row `ev` becomes at position `seq` of the chain.
@@ -898,10 +1299,4 @@ where
         .bind(entry.ip.as_deref())
         .bind(prev_hash)
         .bind(hash)
-}
-
-impl SqlTx {
-    fn remember_audit_tip(&self, seq: i64, hash: Vec<u8>) {
-        *self.audit_tip.lock().unwrap_or_else(|e| e.into_inner()) = Some((seq, hash));
-    }
 }

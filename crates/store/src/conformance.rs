@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use domain::audit::{GENESIS, Outcome};
+use domain::collection::{FileKind, SubmissionStatus};
 use domain::ids::MessageId;
-use domain::{AttemptId, EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
+use domain::{AreaSlug, AttemptId, EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
 use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
 
 use crate::*;
 
@@ -30,6 +32,10 @@ macro_rules! conformance_tests {
             roles_are_read_back_with_their_area_names,
             users_are_listed_per_organisation_searched_filtered_and_paged,
             bulk_import_writes_span_statements_and_read_back,
+            windows_are_read_back_listed_newest_first_updated_and_closed,
+            submissions_are_read_back_with_their_files_per_organisation_and_window,
+            submitting_and_reviewing_record_who_did_what_and_when,
+            documents_are_listed_only_for_the_organisations_they_are_shared_with,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -697,4 +703,516 @@ pub async fn bulk_import_writes_span_statements_and_read_back(store: Arc<dyn Sto
     assert!(one.locked && one.expires_at.is_none() && one.access_enabled);
     assert_eq!(one.created_at, t0());
     assert_eq!(store.outbox().await.unwrap().len(), 3);
+}
+
+// Data returns and documents (PRODUCT §6) ------------------------------------
+
+/// A regulator (no UKPRN), whose staff open windows, review and publish.
+async fn regulator(store: &Arc<dyn Store>, name: &str) -> OrgId {
+    let id = OrgId::random();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_organisation(&NewOrganisation {
+        id,
+        kind: OrganisationKind::Regulator,
+        name: name.into(),
+        ukprn: None,
+        accountable_officer_name: None,
+        accountable_officer_email: None,
+        created_at: t0(),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+fn area(slug: &str) -> AreaSlug {
+    AreaSlug::parse(slug).unwrap()
+}
+
+/// A window of `area` opening at `opens` for thirty days.
+fn window_record(area_slug: &str, name: &str, opens: OffsetDateTime) -> WindowRecord {
+    WindowRecord {
+        id: Uuid::new_v4(),
+        area: area(area_slug),
+        name: name.into(),
+        opens_at: opens,
+        closes_at: opens + Duration::days(30),
+        guidance: format!("How to complete {name}."),
+        file_types: vec![FileKind::Csv, FileKind::Xlsx],
+        closed_at: None,
+        created_by: None,
+        created_at: t0(),
+    }
+}
+
+async fn insert_window(store: &Arc<dyn Store>, window: &WindowRecord) {
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_window(window).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A file record of `kind` uploaded by `by` at `at` (not yet inserted).
+fn file_record(name: &str, kind: FileKind, by: UserId, at: OffsetDateTime) -> FileRecord {
+    FileRecord {
+        id: Uuid::new_v4(),
+        storage_key: Uuid::new_v4().to_string(),
+        filename: name.into(),
+        kind,
+        size: name.len() as i64 * 100,
+        sha256: name.bytes().cycle().take(32).collect(),
+        uploaded_by: by,
+        uploaded_at: at,
+    }
+}
+
+/// Inserts a draft version of `org`'s submission to `window`, made by `by`
+/// at `at`, with `files` uploaded and attached, and returns how it should
+/// read back.
+async fn draft(
+    store: &Arc<dyn Store>,
+    window: Uuid,
+    org: OrgId,
+    version: i64,
+    by: UserId,
+    at: OffsetDateTime,
+    files: Vec<FileRecord>,
+) -> SubmissionRecord {
+    let id = Uuid::new_v4();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_submission(&NewSubmission {
+        id,
+        window_id: window,
+        organisation_id: org,
+        version,
+        status: SubmissionStatus::Draft,
+        note: String::new(),
+        created_by: by,
+        created_at: at,
+    })
+    .await
+    .unwrap();
+    for f in &files {
+        tx.insert_file(f).await.unwrap();
+        tx.attach_file(id, f.id).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    SubmissionRecord {
+        id,
+        window_id: window,
+        organisation_id: org,
+        version,
+        status: SubmissionStatus::Draft,
+        note: String::new(),
+        created_by: by,
+        created_at: at,
+        submitted_by: None,
+        submitted_at: None,
+        status_comment: None,
+        status_by: None,
+        status_at: None,
+        files,
+    }
+}
+
+fn ids<'a>(submissions: impl IntoIterator<Item = &'a SubmissionRecord>) -> Vec<Uuid> {
+    submissions.into_iter().map(|s| s.id).collect()
+}
+
+pub async fn windows_are_read_back_listed_newest_first_updated_and_closed(store: Arc<dyn Store>) {
+    let regulator = regulator(&store, "Office for Students").await;
+    let officer = user(&store, regulator, "officer@example.org").await;
+    let mut heses = window_record("heses", "HESES 2026", t0());
+    heses.created_by = Some(officer);
+    let prevent = window_record("prevent", "Prevent 2026", t0() + Duration::days(1));
+    insert_window(&store, &heses).await;
+    insert_window(&store, &prevent).await;
+
+    assert_eq!(store.window(heses.id).await.unwrap(), Some(heses.clone()));
+    assert_eq!(
+        store.window(prevent.id).await.unwrap(),
+        Some(prevent.clone())
+    );
+    assert_eq!(store.window(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        store.windows().await.unwrap(),
+        [prevent.clone(), heses.clone()],
+        "newest opening first"
+    );
+
+    // Name, times, guidance and file types change; nothing else does.
+    let changed = WindowRecord {
+        name: "HESES 2026 (revised)".into(),
+        opens_at: t0() + Duration::days(2),
+        closes_at: t0() + Duration::days(60),
+        guidance: "New guidance.".into(),
+        file_types: vec![FileKind::Pdf, FileKind::Csv],
+        area: area("prevent"),
+        closed_at: Some(t0()),
+        created_by: None,
+        created_at: t0() + Duration::days(9),
+        ..heses.clone()
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.update_window(&changed).await.unwrap();
+    tx.commit().await.unwrap();
+    let updated = WindowRecord {
+        name: changed.name.clone(),
+        opens_at: changed.opens_at,
+        closes_at: changed.closes_at,
+        guidance: changed.guidance.clone(),
+        file_types: changed.file_types.clone(),
+        ..heses.clone()
+    };
+    assert_eq!(store.window(heses.id).await.unwrap(), Some(updated.clone()));
+    assert_eq!(
+        store.windows().await.unwrap(),
+        [updated.clone(), prevent.clone()],
+        "listed by the new opening time"
+    );
+
+    let closed_at = t0() + Duration::days(3);
+    let mut tx = store.begin().await.unwrap();
+    tx.close_window(heses.id, closed_at).await.unwrap();
+    tx.commit().await.unwrap();
+    let closed = WindowRecord {
+        closed_at: Some(closed_at),
+        ..updated
+    };
+    assert_eq!(store.window(heses.id).await.unwrap(), Some(closed.clone()));
+    // Closing again keeps the first closing time.
+    let mut tx = store.begin().await.unwrap();
+    tx.close_window(heses.id, closed_at + Duration::days(1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.window(heses.id).await.unwrap(), Some(closed.clone()));
+    assert_eq!(
+        store.windows().await.unwrap(),
+        [closed, prevent.clone()],
+        "closed windows are still listed"
+    );
+    assert_eq!(
+        store.window(prevent.id).await.unwrap(),
+        Some(prevent),
+        "the other window is untouched"
+    );
+}
+
+pub async fn submissions_are_read_back_with_their_files_per_organisation_and_window(
+    store: Arc<dyn Store>,
+) {
+    let mine = org(&store, "10000009").await;
+    let theirs = org(&store, "10000010").await;
+    let hana = user(&store, mine, "hana@example.ac.uk").await;
+    let tom = user(&store, theirs, "tom@example.ac.uk").await;
+    let heses = window_record("heses", "HESES 2026", t0());
+    let prevent = window_record("prevent", "Prevent 2026", t0());
+    insert_window(&store, &heses).await;
+    insert_window(&store, &prevent).await;
+    let h = |n: i64| t0() + Duration::hours(n);
+
+    // My first version, submitted, with two files; my second, a draft, with one.
+    let mut mine_v1 = draft(
+        &store,
+        heses.id,
+        mine,
+        1,
+        hana,
+        h(1),
+        vec![
+            file_record("students.csv", FileKind::Csv, hana, h(1)),
+            file_record("workbook.xlsx", FileKind::Xlsx, hana, h(2)),
+        ],
+    )
+    .await;
+    let mut tx = store.begin().await.unwrap();
+    tx.submit(mine_v1.id, "First version", hana, h(3))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    mine_v1.status = SubmissionStatus::Submitted;
+    mine_v1.note = "First version".into();
+    mine_v1.submitted_by = Some(hana);
+    mine_v1.submitted_at = Some(h(3));
+    let mine_v2 = draft(
+        &store,
+        heses.id,
+        mine,
+        2,
+        hana,
+        h(4),
+        vec![file_record("students-2.csv", FileKind::Csv, hana, h(4))],
+    )
+    .await;
+    // Another organisation's submission to the same window, and mine to another.
+    let mut theirs_v1 = draft(
+        &store,
+        heses.id,
+        theirs,
+        1,
+        tom,
+        h(5),
+        vec![file_record("theirs.csv", FileKind::Csv, tom, h(5))],
+    )
+    .await;
+    let mut tx = store.begin().await.unwrap();
+    tx.submit(theirs_v1.id, "", tom, h(6)).await.unwrap();
+    tx.commit().await.unwrap();
+    theirs_v1.status = SubmissionStatus::Submitted;
+    theirs_v1.submitted_by = Some(tom);
+    theirs_v1.submitted_at = Some(h(6));
+    let mine_prevent = draft(
+        &store,
+        prevent.id,
+        mine,
+        1,
+        hana,
+        h(7),
+        vec![file_record("prevent.pdf", FileKind::Pdf, hana, h(7))],
+    )
+    .await;
+
+    assert_eq!(
+        store.submission(mine_v1.id).await.unwrap(),
+        Some(mine_v1.clone()),
+        "files in upload order"
+    );
+    assert_eq!(
+        store.submission(mine_v2.id).await.unwrap(),
+        Some(mine_v2.clone())
+    );
+    assert_eq!(store.submission(Uuid::new_v4()).await.unwrap(), None);
+
+    assert_eq!(
+        store.submissions(heses.id, Some(mine), true).await.unwrap(),
+        [mine_v2.clone(), mine_v1.clone()],
+        "newest version first, each with its own files, never another organisation's"
+    );
+    assert_eq!(
+        store
+            .submissions(heses.id, Some(mine), false)
+            .await
+            .unwrap(),
+        [mine_v1.clone()],
+        "drafts left out"
+    );
+    assert_eq!(
+        store
+            .submissions(heses.id, Some(theirs), true)
+            .await
+            .unwrap(),
+        [theirs_v1.clone()]
+    );
+    let all = store.submissions(heses.id, None, true).await.unwrap();
+    let mut expected = vec![mine_v1.id, mine_v2.id, theirs_v1.id];
+    let mut got = ids(&all);
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected, "every organisation's");
+    let mine_first = all.iter().position(|s| s.id == mine_v2.id).unwrap();
+    assert_eq!(
+        all[mine_first + 1],
+        mine_v1,
+        "one organisation's versions together, newest first"
+    );
+    let submitted = store.submissions(heses.id, None, false).await.unwrap();
+    let mut got = ids(&submitted);
+    let mut expected = vec![mine_v1.id, theirs_v1.id];
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "every organisation's, drafts left out");
+    assert_eq!(
+        store
+            .submissions(prevent.id, Some(mine), true)
+            .await
+            .unwrap(),
+        [mine_prevent],
+        "only the window asked for, with only its files"
+    );
+    assert!(
+        store
+            .submissions(prevent.id, Some(theirs), true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.latest_submission_for_update(heses.id, mine)
+            .await
+            .unwrap(),
+        Some(mine_v2),
+        "the highest version, with its files"
+    );
+    assert_eq!(
+        tx.latest_submission_for_update(heses.id, theirs)
+            .await
+            .unwrap(),
+        Some(theirs_v1)
+    );
+    assert_eq!(
+        tx.latest_submission_for_update(prevent.id, theirs)
+            .await
+            .unwrap(),
+        None
+    );
+    tx.commit().await.unwrap();
+}
+
+pub async fn submitting_and_reviewing_record_who_did_what_and_when(store: Arc<dyn Store>) {
+    let regulator = regulator(&store, "Office for Students").await;
+    let officer = user(&store, regulator, "reviewer@example.org").await;
+    let second_officer = user(&store, regulator, "second-reviewer@example.org").await;
+    let provider = org(&store, "10000012").await;
+    let maker = user(&store, provider, "maker@example.ac.uk").await;
+    let submitter = user(&store, provider, "submitter@example.ac.uk").await;
+    let window = window_record("heses", "HESES 2026", t0());
+    insert_window(&store, &window).await;
+    let h = |n: i64| t0() + Duration::hours(n);
+    let files = vec![file_record("return.csv", FileKind::Csv, maker, h(1))];
+    let created = draft(&store, window.id, provider, 1, maker, h(1), files).await;
+
+    let mut tx = store.begin().await.unwrap();
+    tx.submit(created.id, "Our return for 2026", submitter, h(2))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let submitted = SubmissionRecord {
+        status: SubmissionStatus::Submitted,
+        note: "Our return for 2026".into(),
+        submitted_by: Some(submitter),
+        submitted_at: Some(h(2)),
+        ..created.clone()
+    };
+    assert_eq!(
+        store.submission(created.id).await.unwrap(),
+        Some(submitted.clone())
+    );
+
+    let mut tx = store.begin().await.unwrap();
+    tx.set_submission_status(
+        created.id,
+        SubmissionStatus::Returned,
+        "Row 3 is missing its UKPRN",
+        officer,
+        h(3),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let returned = SubmissionRecord {
+        status: SubmissionStatus::Returned,
+        status_comment: Some("Row 3 is missing its UKPRN".into()),
+        status_by: Some(officer),
+        status_at: Some(h(3)),
+        ..submitted
+    };
+    assert_eq!(
+        store.submission(created.id).await.unwrap(),
+        Some(returned.clone()),
+        "the submitter and note are kept"
+    );
+
+    // Only a draft can be submitted: a reviewed version stays as it is.
+    let mut tx = store.begin().await.unwrap();
+    tx.submit(created.id, "Changed my mind", maker, h(4))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.submission(created.id).await.unwrap(),
+        Some(returned.clone())
+    );
+
+    let mut tx = store.begin().await.unwrap();
+    tx.set_submission_status(
+        created.id,
+        SubmissionStatus::Accepted,
+        "",
+        second_officer,
+        h(5),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let accepted = SubmissionRecord {
+        status: SubmissionStatus::Accepted,
+        status_comment: Some(String::new()),
+        status_by: Some(second_officer),
+        status_at: Some(h(5)),
+        ..returned
+    };
+    assert_eq!(
+        store
+            .submissions(window.id, Some(provider), false)
+            .await
+            .unwrap(),
+        [accepted]
+    );
+}
+
+pub async fn documents_are_listed_only_for_the_organisations_they_are_shared_with(
+    store: Arc<dyn Store>,
+) {
+    let regulator = regulator(&store, "Office for Students").await;
+    let publisher = user(&store, regulator, "publisher@example.org").await;
+    let mine = org(&store, "10000014").await;
+    let theirs = org(&store, "10000015").await;
+    let nobody = org(&store, "10000016").await;
+    let h = |n: i64| t0() + Duration::hours(n);
+    let mut documents = Vec::new();
+    for (n, title, recipients) in [
+        (1, "Guidance for everyone", vec![mine, theirs]),
+        (2, "Letter to my provider", vec![mine]),
+        (3, "Letter to theirs", vec![theirs]),
+    ] {
+        let mut recipients = recipients;
+        // Read back in a stable order, which the store chooses; compare sorted.
+        recipients.sort();
+        let document = DocumentRecord {
+            id: Uuid::new_v4(),
+            area: area("heses"),
+            title: title.into(),
+            file: file_record(&format!("{title}.pdf"), FileKind::Pdf, publisher, h(n)),
+            published_by: publisher,
+            published_at: h(n),
+            recipients,
+        };
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_file(&document.file).await.unwrap();
+        tx.insert_document(&document).await.unwrap();
+        tx.commit().await.unwrap();
+        documents.push(document);
+    }
+    let sorted = |mut list: Vec<DocumentRecord>| {
+        for d in &mut list {
+            d.recipients.sort();
+        }
+        list
+    };
+    let [everyone, to_mine, to_theirs] = [&documents[0], &documents[1], &documents[2]];
+
+    assert_eq!(
+        sorted(store.documents(Some(mine)).await.unwrap()),
+        [to_mine.clone(), everyone.clone()],
+        "only those shared with the organisation, newest first"
+    );
+    assert_eq!(
+        sorted(store.documents(Some(theirs)).await.unwrap()),
+        [to_theirs.clone(), everyone.clone()]
+    );
+    assert!(store.documents(Some(nobody)).await.unwrap().is_empty());
+    assert_eq!(
+        sorted(store.documents(None).await.unwrap()),
+        [to_theirs.clone(), to_mine.clone(), everyone.clone()],
+        "all, newest first"
+    );
+    let one = store.document(everyone.id).await.unwrap().map(|mut d| {
+        d.recipients.sort();
+        d
+    });
+    assert_eq!(one.as_ref(), Some(everyone), "with its file and recipients");
+    assert_eq!(store.document(Uuid::new_v4()).await.unwrap(), None);
 }
