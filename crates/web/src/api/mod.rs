@@ -4,9 +4,13 @@
 mod access_keys;
 mod areas;
 mod auth;
-mod collections;
+mod documents;
+mod feedback;
 mod organisations;
+mod returns;
+mod submissions;
 mod users;
+mod windows;
 
 use app::{AppError, Principal};
 use axum::Router;
@@ -31,7 +35,10 @@ pub fn router() -> Router<WebState> {
         .merge(organisations::routes())
         .merge(areas::routes())
         .merge(access_keys::routes())
-        .merge(collections::routes())
+        .merge(windows::routes())
+        .merge(submissions::routes())
+        .merge(documents::routes())
+        .merge(feedback::routes())
         .split_for_parts();
     doc.info.title = "Provider Portal API".into();
     doc.info.version = "1".into();

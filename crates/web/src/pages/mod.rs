@@ -4,13 +4,17 @@
 mod access_keys;
 mod account;
 mod areas;
-mod collections;
 mod dev_mail;
+mod documents;
+mod feedback;
 mod forms;
 mod home;
 mod organisations;
+mod returns;
 mod sign_in;
+mod submissions;
 mod users;
+mod windows;
 
 use axum::Router;
 use axum::response::Response;
@@ -26,7 +30,10 @@ pub fn router(dev_mail: bool) -> Router<WebState> {
         .merge(areas::routes())
         .merge(access_keys::routes())
         .merge(organisations::routes())
-        .merge(collections::routes());
+        .merge(windows::routes())
+        .merge(submissions::routes())
+        .merge(documents::routes())
+        .merge(feedback::routes());
     if dev_mail {
         r = r.merge(dev_mail::routes());
     }
