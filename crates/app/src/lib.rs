@@ -24,6 +24,7 @@ pub mod mail;
 pub mod outbox;
 pub mod passwords;
 pub mod permit;
+pub mod records;
 pub mod sealed;
 pub mod session;
 pub mod sign_in;

@@ -132,7 +132,9 @@ mod tests {
             Err(NameError::Control("First name"))
         );
         assert_eq!(
-            PersonName::parse(" Ada ", NamePart::First).unwrap().to_string(),
+            PersonName::parse(" Ada ", NamePart::First)
+                .unwrap()
+                .to_string(),
             "Ada"
         );
         assert_eq!(

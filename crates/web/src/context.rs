@@ -4,13 +4,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use app::records::SessionKind;
 use app::{Principal, RequestMeta};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use store::SessionKind;
 use tracing::Instrument;
 
 use crate::error::{ApiError, PageError};

@@ -7,11 +7,11 @@
 
 use app::collections::UploadTicket;
 use app::files::{Received, UploadError};
+use app::records::FileRecord;
 use app::{App, AppError};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use store::FileRecord;
 
 /// Room for the multipart framing and small fields beside the file(s).
 const FRAMING: u64 = 1024 * 1024;

@@ -1,11 +1,11 @@
 //! Sign-in, sign-out and `/me` (API.md "Sign-in").
 
+use app::records::SessionKind;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use store::SessionKind;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -263,8 +263,8 @@ impl RoleView {
     }
 }
 
-impl From<&store::RoleGrant> for RoleView {
-    fn from(r: &store::RoleGrant) -> Self {
+impl From<&app::records::RoleGrant> for RoleView {
+    fn from(r: &app::records::RoleGrant) -> Self {
         Self {
             id: r.role.id(),
             name: r.name(),

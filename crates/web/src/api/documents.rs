@@ -38,7 +38,7 @@ struct DocumentView {
     published_at: String,
 }
 
-fn document_view(d: &store::DocumentRecord, area: &domain::role::Area) -> DocumentView {
+fn document_view(d: &app::records::DocumentRecord, area: &domain::role::Area) -> DocumentView {
     DocumentView {
         id: d.id.to_string(),
         area: area.slug.to_string(),

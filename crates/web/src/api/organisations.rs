@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use app::AppError;
 use app::admin::OrganisationInput;
+use app::records::OrganisationRecord;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use store::OrganisationRecord;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

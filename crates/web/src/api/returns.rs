@@ -4,10 +4,10 @@
 //! [`super::documents`]).
 
 use app::AppError;
+use app::records::FileRecord;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use store::FileRecord;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;

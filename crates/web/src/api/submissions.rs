@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use app::AppError;
+use app::records::SubmissionRecord;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -14,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use domain::OrgId;
 use domain::collection::SubmissionStatus;
 use serde::{Deserialize, Serialize};
-use store::SubmissionRecord;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 
 use app::AppError;
+use app::records::{UserFilter, UserWithRoles};
 use app::users::UserPage;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use domain::{OrgId, UserId};
 use serde::Serialize;
-use store::{UserFilter, UserWithRoles};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;

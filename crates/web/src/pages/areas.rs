@@ -5,6 +5,7 @@
 //! regulator administrator also defines areas.
 
 use app::areas::AreaInput;
+use app::records::UserFilter;
 use app::{AppError, FieldErrors, Principal};
 use askama::Template;
 use axum::Router;
@@ -15,7 +16,6 @@ use axum::routing::{get, post};
 use domain::UserId;
 use domain::role::{Area, AreaKind};
 use serde::Deserialize;
-use store::UserFilter;
 
 use super::forms::{Errors, encode, error_for, first, pairs, summary_in};
 use crate::layout::Layout;

@@ -2,6 +2,7 @@
 //! see a provider's users, and invite its first Portal Administrator.
 
 use app::admin::OrganisationInput;
+use app::records::{OrganisationRecord, UserFilter};
 use app::users::AddUserInput;
 use app::{AppError, FieldErrors};
 use askama::Template;
@@ -12,7 +13,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use domain::OrgId;
 use serde::Deserialize;
-use store::{OrganisationRecord, UserFilter};
 
 use super::forms::{Errors, encode, error_for, first, pairs, summary};
 use crate::layout::Layout;

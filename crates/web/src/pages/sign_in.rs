@@ -1,6 +1,7 @@
 //! Sign-in pages: email → code → signed in (seed 001), with "Not received a
 //! code?"; and, where password sign-in is enabled, email and password (seed 000).
 
+use app::records::SessionKind;
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::Router;
@@ -10,7 +11,6 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use store::SessionKind;
 
 use super::forms::{Errors, error_for, summary};
 use crate::context::SESSION_COOKIE;

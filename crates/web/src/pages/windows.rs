@@ -7,6 +7,7 @@
 //! this page again ([`show_page`]) with what was wrong.
 
 use app::collections::{Progress, VisibleWindow, WindowInput};
+use app::records::SubmissionRecord;
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::Router;
@@ -17,7 +18,6 @@ use axum::routing::{get, post};
 use domain::collection::{FileKind, SubmissionStatus, WindowState, Work};
 use domain::role::AreaKind;
 use serde::Deserialize;
-use store::SubmissionRecord;
 use time::OffsetDateTime;
 
 use super::forms::{Errors, error_for, first, pairs, summary_in};
@@ -357,7 +357,7 @@ impl WindowForm {
     }
 
     /// A window's form as it stands, to change it.
-    fn of(w: &store::WindowRecord) -> Self {
+    fn of(w: &app::records::WindowRecord) -> Self {
         let day = |t: OffsetDateTime| {
             (
                 t.day().to_string(),

@@ -3,6 +3,7 @@
 //! unlocking. Role changes are staged in the page's address
 //! ([`super::staged`]); only Submit changes anything.
 
+use app::records::UserWithRoles;
 use app::users::{RoleChange, RoleOffer, UserEdit, UserPatch, UserPermissions};
 use app::{AppError, FieldErrors};
 use askama::Template;
@@ -10,7 +11,6 @@ use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::UserId;
-use store::UserWithRoles;
 
 use super::staged::Staged;
 use super::{PersonInput, when};

@@ -16,6 +16,7 @@ mod copy;
 mod edit;
 mod staged;
 
+use app::records::UserFilter;
 use app::users::RoleOffer;
 use askama::Template;
 use axum::Router;
@@ -24,7 +25,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
-use store::UserFilter;
 
 use super::forms::{encode, first, pairs};
 use crate::layout::Layout;
