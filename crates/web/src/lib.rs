@@ -12,6 +12,7 @@ mod error;
 mod files;
 pub mod layout;
 mod page;
+mod path_id;
 mod pages;
 mod security;
 mod state;

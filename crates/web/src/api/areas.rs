@@ -13,9 +13,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::users::{UserView, answer, user_id};
+use super::users::{UserView, answer};
 use super::{ApiJson, Caller, refuse};
 use crate::error::{ApiError, ApiErrorBody};
+use crate::path_id::parse_id;
 use crate::state::WebState;
 
 pub fn routes() -> OpenApiRouter<WebState> {
@@ -163,10 +164,12 @@ async fn add_member(
     let meta = &caller.ctx.meta;
     let actor = caller.principal();
     let result = match state.app.area(actor, &slug, meta).await {
-        Ok(area) => match user_id(&body.data.user_id) {
-            Ok(user) => state.app.add_to_area(actor, &area, user, meta).await,
-            Err(e) => Err(e),
-        },
+        Ok(area) => {
+            match parse_id(&state.app, meta, Some(actor), &body.data.user_id, "user_id").await {
+                Ok(user) => state.app.add_to_area(actor, &area, user, meta).await,
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => Err(e),
     };
     answer(&state, &caller, result).await
@@ -185,7 +188,7 @@ async fn remove_member(
     let meta = &caller.ctx.meta;
     let actor = caller.principal();
     let result = match state.app.area(actor, &slug, meta).await {
-        Ok(area) => match user_id(&user) {
+        Ok(area) => match parse_id(&state.app, meta, Some(actor), &user, "user_id").await {
             Ok(user) => state.app.remove_from_area(actor, &area, user, meta).await,
             Err(e) => Err(e),
         },

@@ -6,7 +6,7 @@ use app::AppError;
 use app::records::{UserFilter, UserWithRoles};
 use app::users::UserPage;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use domain::{OrgId, UserId};
 use serde::Serialize;
@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 use super::auth::RoleView;
 use super::{ApiJson, Caller, refuse};
 use crate::error::{ApiError, ApiErrorBody};
+use crate::path_id::{PathId, parse_id};
 use crate::state::WebState;
 
 pub fn routes() -> OpenApiRouter<WebState> {
@@ -151,12 +152,13 @@ async fn list(
     params(("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 401, body = ApiErrorBody),
         (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
-async fn show(State(state): State<WebState>, caller: Caller, Path(id): Path<String>) -> Response {
+async fn show(
+    State(state): State<WebState>,
+    caller: Caller,
+    PathId(id): PathId<UserId>,
+) -> Response {
     let meta = &caller.ctx.meta;
-    let result = match id.parse::<UserId>() {
-        Ok(id) => state.app.view_user(caller.principal(), id, meta).await,
-        Err(_) => Err(AppError::NotFound),
-    };
+    let result = state.app.view_user(caller.principal(), id, meta).await;
     match result {
         Ok(u) => Json(UserView::new(&u, state.app.clock.now())).into_response(),
         Err(e) => ApiError::new(e, meta).into_response(),
@@ -192,10 +194,6 @@ async fn roles(State(state): State<WebState>, caller: Caller) -> Response {
     }
 }
 
-pub(super) fn user_id(id: &str) -> Result<UserId, AppError> {
-    id.parse::<UserId>().map_err(|_| AppError::NotFound)
-}
-
 #[derive(serde::Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RolesBody {
@@ -224,18 +222,13 @@ pub(super) async fn answer(
 async fn set_roles(
     State(state): State<WebState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<UserId>,
     body: ApiJson<RolesBody>,
 ) -> Response {
-    let result = match user_id(&id) {
-        Ok(id) => {
-            state
-                .app
-                .set_roles(caller.principal(), id, &body.data.roles, &caller.ctx.meta)
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = state
+        .app
+        .set_roles(caller.principal(), id, &body.data.roles, &caller.ctx.meta)
+        .await;
     answer(&state, &caller, result).await
 }
 
@@ -271,7 +264,7 @@ struct PatchBody {
 async fn update(
     State(state): State<WebState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<UserId>,
     body: ApiJson<PatchBody>,
 ) -> Response {
     let meta = &caller.ctx.meta;
@@ -304,15 +297,10 @@ async fn update(
         Err(e) => return answer(&state, &caller, Err(e)).await,
     };
     let edit = app::users::UserEdit { patch, roles };
-    let result = match user_id(&id) {
-        Ok(id) => {
-            state
-                .app
-                .edit_user(caller.principal(), id, edit, "users.set_roles", meta)
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let result = state
+        .app
+        .edit_user(caller.principal(), id, edit, "users.set_roles", meta)
+        .await;
     answer(&state, &caller, result).await
 }
 
@@ -397,12 +385,9 @@ async fn add(State(state): State<WebState>, caller: Caller, body: ApiJson<AddBod
 async fn add_to_organisation(
     State(state): State<WebState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(org): PathId<OrgId>,
     body: ApiJson<InviteBody>,
 ) -> Response {
-    let Ok(org) = id.parse::<OrgId>() else {
-        return answer(&state, &caller, Err(AppError::NotFound)).await;
-    };
     let b = &body.data;
     let input = app::users::AddUserInput {
         title: b.title.clone(),
@@ -425,13 +410,10 @@ async fn add_to_organisation(
 async fn request_status(
     State(state): State<WebState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<uuid::Uuid>,
 ) -> Response {
     let meta = &caller.ctx.meta;
-    let result = match id.parse::<uuid::Uuid>() {
-        Ok(id) => state.app.user_request(caller.principal(), id, meta).await,
-        Err(_) => Err(AppError::NotFound),
-    };
+    let result = state.app.user_request(caller.principal(), id, meta).await;
     match result {
         Ok(r) => Json(RequestView {
             request_id: r.id.to_string(),
@@ -459,17 +441,22 @@ struct CopyBody {
 async fn copy_roles(
     State(state): State<WebState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(from): PathId<UserId>,
     body: ApiJson<CopyBody>,
 ) -> Response {
-    let result = match (user_id(&id), user_id(&body.data.to_user_id)) {
-        (Ok(from), Ok(to)) => {
-            state
-                .app
-                .copy_roles(caller.principal(), from, to, &caller.ctx.meta)
-                .await
-        }
-        _ => Err(AppError::NotFound),
+    let meta = &caller.ctx.meta;
+    let actor = caller.principal();
+    let result = match parse_id(
+        &state.app,
+        meta,
+        Some(actor),
+        &body.data.to_user_id,
+        "to_user_id",
+    )
+    .await
+    {
+        Ok(to) => state.app.copy_roles(actor, from, to, meta).await,
+        Err(e) => Err(e),
     };
     answer(&state, &caller, result).await
 }

@@ -13,13 +13,13 @@ use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use domain::UserId;
 use domain::role::{Area, AreaKind};
 use serde::Deserialize;
 
 use super::forms::{Errors, encode, error_for, first, pairs, summary_in};
 use crate::layout::Layout;
 use crate::page::{Form, Page};
+use crate::path_id::parse_id;
 use crate::state::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -315,8 +315,10 @@ async fn remove(Path(slug): Path<String>, form: Form<UserChoice>) -> Response {
         Ok(x) => x,
         Err(resp) => return resp,
     };
-    let Ok(user) = data.user_id.parse::<UserId>() else {
-        return page.error(AppError::NotFound);
+    let meta = &page.ctx.meta;
+    let user = match parse_id(&page.state.app, meta, Some(actor), &data.user_id, "user_id").await {
+        Ok(user) => user,
+        Err(e) => return page.error(e),
     };
     // Refusals are audited by the use case, and shown on the area's page.
     match page
@@ -434,8 +436,10 @@ async fn add(Path(slug): Path<String>, form: Form<UserChoice>) -> Response {
         Ok(x) => x,
         Err(resp) => return resp,
     };
-    let Ok(user) = data.user_id.parse::<UserId>() else {
-        return page.error(AppError::NotFound);
+    let meta = &page.ctx.meta;
+    let user = match parse_id(&page.state.app, meta, Some(actor), &data.user_id, "user_id").await {
+        Ok(user) => user,
+        Err(e) => return page.error(e),
     };
     match page
         .state

@@ -7,7 +7,7 @@ use app::users::AddUserInput;
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, RawQuery};
+use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use super::forms::{Errors, encode, error_for, first, pairs, summary};
 use crate::layout::Layout;
 use crate::page::{Form, Page};
+use crate::path_id::PathId;
 use crate::state::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -208,7 +209,7 @@ impl ShowPage {
 
 async fn show_page(
     page: &Page,
-    id: &str,
+    org_id: OrgId,
     invited: String,
     form: Option<(InviteForm, FieldErrors)>,
 ) -> Response {
@@ -216,9 +217,6 @@ async fn show_page(
         return Redirect::to("/sign-in").into_response();
     };
     let app = &page.state.app;
-    let Ok(org_id) = id.parse::<OrgId>() else {
-        return page.error(AppError::NotFound);
-    };
     let users = match app
         .list_users(
             actor,
@@ -295,9 +293,9 @@ async fn show_page(
     page.render(status, &view)
 }
 
-async fn show(page: Page, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+async fn show(page: Page, PathId(id): PathId<OrgId>, RawQuery(raw): RawQuery) -> Response {
     let invited = first(&pairs(raw), "invited").unwrap_or_default();
-    show_page(&page, &id, invited, None).await
+    show_page(&page, id, invited, None).await
 }
 
 #[derive(Deserialize, Default)]
@@ -314,13 +312,10 @@ struct InviteForm {
     role: String,
 }
 
-async fn invite(Path(id): Path<String>, form: Form<InviteForm>) -> Response {
+async fn invite(PathId(org_id): PathId<OrgId>, form: Form<InviteForm>) -> Response {
     let Form { page, data } = form;
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
-    };
-    let Ok(org_id) = id.parse::<OrgId>() else {
-        return page.error(AppError::NotFound);
     };
     let input = AddUserInput {
         title: data.title.clone(),
@@ -345,7 +340,7 @@ async fn invite(Path(id): Path<String>, form: Form<InviteForm>) -> Response {
                 .app
                 .record_refusal(&page.ctx.meta, Some(actor), "users.add", "invalid form")
                 .await;
-            show_page(&page, &id, String::new(), Some((data, fields))).await
+            show_page(&page, org_id, String::new(), Some((data, fields))).await
         }
         Err(e) => page.error(e),
     }

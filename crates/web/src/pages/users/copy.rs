@@ -4,7 +4,7 @@
 
 use app::AppError;
 use askama::Template;
-use axum::extract::{Path, RawQuery};
+use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::UserId;
@@ -13,6 +13,7 @@ use super::edit::load_for_edit;
 use crate::layout::Layout;
 use crate::page::{Form, Page};
 use crate::pages::forms::{Errors, first, pairs};
+use crate::path_id::{PathId, parse_id};
 
 struct CopyTarget {
     id: String,
@@ -38,7 +39,7 @@ struct CopyPage {
 /// (searched) they can be copied to.
 async fn copy_page(
     page: &Page,
-    id: &str,
+    id: UserId,
     q: String,
     problem: Option<(StatusCode, String)>,
 ) -> Response {
@@ -96,11 +97,11 @@ async fn copy_page(
 
 pub(super) async fn copy_form(
     page: Page,
-    Path(id): Path<String>,
+    PathId(id): PathId<UserId>,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = first(&pairs(raw), "q").unwrap_or_default();
-    copy_page(&page, &id, q, None).await
+    copy_page(&page, id, q, None).await
 }
 
 #[derive(Template)]
@@ -117,7 +118,7 @@ struct CopiedPage {
 /// Seed 000 D2–D3: "Copy to" copies every role, or none (with the reason);
 /// the answer is the confirmation, with "Back" to View user.
 pub(super) async fn copy_submit(
-    Path(id): Path<String>,
+    PathId(id): PathId<UserId>,
     form: Form<Vec<(String, String)>>,
 ) -> Response {
     let Form { page, data } = form;
@@ -125,11 +126,13 @@ pub(super) async fn copy_submit(
         return Redirect::to("/sign-in").into_response();
     };
     let q = first(&data, "q").unwrap_or_default();
-    let (Ok(from), Ok(to)) = (
-        id.parse::<UserId>(),
-        first(&data, "to").unwrap_or_default().parse::<UserId>(),
-    ) else {
-        return page.error(AppError::NotFound);
+    let from = id;
+    // The colleague chosen in the form: not in the path, but as malformed an
+    // id would be, so it is answered and audited the same way.
+    let raw = first(&data, "to").unwrap_or_default();
+    let to = match parse_id(&page.state.app, &page.ctx.meta, Some(actor), &raw, "to").await {
+        Ok(to) => to,
+        Err(e) => return page.error(e),
     };
     let app = &page.state.app;
     let problem = match app.copy_roles(actor, from, to, &page.ctx.meta).await {
@@ -165,5 +168,5 @@ pub(super) async fn copy_submit(
         }
         Err(e) => return page.error(e),
     };
-    copy_page(&page, &id, q, Some(problem)).await
+    copy_page(&page, id, q, Some(problem)).await
 }

@@ -7,7 +7,7 @@ use app::records::UserWithRoles;
 use app::users::{RoleChange, RoleOffer, UserEdit, UserPatch, UserPermissions};
 use app::{AppError, FieldErrors};
 use askama::Template;
-use axum::extract::{Path, RawQuery};
+use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::UserId;
@@ -19,6 +19,7 @@ use crate::page::{Form, Page};
 use crate::pages::forms::{
     DateParts, Errors, end_of_day, error_for, first, last_day, long_date, pairs, summary,
 };
+use crate::path_id::PathId;
 
 struct RoleLine {
     id: String,
@@ -59,12 +60,11 @@ struct EditPage {
 
 pub(super) async fn load_for_edit(
     page: &Page,
-    id: &str,
+    id: UserId,
 ) -> Result<(UserWithRoles, Vec<RoleOffer>, UserPermissions), AppError> {
     let Some(actor) = page.principal() else {
         return Err(AppError::Unauthenticated);
     };
-    let id = id.parse::<UserId>().map_err(|_| AppError::NotFound)?;
     let view = page.state.app.user_view(actor, id, &page.ctx.meta).await?;
     let offers = page.state.app.role_catalogue(actor).await?;
     Ok((view.user, offers, view.may))
@@ -163,9 +163,13 @@ fn edit_view(
     }
 }
 
-pub(super) async fn edit(page: Page, Path(id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+pub(super) async fn edit(
+    page: Page,
+    PathId(id): PathId<UserId>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let q = pairs(raw);
-    let (user, offers, may) = match load_for_edit(&page, &id).await {
+    let (user, offers, may) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
     };
@@ -180,11 +184,11 @@ pub(super) async fn edit(page: Page, Path(id): Path<String>, RawQuery(raw): RawQ
 
 /// Submit: the final role set and the access checkbox, applied together.
 pub(super) async fn edit_submit(
-    Path(id): Path<String>,
+    PathId(id): PathId<UserId>,
     form: Form<Vec<(String, String)>>,
 ) -> Response {
     let Form { page, data } = form;
-    let (user, offers, may) = match load_for_edit(&page, &id).await {
+    let (user, offers, may) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
     };
@@ -262,11 +266,11 @@ struct LookupPage {
 
 pub(super) async fn lookup(
     page: Page,
-    Path(id): Path<String>,
+    PathId(id): PathId<UserId>,
     RawQuery(raw): RawQuery,
 ) -> Response {
     let q = pairs(raw);
-    let (user, offers, may) = match load_for_edit(&page, &id).await {
+    let (user, offers, may) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
     };
@@ -331,8 +335,8 @@ impl DetailsPage {
     }
 }
 
-pub(super) async fn details_form(page: Page, Path(id): Path<String>) -> Response {
-    let (user, _, may) = match load_for_edit(&page, &id).await {
+pub(super) async fn details_form(page: Page, PathId(id): PathId<UserId>) -> Response {
+    let (user, _, may) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
     };
@@ -357,14 +361,15 @@ pub(super) async fn details_form(page: Page, Path(id): Path<String>) -> Response
     )
 }
 
-pub(super) async fn details_submit(Path(id): Path<String>, form: Form<PersonInput>) -> Response {
+pub(super) async fn details_submit(
+    PathId(id): PathId<UserId>,
+    form: Form<PersonInput>,
+) -> Response {
     let Form { page, data } = form;
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
     };
-    let Ok(user_id) = id.parse::<UserId>() else {
-        return page.error(AppError::NotFound);
-    };
+    let user_id = id;
     let patch = UserPatch {
         title: Some(data.title.clone()),
         first_name: Some(data.first_name.clone()),
@@ -396,7 +401,7 @@ pub(super) async fn details_submit(Path(id): Path<String>, form: Form<PersonInpu
         &DetailsPage {
             layout: page.layout("Error: Change user details"),
             back: format!("/users/{id}"),
-            id,
+            id: id.to_string(),
             title: data.title,
             first_name: data.first_name,
             last_name: data.last_name,
@@ -449,8 +454,8 @@ fn expiry_view(
 
 /// Seed 000 B3, B4, B6: set, change or remove the date after which the account
 /// cannot be used.
-pub(super) async fn expiry_form(page: Page, Path(id): Path<String>) -> Response {
-    let (user, _, may) = match load_for_edit(&page, &id).await {
+pub(super) async fn expiry_form(page: Page, PathId(id): PathId<UserId>) -> Response {
+    let (user, _, may) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
     };
@@ -468,11 +473,11 @@ pub(super) async fn expiry_form(page: Page, Path(id): Path<String>) -> Response 
 }
 
 pub(super) async fn expiry_submit(
-    Path(id): Path<String>,
+    PathId(id): PathId<UserId>,
     form: Form<Vec<(String, String)>>,
 ) -> Response {
     let Form { page, data } = form;
-    let (user, _, _) = match load_for_edit(&page, &id).await {
+    let (user, _, _) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
     };
@@ -517,9 +522,12 @@ pub(super) async fn expiry_submit(
 }
 
 /// Seed 000 B3–B4: unlock an account locked by wrong passwords (or codes).
-pub(super) async fn unlock(Path(id): Path<String>, form: Form<Vec<(String, String)>>) -> Response {
+pub(super) async fn unlock(
+    PathId(id): PathId<UserId>,
+    form: Form<Vec<(String, String)>>,
+) -> Response {
     let page = form.page;
-    let (user, offers, may) = match load_for_edit(&page, &id).await {
+    let (user, offers, may) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
     };
