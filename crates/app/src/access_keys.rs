@@ -296,7 +296,7 @@ impl App {
             let record = permit.on();
             let detail = if let Some(grant) = &grant {
                 u.email(crate::emails::account_changed(
-                    &actor.user.email,
+                    actor.user.email.as_str(),
                     &actor.display_name(),
                     &[format!("Role added with an access key: {}", grant.name())],
                     &self.settings.base_url,

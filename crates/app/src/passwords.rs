@@ -270,7 +270,7 @@ impl App {
         self.passwords_enabled()?;
         self.ip_limited(meta, Some(actor), ACTION).await?;
         let permit = permit::own_account(actor, ACTION);
-        let email_norm = actor.user.email.to_lowercase();
+        let email_norm = actor.user.email.normalised();
         self.change(meta, Some(actor), async |u| {
             let now = u.now;
             let sent = u
@@ -286,7 +286,7 @@ impl App {
             }
             let attempt = AttemptId::random();
             let code = Passcode::generate(&mut OsRng);
-            u.email(emails::password_code(&actor.user.email, &code, now))
+            u.email(emails::password_code(actor.user.email.as_str(), &code, now))
                 .await?;
             u.tx()
                 .insert_attempt(&NewAttempt {
@@ -360,7 +360,7 @@ impl App {
             u.tx().set_password(actor.user.id, &hash).await?;
             u.audit(&permit, None, "").await?;
             u.email(emails::password_changed(
-                &actor.user.email,
+                actor.user.email.as_str(),
                 &actor.display_name(),
                 now,
             ))

@@ -79,7 +79,8 @@ impl App {
             let (code_hash, user_id, outcome, detail) = match (refusal, &user) {
                 (None, Some(x)) => {
                     let code = Passcode::generate(&mut OsRng);
-                    u.email(emails::passcode(&x.email, &code, now)).await?;
+                    u.email(emails::passcode(x.email.as_str(), &code, now))
+                        .await?;
                     (
                         Some(self.key.code_hash(attempt_id, &code).to_vec()),
                         Some(x.id),
@@ -156,9 +157,8 @@ impl App {
             let Some(user) = u.tx().user_for_update(user_id).await? else {
                 return Err(AppError::internal("attempt refers to a missing user"));
             };
-            let about = |why| {
-                Entry::new(refused, Some(user.email.to_ascii_lowercase()), why).about(Some(&user))
-            };
+            let about =
+                |why| Entry::new(refused, Some(user.email.normalised()), why).about(Some(&user));
             if !user.account_state().may_sign_in(now) {
                 let why = "account may not sign in (disabled, expired or locked)";
                 u.record(&permit, about(why)).await?;
@@ -215,7 +215,7 @@ impl App {
                 created_at: now,
             })
             .await?;
-        let target = Some(user.email.to_ascii_lowercase());
+        let target = Some(user.email.normalised());
         let entry = Entry::new(Outcome::Success, target, kind.as_str()).about(Some(user));
         u.record(&permit, entry).await?;
         Ok(SignedIn {

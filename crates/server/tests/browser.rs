@@ -508,11 +508,17 @@ async fn old_portal_guide(backend: Backend, javascript: bool) {
         let wrong = app
             .portal
             .app
-            .sign_in_with_password(&sam.email, "not it", store::SessionKind::Web, None, &meta)
+            .sign_in_with_password(
+                sam.email.as_str(),
+                "not it",
+                store::SessionKind::Web,
+                None,
+                &meta,
+            )
             .await;
         assert!(wrong.is_err());
     }
-    assert!(app.user_record(&sam.email).await.locked);
+    assert!(app.user_record(sam.email.as_str()).await.locked);
     let rita = app
         .regulator_user("rita@ofs.example.org", &["regulator-admin"])
         .await;
@@ -742,7 +748,7 @@ async fn old_portal_guide(backend: Backend, javascript: bool) {
     appears(c, ".govuk-notification-banner--success").await;
     assert!(page_has(c, "The account has been unlocked").await);
     check("edit user, unlocked").await;
-    assert!(!app.user_record(&sam.email).await.locked);
+    assert!(!app.user_record(sam.email.as_str()).await.locked);
     click(c, &format!("a[href='/users/{}/expiry']", sam.id)).await;
     arrive(c, &format!("/users/{}/expiry", sam.id)).await;
     check("expiry date").await;
@@ -815,7 +821,7 @@ async fn old_portal_guide(backend: Backend, javascript: bool) {
         answer.status().is_success(),
         "the same answer as for anyone"
     );
-    assert_eq!(app.last_code_for(&leo.email).await, None);
+    assert_eq!(app.last_code_for(leo.email.as_str()).await, None);
 
     // C1. Find a user with "Search", then "View/edit".
     c.goto(&app.url("/users")).await.unwrap();
@@ -965,6 +971,8 @@ async fn old_portal_guide(backend: Backend, javascript: bool) {
             .await
             .contains(&"data-collection-contributor:annual-fee-information".to_owned())
     );
+    // The people whose accounts changed are told.
+    app.deliver_mail().await;
     chrome.client.clone().close().await.unwrap();
 }
 
@@ -1126,7 +1134,12 @@ async fn a_delegated_administrator_is_told_why_a_change_is_refused_and_nothing_c
         .await
         .unwrap();
     assert!(page_has(c, "You cannot do this").await);
-    assert!(app.user_record(&pat.email).await.expires_at.is_none());
+    assert!(
+        app.user_record(pat.email.as_str())
+            .await
+            .expires_at
+            .is_none()
+    );
 
     // Wrong access keys are refused by the field, and after five the person
     // is told to wait.

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use domain::audit::{AuditEntry, Outcome};
 use domain::collection::{FileKind, SubmissionStatus};
 use domain::ids::MessageId;
-use domain::{AreaSlug, AttemptId, OrgId, OrganisationKind, Role, Ukprn, UserId};
+use domain::{AreaSlug, AttemptId, EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
 use store::{
     AttemptRecord, AuditRecord, FileRecord, OrganisationRecord, OutboxMessage, RoleGrant,
     SessionKind, SessionRecord, StoreError, SubmissionRecord, UserRecord, WindowRecord,
@@ -210,15 +210,16 @@ impl UserRow {
     }
 }
 
-impl From<UserRow> for UserRecord {
-    fn from(r: UserRow) -> Self {
-        Self {
+impl TryFrom<UserRow> for UserRecord {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(Self {
             id: UserId(r.id),
             organisation_id: OrgId(r.organisation_id),
             title: r.title,
             first_name: r.first_name,
             last_name: r.last_name,
-            email: r.email,
+            email: email(&r.email)?,
             access_enabled: r.access_enabled,
             expires_at: r.expires_at.map(|t| t.0),
             locked_until: r.locked_until.map(|t| t.0),
@@ -230,8 +231,13 @@ impl From<UserRow> for UserRecord {
             last_signed_in_at: r.last_signed_in_at.map(|t| t.0),
             created_at: r.created_at.0,
             created_by: r.created_by.map(UserId),
-        }
+        })
     }
+}
+
+/// An address as stored: it was parsed before it was written.
+fn email(stored: &str) -> Result<EmailAddress, StoreError> {
+    EmailAddress::parse(stored).map_err(|_| corrupt("email", stored))
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -304,7 +310,11 @@ impl TryFrom<OrgRow> for OrganisationRecord {
                 .map(|u| Ukprn::parse(&u).map_err(|_| corrupt("ukprn", &u)))
                 .transpose()?,
             accountable_officer_name: r.accountable_officer_name,
-            accountable_officer_email: r.accountable_officer_email,
+            accountable_officer_email: r
+                .accountable_officer_email
+                .as_deref()
+                .map(email)
+                .transpose()?,
             created_at: r.created_at.0,
         })
     }
@@ -412,7 +422,7 @@ impl TryFrom<RequestRow> for store::UserRequestRecord {
             title: r.title,
             first_name: r.first_name,
             last_name: r.last_name,
-            email: r.email,
+            email: email(&r.email)?,
             roles,
             status: store::RequestStatus::parse(&r.status)
                 .ok_or_else(|| corrupt("request status", &r.status))?,

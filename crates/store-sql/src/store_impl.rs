@@ -86,7 +86,7 @@ impl Store for SqlStore {
         };
         Ok(Some(SessionWithUser {
             session: session.try_into()?,
-            user: user.into(),
+            user: user.try_into()?,
             organisation: organisation.try_into()?,
             roles,
         }))
@@ -112,7 +112,7 @@ impl Store for SqlStore {
             .fetch_optional(ex)
             .await)
         .map_err(db_err)?;
-        Ok(row.map(UserRecord::from))
+        row.map(UserRecord::try_from).transpose()
     }
 
     async fn user_by_email(&self, email_norm: &str) -> StoreResult<Option<UserRecord>> {
@@ -122,7 +122,7 @@ impl Store for SqlStore {
             .fetch_optional(ex)
             .await)
         .map_err(db_err)?;
-        Ok(row.map(UserRecord::from))
+        row.map(UserRecord::try_from).transpose()
     }
 
     async fn user_roles(&self, user: UserId) -> StoreResult<Vec<RoleGrant>> {
@@ -241,11 +241,11 @@ impl Store for SqlStore {
         let items = users
             .into_iter()
             .map(|row| {
-                let user = UserRecord::from(row);
+                let user = UserRecord::try_from(row)?;
                 let roles = by_user.remove(&user.id.0).unwrap_or_default();
-                UserWithRoles { user, roles }
+                Ok(UserWithRoles { user, roles })
             })
-            .collect();
+            .collect::<StoreResult<_>>()?;
         Ok((items, total))
     }
 

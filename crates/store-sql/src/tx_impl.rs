@@ -62,7 +62,7 @@ impl SqlTx {
                 .await),
         }
         .map_err(db_err)?;
-        Ok(row.map(UserRecord::from))
+        row.map(UserRecord::try_from).transpose()
     }
 
     fn remember_audit_tip(&self, seq: i64, hash: Vec<u8>) {
@@ -324,7 +324,7 @@ impl StoreTx for SqlTx {
             .fetch_optional(&mut *c)
             .await)
         .map_err(db_err)?;
-        Ok(row.map(UserRecord::from))
+        row.map(UserRecord::try_from).transpose()
     }
 
     async fn update_user_details(&mut self, user: UserId, d: &UserDetails) -> StoreResult<()> {

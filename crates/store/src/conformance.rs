@@ -110,7 +110,7 @@ pub async fn duplicate_email_is_a_conflict_whatever_its_case(store: Arc<dyn Stor
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(found.email, "Ada@Example.ac.uk", "kept as entered");
+    assert_eq!(found.email.as_str(), "Ada@Example.ac.uk", "kept as entered");
 }
 
 pub async fn duplicate_ukprn_is_a_conflict(store: Arc<dyn Store>) {
@@ -699,7 +699,7 @@ pub async fn bulk_import_writes_span_statements_and_read_back(store: Arc<dyn Sto
         .unwrap()
         .unwrap();
     assert_eq!(one.display_name(), "Dr First1200-x Bulk");
-    assert_eq!(one.email, "Bulk1200@Example.ac.uk");
+    assert_eq!(one.email.as_str(), "Bulk1200@Example.ac.uk");
     assert!(one.locked && one.expires_at.is_none() && one.access_enabled);
     assert_eq!(one.created_at, t0());
     assert_eq!(store.outbox().await.unwrap().len(), 3);

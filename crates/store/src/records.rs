@@ -15,7 +15,7 @@ pub struct OrganisationRecord {
     pub name: String,
     pub ukprn: Option<Ukprn>,
     pub accountable_officer_name: Option<String>,
-    pub accountable_officer_email: Option<String>,
+    pub accountable_officer_email: Option<EmailAddress>,
     pub created_at: OffsetDateTime,
 }
 
@@ -38,7 +38,7 @@ pub struct UserRecord {
     pub first_name: String,
     pub last_name: String,
     /// As entered.
-    pub email: String,
+    pub email: EmailAddress,
     pub access_enabled: bool,
     pub expires_at: Option<OffsetDateTime>,
     pub locked_until: Option<OffsetDateTime>,
@@ -302,7 +302,7 @@ pub struct UserRequestRecord {
     pub title: String,
     pub first_name: String,
     pub last_name: String,
-    pub email: String,
+    pub email: EmailAddress,
     pub roles: Vec<Role>,
     pub status: RequestStatus,
     pub user_id: Option<UserId>,

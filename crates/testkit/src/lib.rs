@@ -8,6 +8,7 @@ mod http;
 mod mail;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use app::Clock;
@@ -105,6 +106,11 @@ impl Clock for ManualClock {
 /// The portal running in-process on a fresh database. The outbox worker does
 /// not run by itself: tests deliver mail with [`TestApp::deliver_mail`], so
 /// they decide exactly when email leaves.
+///
+/// Dropping it fails the test if work is still queued (an email neither sent
+/// nor dead-lettered, an add-user request still pending), as crates.io's
+/// `TestApp` does: whatever a test queues, it delivers and so checks, unless it
+/// says with [`TestApp::expect_queued_work`] that leaving work is its point.
 pub struct TestApp {
     pub backend: Backend,
     pub db: TestDb,
@@ -117,12 +123,80 @@ pub struct TestApp {
     /// This app's uploaded files (removed with it).
     pub files: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
+    /// Set by [`TestApp::expect_queued_work`].
+    queued_work_expected: AtomicBool,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        // A failing test shows its own failure, not this one.
+        if std::thread::panicking() || self.queued_work_expected.load(Ordering::Relaxed) {
+            return;
+        }
+        let left = queued_work(&self.db);
+        assert!(
+            left.is_empty(),
+            "the test left queued work unprocessed: deliver it with `app.deliver_mail().await` \
+             (and check it), or call `app.expect_queued_work()` if leaving it is the point:\n  {}",
+            left.join("\n  ")
+        );
     }
+}
+
+/// What is still queued in `db`: emails neither sent nor dead-lettered, and
+/// pending add-user requests. `Drop` cannot await, and the test's runtime may
+/// be blocked in it (or be single-threaded), so this runs on a runtime of its
+/// own in another thread, over a connection of its own.
+fn queued_work(db: &TestDb) -> Vec<String> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        let store = db.another_store().await;
+                        let left = queued_in(&store).await;
+                        store.close().await;
+                        left
+                    })
+            })
+            .join()
+            .unwrap_or_else(|_| panic!("could not check {} for queued work", db.url))
+    })
+}
+
+async fn queued_in(store: &store_sql::SqlStore) -> Vec<String> {
+    let mut left: Vec<String> = store
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.sent_at.is_none() && m.dead_at.is_none())
+        .map(|m| {
+            let error = m
+                .last_error
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default();
+            format!(
+                "email to {} \"{}\" ({} attempts{error})",
+                m.to, m.subject, m.attempts
+            )
+        })
+        .collect();
+    // The store offers only the oldest pending request, so each one found is
+    // marked finished to reach the next, in a transaction never committed.
+    let mut tx = store.begin().await.unwrap();
+    while let Some(r) = tx.next_pending_request().await.unwrap() {
+        left.push(format!("add-user request {} for {}", r.id, r.email));
+        tx.finish_user_request(r.id, Err("seen"), OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+    }
+    drop(tx);
+    left
 }
 
 /// The configuration tests start from: development, generous per-IP limit.
@@ -169,7 +243,14 @@ impl TestApp {
             config,
             files,
             server,
+            queued_work_expected: AtomicBool::new(false),
         })
+    }
+
+    /// This test leaves work queued on purpose (mail that cannot be delivered
+    /// yet, a request it never processes): dropping the app does not fail it.
+    pub fn expect_queued_work(&self) {
+        self.queued_work_expected.store(true, Ordering::Relaxed);
     }
 
     pub fn store(&self) -> Arc<dyn Store> {

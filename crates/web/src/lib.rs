@@ -12,8 +12,8 @@ mod error;
 mod files;
 pub mod layout;
 mod page;
-mod path_id;
 mod pages;
+mod path_id;
 mod security;
 mod state;
 

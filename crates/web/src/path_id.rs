@@ -1,12 +1,16 @@
 //! Ids in paths, parsed at the edge: a handler that takes `PathId<UserId>`
 //! only ever sees a well-formed id. A malformed one is answered exactly as a
 //! missing resource (404, PRODUCT §2 rule 1), and the attempt is audited.
+//!
+//! Page forms take the id as text and call [`parse_id`] after their `Form`
+//! extractor, so that a cross-site post is refused as one (by the CSRF check)
+//! before its id is looked at.
 
 use std::str::FromStr;
 
 use axum::extract::{FromRequestParts, OriginalUri, Path};
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::context::Ctx;
 use crate::error::ApiError;
@@ -26,11 +30,9 @@ impl<T: FromStr + Send> FromRequestParts<WebState> for PathId<T> {
         parts: &mut Parts,
         state: &WebState,
     ) -> Result<Self, Self::Rejection> {
-        let raw = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?
-            .0;
-        if let Ok(id) = raw.parse::<T>() {
+        // A segment that is not even UTF-8 is as malformed as any other.
+        let raw = Path::<String>::from_request_parts(parts, state).await.ok();
+        if let Some(id) = raw.and_then(|r| r.0.parse::<T>().ok()) {
             return Ok(Self(id));
         }
         let ctx = Ctx::from_request_parts(parts, state).await?;
@@ -39,6 +41,10 @@ impl<T: FromStr + Send> FromRequestParts<WebState> for PathId<T> {
             .extensions
             .get::<OriginalUri>()
             .map_or_else(|| parts.uri.path().to_owned(), |o| o.0.path().to_owned());
+        // Pages send someone not signed in to sign in, whatever they asked for.
+        if ctx.principal().is_none() && !path.starts_with("/api/") {
+            return Err(Redirect::to("/sign-in").into_response());
+        }
         let detail: String = format!("{} {path}", parts.method)
             .chars()
             .take(120)
@@ -72,4 +78,16 @@ pub async fn parse_id<T: FromStr>(
             Err(app::AppError::NotFound)
         }
     }
+}
+
+/// A page form's id, parsed once its `Form` passed the CSRF check: someone
+/// not signed in is sent to sign in; a malformed id is audited and answered
+/// as not found.
+pub async fn form_id<T: FromStr>(page: &Page, raw: &str) -> Result<T, Response> {
+    let Some(actor) = page.principal() else {
+        return Err(Redirect::to("/sign-in").into_response());
+    };
+    parse_id(&page.state.app, &page.ctx.meta, Some(actor), raw, "id")
+        .await
+        .map_err(|e| page.error(e))
 }

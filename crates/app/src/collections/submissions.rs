@@ -236,10 +236,10 @@ impl App {
         window: &WindowRecord,
     ) -> AppResult<Vec<String>> {
         let area = self.area_of(&window.area).await?;
-        let mut to = vec![actor.user.email.clone()];
+        let mut to = vec![actor.user.email.to_string()];
         for u in self.contributors(actor.organisation.id, &area).await? {
-            if !to.iter().any(|t| t.eq_ignore_ascii_case(&u.email)) {
-                to.push(u.email);
+            if !to.iter().any(|t| t.eq_ignore_ascii_case(u.email.as_str())) {
+                to.push(u.email.to_string());
             }
         }
         Ok(to)
@@ -441,8 +441,11 @@ impl App {
             .into_iter()
             .chain(submitter)
         {
-            if !told.iter().any(|t| t.eq_ignore_ascii_case(&u.email)) {
-                told.push(u.email);
+            if !told
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(u.email.as_str()))
+            {
+                told.push(u.email.to_string());
             }
         }
         self.change(meta, Some(actor), async |u| {

@@ -161,8 +161,7 @@ impl App {
             };
             let permit = permit::operator("users.add_processed", Some(req.organisation_id));
             let now = u.now;
-            let email = domain::EmailAddress::parse(&req.email)
-                .map_err(|_| AppError::internal("stored request email no longer parses"))?;
+            let email = req.email.clone();
             let person = format!(
                 "{} ({})",
                 domain::user::display_name(&req.title, &req.first_name, &req.last_name),
@@ -240,7 +239,10 @@ impl App {
             .await?;
             if let Some(r) = requester {
                 u.email(crate::emails::add_user_outcome(
-                    &r.email, &person, result, now,
+                    r.email.as_str(),
+                    &person,
+                    result,
+                    now,
                 ))
                 .await?;
             }

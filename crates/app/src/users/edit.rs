@@ -362,7 +362,7 @@ impl App {
                 .email
                 .as_deref()
                 .map(str::trim)
-                .unwrap_or(&user.email)
+                .unwrap_or(user.email.as_str())
                 .to_owned();
             u.email(crate::emails::account_changed(
                 &to,
@@ -412,11 +412,7 @@ impl App {
                 title: keep(&patch.title, &user.title),
                 first_name: keep(&patch.first_name, &user.first_name),
                 last_name: keep(&patch.last_name, &user.last_name),
-                email: match email {
-                    Some(e) => e,
-                    None => domain::EmailAddress::parse(&user.email)
-                        .map_err(|_| AppError::internal("stored email no longer parses"))?,
-                },
+                email: email.unwrap_or_else(|| user.email.clone()),
             };
             if let Err(e) = u.tx().update_user_details(id, &details).await {
                 return Err(if e.is_conflict() {

@@ -329,6 +329,14 @@ async fn wrong_keys_are_throttled(app: TestApp) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // The role the key granted is emailed to its holder.
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to("guesser@a.example.ac.uk")
+            .iter()
+            .any(|m| m.subject == "Your Provider Portal account has changed")
+    );
 }
 
 async fn the_database_holds_no_key_in_plain_text(app: TestApp) {
@@ -496,4 +504,12 @@ async fn a_sensitive_area_role_is_granted_by_a_key_and_by_no_admin_path(app: Tes
         )
         .await;
     assert_eq!(status, 204, "{body}");
+    // The change is emailed to the person it changed.
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to(&holder)
+            .iter()
+            .any(|m| m.subject == "Your Provider Portal account has changed")
+    );
 }

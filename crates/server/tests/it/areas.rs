@@ -202,6 +202,14 @@ async fn only_administrators_of_the_same_provider_change_area_members(app: TestA
         403,
     )
     .await;
+    // The change is emailed to the person it changed.
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to(&target)
+            .iter()
+            .any(|m| m.subject == "Your Provider Portal account has changed")
+    );
 }
 
 async fn permissions_are_copied_whole_or_not_at_all(app: TestApp) {
@@ -297,6 +305,14 @@ async fn permissions_are_copied_whole_or_not_at_all(app: TestApp) {
         404,
     )
     .await;
+    // The change is emailed to the person it changed.
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to(&target)
+            .iter()
+            .any(|m| m.subject == "Your Provider Portal account has changed")
+    );
 }
 
 async fn only_regulator_administrators_define_areas(app: TestApp) {

@@ -419,7 +419,7 @@ async fn the_pages_give_the_same_answers_to_hand_made_requests(app: TestApp) {
                                 ("title", &user.title),
                                 ("first_name", "Renamed"),
                                 ("last_name", &user.last_name),
-                                ("email", &user.email),
+                                ("email", user.email.as_str()),
                             ],
                         )
                         .await

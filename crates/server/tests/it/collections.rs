@@ -349,6 +349,8 @@ async fn a_contributor_submits_and_the_regulator_accepts_it(app: TestApp) {
     };
     assert_eq!(status_of(&w.a_id), "submitted");
     assert_eq!(status_of(&w.b_id), "not_submitted");
+    // The receipts its uploads queued go out.
+    app.deliver_mail().await;
 }
 
 async fn other_providers_and_other_returns_see_nothing(app: TestApp) {
@@ -418,6 +420,8 @@ async fn other_providers_and_other_returns_see_nothing(app: TestApp) {
         403,
     )
     .await;
+    // The receipts its uploads queued go out.
+    app.deliver_mail().await;
 }
 
 async fn uploads_outside_an_open_window_are_refused_clearly(app: TestApp) {
@@ -616,6 +620,8 @@ async fn files_are_checked_by_content_and_named_safely(app: TestApp) {
         assert!(uuid::Uuid::parse_str(&name).is_ok(), "{name}");
     }
     assert!(!app.files.path().join("x").exists());
+    // The receipts its uploads queued go out.
+    app.deliver_mail().await;
 }
 
 async fn a_document_reaches_only_the_providers_it_was_sent_to(app: TestApp) {
@@ -788,4 +794,6 @@ async fn the_size_limit_is_enforced_before_the_body_is_read(backend: Backend) {
         1,
         "only the file within the limit was kept"
     );
+    // The receipts its uploads queued go out.
+    app.deliver_mail().await;
 }

@@ -380,4 +380,6 @@ async fn concurrent_registrations_with_one_multi_use_access_key_on_postgres_neve
     assert_eq!(status, 200, "{keys}");
     assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
     assert_eq!(keys[0]["uses"], REGISTRATIONS, "{keys}");
+    // Each new account is welcomed.
+    app.deliver_mail().await;
 }

@@ -117,6 +117,14 @@ async fn an_expired_account_is_refused_like_an_unknown_address_and_its_sessions_
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["expires_at"], serde_json::Value::Null);
+    // The change is emailed to the person it changed.
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to(&leaver)
+            .iter()
+            .any(|m| m.subject == "Your Provider Portal account has changed")
+    );
 }
 
 async fn a_delegated_admin_cannot_set_an_administrators_expiry(app: TestApp) {

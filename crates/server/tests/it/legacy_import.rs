@@ -370,7 +370,8 @@ async fn old_portal_flags_and_areas_become_the_new_portals_roles(app: TestApp) {
     let known = app.user_record("known@ten.example.ac.uk").await;
     assert_eq!(known.display_name(), "Ms Kay Nown");
     assert_eq!(
-        known.email, "known@ten.example.ac.uk",
+        known.email.as_str(),
+        "known@ten.example.ac.uk",
         "the address stays as entered"
     );
     assert!(known.locked, "the import never unlocks");

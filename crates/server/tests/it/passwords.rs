@@ -99,6 +99,13 @@ async fn expect(app: &TestApp, key: &str, n: &mut usize, password: &str, accepte
         assert_eq!(body["roles"][0]["id"], "data-collection-contributor:heses");
         let (status, _) = password_sign_in(app, &email, password).await;
         assert_eq!(status, 200);
+        app.deliver_mail().await;
+        assert!(
+            app.mailer
+                .sent_to(&email)
+                .iter()
+                .any(|m| m.subject.contains("registration was successful"))
+        );
     } else {
         let answer = app
             .refused(
@@ -231,6 +238,14 @@ async fn five_wrong_passwords_lock_the_account_until_an_administrator_unlocks_it
     // And the count starts again from nothing.
     let user = app.user_record(email).await;
     assert_eq!(user.password_failures, 0);
+    // The unlocking is emailed to the person unlocked.
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to(email)
+            .iter()
+            .any(|m| m.subject == "Your Provider Portal account has changed")
+    );
 }
 
 async fn long_passwords_are_not_truncated_and_hashes_are_argon2id(backend: Backend) {
@@ -248,6 +263,13 @@ async fn long_passwords_are_not_truncated_and_hashes_are_argon2id(backend: Backe
     let line = users.iter().find(|u| u.contains(email)).unwrap();
     assert!(line.contains("password_hash: Some(\"$argon2id$"), "{line}");
     assert!(!line.contains(&long));
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to(email)
+            .iter()
+            .any(|m| m.subject.contains("registration was successful"))
+    );
 }
 
 async fn password_routes_do_not_exist_unless_enabled(backend: Backend) {

@@ -170,6 +170,14 @@ async fn a_delegated_admin_cannot_grant_portal_admin_or_touch_an_admin(app: Test
     )
     .await;
     assert_eq!(status, 200);
+    // The change is emailed to the person it changed.
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to(&c)
+            .iter()
+            .any(|m| m.subject == "Your Provider Portal account has changed")
+    );
 }
 
 async fn nobody_changes_their_own_roles_or_access(app: TestApp) {
@@ -209,6 +217,14 @@ async fn nobody_changes_their_own_roles_or_access(app: TestApp) {
     )
     .await;
     assert_eq!((status, body["first_name"].as_str()), (200, Some("Ada")));
+    // The change is emailed to the person it changed.
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to(&pa)
+            .iter()
+            .any(|m| m.subject == "Your Provider Portal account has changed")
+    );
 }
 
 async fn patch_refuses_organisation_fields_and_roles_it_may_not_give(app: TestApp) {
@@ -321,6 +337,14 @@ async fn a_demoted_admin_is_refused_on_the_very_next_request(app: TestApp) {
     .await;
     assert_eq!(status, 200);
     assert_eq!(app.get_with("/api/v1/users", &a_token).await.status(), 403);
+    // The change is emailed to the person it changed.
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to(&a)
+            .iter()
+            .any(|m| m.subject == "Your Provider Portal account has changed")
+    );
 }
 
 async fn disabling_a_user_ends_their_sessions_at_once(app: TestApp) {
@@ -359,6 +383,14 @@ async fn disabling_a_user_ends_their_sessions_at_once(app: TestApp) {
     .await;
     assert_eq!(status, 200);
     assert_eq!(app.get_with("/api/v1/me", &theirs).await.status(), 401);
+    // The change is emailed to the person it changed.
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to(&c)
+            .iter()
+            .any(|m| m.subject == "Your Provider Portal account has changed")
+    );
 }
 
 async fn another_providers_user_cannot_be_changed(app: TestApp) {
@@ -445,4 +477,12 @@ async fn a_role_change_with_disabling_the_last_portal_admin_is_refused_as_a_whol
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["roles"].as_array().map(Vec::len), Some(2));
+    // The change is emailed to the person it changed.
+    app.deliver_mail().await;
+    assert!(
+        app.mailer
+            .sent_to(&only_pa)
+            .iter()
+            .any(|m| m.subject == "Your Provider Portal account has changed")
+    );
 }

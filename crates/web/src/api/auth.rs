@@ -290,7 +290,7 @@ async fn me(caller: Caller) -> Response {
     let p = caller.principal();
     Json(Me {
         id: p.user.id.to_string(),
-        email: p.user.email.clone(),
+        email: p.user.email.to_string(),
         title: p.user.title.clone(),
         first_name: p.user.first_name.clone(),
         last_name: p.user.last_name.clone(),

@@ -42,7 +42,10 @@ impl From<&OrganisationRecord> for OrganisationView {
             kind: o.kind.as_str(),
             ukprn: o.ukprn.as_ref().map(|u| u.to_string()),
             accountable_officer_name: o.accountable_officer_name.clone(),
-            accountable_officer_email: o.accountable_officer_email.clone(),
+            accountable_officer_email: o
+                .accountable_officer_email
+                .as_ref()
+                .map(ToString::to_string),
             created_at: o.created_at.format(&Rfc3339).unwrap_or_default(),
         }
     }

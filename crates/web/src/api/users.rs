@@ -62,7 +62,7 @@ impl UserView {
             title: u.user.title.clone(),
             first_name: u.user.first_name.clone(),
             last_name: u.user.last_name.clone(),
-            email: u.user.email.clone(),
+            email: u.user.email.to_string(),
             roles: u.roles.iter().map(RoleView::from).collect(),
             access_enabled: u.user.access_enabled,
             status: u.user.account_state().status(now).as_str(),

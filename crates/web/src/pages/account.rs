@@ -219,7 +219,7 @@ async fn account(page: Page, RawQuery(raw): RawQuery) -> Response {
     let view = AccountPage {
         layout: page.layout("My account"),
         name: p.display_name(),
-        email: p.user.email.clone(),
+        email: p.user.email.to_string(),
         organisation: p.organisation.name.clone(),
         roles: p
             .roles
@@ -326,7 +326,7 @@ async fn password_start(page: Page) -> Response {
         StatusCode::OK,
         &PasswordStartPage {
             layout: page.layout("Change your password"),
-            email: p.user.email.clone(),
+            email: p.user.email.to_string(),
         },
     )
 }
@@ -371,7 +371,7 @@ async fn password_code(form: Form<Nothing>) -> Response {
             StatusCode::OK,
             &NewPasswordPage {
                 layout: page.layout("Enter the code and your new password"),
-                email: actor.user.email.clone(),
+                email: actor.user.email.to_string(),
                 attempt: attempt.to_string(),
                 password_hint: page.state.app.settings.password_policy.hint(),
                 errors: Vec::new(),
@@ -443,7 +443,7 @@ async fn password_submit(form: Form<NewPasswordInput>) -> Response {
         StatusCode::BAD_REQUEST,
         &NewPasswordPage {
             layout: page.layout("Error: Enter the code and your new password"),
-            email: actor.user.email.clone(),
+            email: actor.user.email.to_string(),
             attempt: data.attempt,
             password_hint: app.settings.password_policy.hint(),
             errors: summary_in(&fields, &["code", "password", "confirm"]),

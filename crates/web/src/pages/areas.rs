@@ -262,7 +262,7 @@ async fn show_page(
             .map(|u| Member {
                 id: u.user.id.to_string(),
                 name: u.user.display_name(),
-                email: u.user.email.clone(),
+                email: u.user.email.to_string(),
                 status: u.user.account_state().status(now).label(),
             })
             .collect(),
@@ -396,7 +396,7 @@ async fn add_page(page: &Page, slug: &str, q: String, added: String, problem: Pr
             .map(|u| Candidate {
                 id: u.user.id.to_string(),
                 name: u.user.display_name(),
-                email: u.user.email.clone(),
+                email: u.user.email.to_string(),
                 member: u.roles.iter().any(|g| g.role == role),
             })
             .collect(),

@@ -42,7 +42,7 @@ async fn home(page: Page) -> Response {
     let view = Home {
         layout: page.layout("Home"),
         name: p.display_name(),
-        email: p.user.email.clone(),
+        email: p.user.email.to_string(),
         organisation: p.organisation.name.clone(),
         ukprn: p
             .organisation

@@ -7,7 +7,7 @@ use app::users::AddUserInput;
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::Router;
-use axum::extract::RawQuery;
+use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::forms::{Errors, encode, error_for, first, pairs, summary};
 use crate::layout::Layout;
 use crate::page::{Form, Page};
-use crate::path_id::PathId;
+use crate::path_id::{PathId, form_id};
 use crate::state::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -259,7 +259,7 @@ async fn show_page(
             .map(|u| Member {
                 id: u.user.id.to_string(),
                 name: u.user.display_name(),
-                email: u.user.email.clone(),
+                email: u.user.email.to_string(),
                 roles: u
                     .roles
                     .iter()
@@ -312,8 +312,12 @@ struct InviteForm {
     role: String,
 }
 
-async fn invite(PathId(org_id): PathId<OrgId>, form: Form<InviteForm>) -> Response {
+async fn invite(Path(raw): Path<String>, form: Form<InviteForm>) -> Response {
     let Form { page, data } = form;
+    let org_id: OrgId = match form_id(&page, &raw).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
     };

@@ -4,7 +4,7 @@
 
 use app::AppError;
 use askama::Template;
-use axum::extract::RawQuery;
+use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::UserId;
@@ -13,7 +13,7 @@ use super::edit::load_for_edit;
 use crate::layout::Layout;
 use crate::page::{Form, Page};
 use crate::pages::forms::{Errors, first, pairs};
-use crate::path_id::{PathId, parse_id};
+use crate::path_id::{PathId, form_id, parse_id};
 
 struct CopyTarget {
     id: String,
@@ -75,7 +75,7 @@ async fn copy_page(
             .map(|u| CopyTarget {
                 id: u.user.id.to_string(),
                 name: u.user.display_name(),
-                email: u.user.email.clone(),
+                email: u.user.email.to_string(),
                 roles: u.roles.iter().map(|r| r.name()).collect(),
             })
             .collect(),
@@ -118,10 +118,14 @@ struct CopiedPage {
 /// Seed 000 D2–D3: "Copy to" copies every role, or none (with the reason);
 /// the answer is the confirmation, with "Back" to View user.
 pub(super) async fn copy_submit(
-    PathId(id): PathId<UserId>,
+    Path(raw): Path<String>,
     form: Form<Vec<(String, String)>>,
 ) -> Response {
     let Form { page, data } = form;
+    let id: UserId = match form_id(&page, &raw).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
     };

@@ -7,7 +7,7 @@ use app::records::UserWithRoles;
 use app::users::{RoleChange, RoleOffer, UserEdit, UserPatch, UserPermissions};
 use app::{AppError, FieldErrors};
 use askama::Template;
-use axum::extract::RawQuery;
+use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::UserId;
@@ -19,7 +19,7 @@ use crate::page::{Form, Page};
 use crate::pages::forms::{
     DateParts, Errors, end_of_day, error_for, first, last_day, long_date, pairs, summary,
 };
-use crate::path_id::PathId;
+use crate::path_id::{PathId, form_id};
 
 struct RoleLine {
     id: String,
@@ -134,7 +134,7 @@ fn edit_view(
         }),
         id: user.user.id.to_string(),
         name: user.user.display_name(),
-        email: user.user.email.clone(),
+        email: user.user.email.to_string(),
         status: user.user.account_state().status(now).label(),
         last_signed_in: when(user.user.last_signed_in_at),
         expiry: user
@@ -184,10 +184,14 @@ pub(super) async fn edit(
 
 /// Submit: the final role set and the access checkbox, applied together.
 pub(super) async fn edit_submit(
-    PathId(id): PathId<UserId>,
+    Path(raw): Path<String>,
     form: Form<Vec<(String, String)>>,
 ) -> Response {
     let Form { page, data } = form;
+    let id: UserId = match form_id(&page, &raw).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (user, offers, may) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
@@ -354,18 +358,19 @@ pub(super) async fn details_form(page: Page, PathId(id): PathId<UserId>) -> Resp
             title: user.user.title.clone(),
             first_name: user.user.first_name.clone(),
             last_name: user.user.last_name.clone(),
-            email: user.user.email.clone(),
+            email: user.user.email.to_string(),
             errors: Vec::new(),
             fields: FieldErrors::new(),
         },
     )
 }
 
-pub(super) async fn details_submit(
-    PathId(id): PathId<UserId>,
-    form: Form<PersonInput>,
-) -> Response {
+pub(super) async fn details_submit(Path(raw): Path<String>, form: Form<PersonInput>) -> Response {
     let Form { page, data } = form;
+    let id: UserId = match form_id(&page, &raw).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
     };
@@ -473,10 +478,14 @@ pub(super) async fn expiry_form(page: Page, PathId(id): PathId<UserId>) -> Respo
 }
 
 pub(super) async fn expiry_submit(
-    PathId(id): PathId<UserId>,
+    Path(raw): Path<String>,
     form: Form<Vec<(String, String)>>,
 ) -> Response {
     let Form { page, data } = form;
+    let id: UserId = match form_id(&page, &raw).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (user, _, _) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
@@ -522,11 +531,12 @@ pub(super) async fn expiry_submit(
 }
 
 /// Seed 000 B3–B4: unlock an account locked by wrong passwords (or codes).
-pub(super) async fn unlock(
-    PathId(id): PathId<UserId>,
-    form: Form<Vec<(String, String)>>,
-) -> Response {
+pub(super) async fn unlock(Path(raw): Path<String>, form: Form<Vec<(String, String)>>) -> Response {
     let page = form.page;
+    let id: UserId = match form_id(&page, &raw).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
     let (user, offers, may) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),

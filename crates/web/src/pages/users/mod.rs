@@ -134,7 +134,7 @@ async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
             .map(|u| Row {
                 id: u.user.id.to_string(),
                 name: u.user.display_name(),
-                email: u.user.email.clone(),
+                email: u.user.email.to_string(),
                 roles: u.roles.iter().map(|r| r.name()).collect(),
                 last_signed_in: when(u.user.last_signed_in_at),
                 status: u.user.account_state().status(now).label(),
@@ -243,7 +243,7 @@ async fn export(page: Page, RawQuery(raw): RawQuery) -> Response {
                 u.user.title.clone(),
                 u.user.first_name.clone(),
                 u.user.last_name.clone(),
-                u.user.email.clone(),
+                u.user.email.to_string(),
                 roles.join("; "),
                 when(u.user.last_signed_in_at),
                 u.user.account_state().status(now).label().to_owned(),
