@@ -21,6 +21,8 @@ use domain::{OrgId, OrganisationKind, Role, Ukprn, UserId};
 use sha2::{Digest, Sha256};
 use store::{ImportedAccount, ImportedUser, NewOrganisation, StoreError, role_grant};
 
+use crate::permit;
+use crate::unit::Entry as AuditEntry;
 use crate::{App, AppError, RequestMeta, emails};
 
 /// Items handed to the store per call: the progress bar moves this often.
@@ -141,202 +143,207 @@ impl App {
         let rows = export.users;
         let now = self.clock.now();
 
-        let mut tx = self.store.begin().await?;
-        tx.refresh_statistics().await?;
-        let mut ukprns: Vec<Ukprn> = Vec::new();
-        let mut seen = HashSet::new();
-        for r in &rows {
-            if seen.insert(&r.ukprn) {
-                ukprns.push(r.ukprn.clone());
-            }
-        }
-        let mut orgs: HashMap<Ukprn, (OrgId, String)> = tx
-            .organisations_by_ukprns(&ukprns)
-            .await?
-            .into_iter()
-            .filter_map(|o| o.ukprn.map(|u| (u, (o.id, o.name))))
-            .collect();
-
-        progress.stage("Checking existing accounts", rows.len() as u64);
-        let mut existing: HashMap<String, ImportedAccount> = HashMap::new();
-        for chunk in rows.chunks(STEP) {
-            let emails: Vec<String> = chunk.iter().map(|r| r.email.normalised()).collect();
-            for u in tx.accounts_by_emails(&emails).await? {
-                existing.insert(u.email_norm.clone(), u);
-            }
-            progress.advance(chunk.len() as u64);
-        }
-        let mut other_orgs: HashMap<OrgId, String> = HashMap::new();
-        for r in &rows {
-            let Some(e) = existing.get(&r.email.normalised()) else {
-                continue;
-            };
-            let org = e.organisation_id;
-            if orgs.get(&r.ukprn).map(|(id, _)| *id) == Some(org) {
-                continue;
-            }
-            let name = match other_orgs.entry(org) {
-                Entry::Occupied(e) => e.get().clone(),
-                Entry::Vacant(v) => {
-                    let name = match tx.organisation(org).await? {
-                        Some(o) => match o.ukprn {
-                            Some(u) => format!("{} (UKPRN {u})", o.name),
-                            None => o.name,
-                        },
-                        None => org.to_string(),
-                    };
-                    v.insert(name).clone()
+        // The whole import is one unit of work, the operator's: all of it or none.
+        let permit = permit::operator("import_legacy", None);
+        let outcome = self
+            .change(meta, None, async |u| {
+            u.tx().refresh_statistics().await?;
+            let mut ukprns: Vec<Ukprn> = Vec::new();
+            let mut seen = HashSet::new();
+            for r in &rows {
+                if seen.insert(&r.ukprn) {
+                    ukprns.push(r.ukprn.clone());
                 }
-            };
-            errors.push(LineError {
-                line: r.line,
-                reasons: vec![format!(
-                    "{} already has an account at another organisation, {name}",
-                    r.email
-                )],
-            });
-        }
-        if !errors.is_empty() {
-            drop(tx);
-            errors.sort_by_key(|e| e.line);
-            let detail = format!("bad_rows={} sha256={sha256}", errors.len());
-            self.audit_refusal(meta, None, "import_legacy", &detail)
-                .await?;
-            return Err(ImportError::Rejected(errors));
-        }
+            }
+            let mut orgs: HashMap<Ukprn, (OrgId, String)> = u
+                .tx()
+                .organisations_by_ukprns(&ukprns)
+                .await?
+                .into_iter()
+                .filter_map(|o| o.ukprn.map(|u| (u, (o.id, o.name))))
+                .collect();
 
-        // The plan: new providers, new users, changed users, roles to grant.
-        let mut new_orgs = Vec::new();
-        for r in &rows {
-            if !orgs.contains_key(&r.ukprn) {
-                let id = OrgId::random();
-                orgs.insert(r.ukprn.clone(), (id, r.provider_name.clone()));
-                new_orgs.push(NewOrganisation {
-                    id,
-                    kind: OrganisationKind::Provider,
-                    name: r.provider_name.clone(),
-                    ukprn: Some(r.ukprn.clone()),
-                    accountable_officer_name: None,
-                    accountable_officer_email: None,
-                    created_at: now,
+            progress.stage("Checking existing accounts", rows.len() as u64);
+            let mut existing: HashMap<String, ImportedAccount> = HashMap::new();
+            for chunk in rows.chunks(STEP) {
+                let emails: Vec<String> = chunk.iter().map(|r| r.email.normalised()).collect();
+                for u in u.tx().accounts_by_emails(&emails).await? {
+                    existing.insert(u.email_norm.clone(), u);
+                }
+                progress.advance(chunk.len() as u64);
+            }
+            let mut other_orgs: HashMap<OrgId, String> = HashMap::new();
+            for r in &rows {
+                let Some(e) = existing.get(&r.email.normalised()) else {
+                    continue;
+                };
+                let org = e.organisation_id;
+                if orgs.get(&r.ukprn).map(|(id, _)| *id) == Some(org) {
+                    continue;
+                }
+                let name = match other_orgs.entry(org) {
+                    Entry::Occupied(e) => e.get().clone(),
+                    Entry::Vacant(v) => {
+                        let name = match u.tx().organisation(org).await? {
+                            Some(o) => match o.ukprn {
+                                Some(u) => format!("{} (UKPRN {u})", o.name),
+                                None => o.name,
+                            },
+                            None => org.to_string(),
+                        };
+                        v.insert(name).clone()
+                    }
+                };
+                errors.push(LineError {
+                    line: r.line,
+                    reasons: vec![format!(
+                        "{} already has an account at another organisation, {name}",
+                        r.email
+                    )],
                 });
             }
-        }
-        let mut inserts = Vec::new();
-        let mut updates = Vec::new();
-        let mut grants = Vec::new();
-        let mut welcome = Vec::new();
-        let mut summary = ImportSummary {
-            rows: export.rows,
-            providers_created: new_orgs.len() as u64,
-            sha256,
-            ..ImportSummary::default()
-        };
-        for r in &rows {
-            let (org, org_name) = orgs
-                .get(&r.ukprn)
-                .ok_or_else(|| AppError::internal("a provider was not planned"))?;
-            match existing.get(&r.email.normalised()) {
-                None => {
-                    let id = UserId::random();
-                    inserts.push(ImportedUser {
+            if !errors.is_empty() {
+                // Nothing is written: the refusal is recorded, and the caller told.
+                errors.sort_by_key(|e| e.line);
+                let detail = format!("bad_rows={} sha256={sha256}", errors.len());
+                u.record(&permit, AuditEntry::new(Outcome::Refused, None, &detail))
+                    .await?;
+                return Ok(u.done(&permit, Err(errors)));
+            }
+
+            // The plan: new providers, new users, changed users, roles to grant.
+            let mut new_orgs = Vec::new();
+            for r in &rows {
+                if !orgs.contains_key(&r.ukprn) {
+                    let id = OrgId::random();
+                    orgs.insert(r.ukprn.clone(), (id, r.provider_name.clone()));
+                    new_orgs.push(NewOrganisation {
                         id,
-                        organisation_id: *org,
-                        title: r.title.clone(),
-                        first_name: r.first_name.clone(),
-                        last_name: r.last_name.clone(),
-                        email: r.email.clone(),
-                        expires_at: r.expires_at,
-                        locked: r.locked,
+                        kind: OrganisationKind::Provider,
+                        name: r.provider_name.clone(),
+                        ukprn: Some(r.ukprn.clone()),
+                        accountable_officer_name: None,
+                        accountable_officer_email: None,
                         created_at: now,
                     });
-                    grants.extend(
-                        r.roles
-                            .iter()
-                            .map(|role| role_grant(id, role.clone(), None, now)),
-                    );
-                    if notify {
-                        let name =
-                            domain::user::display_name(&r.title, &r.first_name, &r.last_name);
-                        let mut email = emails::welcome(
-                            r.email.as_str(),
-                            &name,
-                            org_name,
-                            &self.settings.base_url,
-                            now,
-                        );
-                        // Sealed at rest, as `App::queue_email` does one at a time.
-                        email.body = crate::sealed::seal(&self.key, email.id, &email.body);
-                        welcome.push(email);
-                    }
-                    summary.created += 1;
                 }
-                Some(e) => match compare(r, e, now) {
-                    Change::Unchanged => summary.unchanged += 1,
-                    Change::Changed(write, add) => {
-                        updates.extend(write);
+            }
+            let mut inserts = Vec::new();
+            let mut updates = Vec::new();
+            let mut grants = Vec::new();
+            let mut welcome = Vec::new();
+            let mut summary = ImportSummary {
+                rows: export.rows,
+                providers_created: new_orgs.len() as u64,
+                sha256,
+                ..ImportSummary::default()
+            };
+            for r in &rows {
+                let (org, org_name) = orgs
+                    .get(&r.ukprn)
+                    .ok_or_else(|| AppError::internal("a provider was not planned"))?;
+                match existing.get(&r.email.normalised()) {
+                    None => {
+                        let id = UserId::random();
+                        inserts.push(ImportedUser {
+                            id,
+                            organisation_id: *org,
+                            title: r.title.clone(),
+                            first_name: r.first_name.clone(),
+                            last_name: r.last_name.clone(),
+                            email: r.email.clone(),
+                            expires_at: r.expires_at,
+                            locked: r.locked,
+                            created_at: now,
+                        });
                         grants.extend(
-                            add.into_iter()
-                                .map(|role| role_grant(e.id, role, None, now)),
+                            r.roles
+                                .iter()
+                                .map(|role| role_grant(id, role.clone(), None, now)),
                         );
-                        summary.updated += 1;
+                        if notify {
+                            let name =
+                                domain::user::display_name(&r.title, &r.first_name, &r.last_name);
+                            let mut email = emails::welcome(
+                                r.email.as_str(),
+                                &name,
+                                org_name,
+                                &self.settings.base_url,
+                                now,
+                            );
+                            // Sealed at rest, as `App::queue_email` does one at a time.
+                            email.body = crate::sealed::seal(&self.key, email.id, &email.body);
+                            welcome.push(email);
+                        }
+                        summary.created += 1;
                     }
-                },
+                    Some(e) => match compare(r, e, now) {
+                        Change::Unchanged => summary.unchanged += 1,
+                        Change::Changed(write, add) => {
+                            updates.extend(write);
+                            grants.extend(
+                                add.into_iter()
+                                    .map(|role| role_grant(e.id, role, None, now)),
+                            );
+                            summary.updated += 1;
+                        }
+                    },
+                }
             }
-        }
 
-        progress.stage(
-            "Writing",
-            (inserts.len() + updates.len() + grants.len() + welcome.len()) as u64,
-        );
-        tx.insert_organisations(&new_orgs).await?;
-        for chunk in inserts.chunks(STEP) {
-            if let Err(e) = tx.insert_imported_users(chunk).await {
-                return Err(if e.is_conflict() {
-                    AppError::Conflict(
-                        "an address in the file was given an account while importing; run the import again"
-                            .into(),
-                    )
-                    .into()
-                } else {
-                    e.into()
-                });
+            progress.stage(
+                "Writing",
+                (inserts.len() + updates.len() + grants.len() + welcome.len()) as u64,
+            );
+            u.tx().insert_organisations(&new_orgs).await?;
+            for chunk in inserts.chunks(STEP) {
+                if let Err(e) = u.tx().insert_imported_users(chunk).await {
+                    return Err(if e.is_conflict() {
+                        AppError::Conflict(
+                            "an address in the file was given an account while importing; run the import again"
+                                .into(),
+                        )
+                    } else {
+                        e.into()
+                    });
+                }
+                progress.advance(chunk.len() as u64);
             }
-            progress.advance(chunk.len() as u64);
-        }
-        for chunk in updates.chunks(STEP) {
-            tx.update_imported_users(chunk).await?;
-            progress.advance(chunk.len() as u64);
-        }
-        for chunk in grants.chunks(STEP) {
-            summary.roles_granted += tx.grant_roles(chunk).await?;
-            progress.advance(chunk.len() as u64);
-        }
-        for chunk in welcome.chunks(STEP) {
-            tx.enqueue_emails(chunk).await?;
-            summary.emails_queued += chunk.len() as u64;
-            progress.advance(chunk.len() as u64);
-        }
-        let detail = format!(
-            "rows={} created={} updated={} unchanged={} roles={} providers={} emails={} sha256={}",
-            summary.rows,
-            summary.created,
-            summary.updated,
-            summary.unchanged,
-            summary.roles_granted,
-            summary.providers_created,
-            summary.emails_queued,
-            summary.sha256
-        );
-        if summary.created + summary.updated > 0 {
-            tx.refresh_statistics().await?;
-        }
-        tx.append_audit(&meta.event(now, None, "import_legacy", None, Outcome::Success, &detail))
+            for chunk in updates.chunks(STEP) {
+                u.tx().update_imported_users(chunk).await?;
+                progress.advance(chunk.len() as u64);
+            }
+            for chunk in grants.chunks(STEP) {
+                summary.roles_granted += u.tx().grant_roles(chunk).await?;
+                progress.advance(chunk.len() as u64);
+            }
+            for chunk in welcome.chunks(STEP) {
+                u.tx().enqueue_emails(chunk).await?;
+                summary.emails_queued += chunk.len() as u64;
+                progress.advance(chunk.len() as u64);
+            }
+            let detail = format!(
+                "rows={} created={} updated={} unchanged={} roles={} providers={} emails={} sha256={}",
+                summary.rows,
+                summary.created,
+                summary.updated,
+                summary.unchanged,
+                summary.roles_granted,
+                summary.providers_created,
+                summary.emails_queued,
+                summary.sha256
+            );
+            if summary.created + summary.updated > 0 {
+                u.tx().refresh_statistics().await?;
+            }
+            u.audit(&permit, None, &detail).await?;
+            if summary.emails_queued > 0 {
+                u.wake_workers();
+            }
+            Ok(u.done(&permit, Ok(summary)))
+            })
             .await?;
-        tx.commit().await?;
-        if summary.emails_queued > 0 {
-            self.outbox_ready.notify_one();
-        }
+        let mut summary = outcome.map_err(ImportError::Rejected)?;
         summary.elapsed = started.elapsed();
         Ok(summary)
     }
