@@ -296,10 +296,16 @@ async fn update(
         Ok(r) => r.map(app::users::RoleChange::Replace),
         Err(e) => return answer(&state, &caller, Err(e)).await,
     };
+    // Audited as a role change only when it changes nothing but roles.
+    let action = if roles.is_some() {
+        "users.set_roles"
+    } else {
+        "users.update"
+    };
     let edit = app::users::UserEdit { patch, roles };
     let result = state
         .app
-        .edit_user(caller.principal(), id, edit, "users.set_roles", meta)
+        .edit_user(caller.principal(), id, edit, action, meta)
         .await;
     answer(&state, &caller, result).await
 }
