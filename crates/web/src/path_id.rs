@@ -2,19 +2,20 @@
 //! only ever sees a well-formed id. A malformed one is answered exactly as a
 //! missing resource (404, PRODUCT §2 rule 1), and the attempt is audited.
 //!
-//! Page forms take the id as text and call [`parse_id`] after their `Form`
-//! extractor, so that a cross-site post is refused as one (by the CSRF check)
-//! before its id is looked at.
+//! Page forms posted to such a route use [`IdForm`]: the CSRF check comes
+//! first, so a cross-site post is refused as one before its id is looked at.
 
 use std::str::FromStr;
 
-use axum::extract::{FromRequestParts, OriginalUri, Path};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Path, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::context::Ctx;
 use crate::error::ApiError;
-use crate::page::Page;
+use serde::de::DeserializeOwned;
+
+use crate::page::{Form, Page};
 use crate::state::WebState;
 
 /// The audit action of a malformed id in a path.
@@ -71,23 +72,46 @@ pub async fn parse_id<T: FromStr>(
     raw: &str,
     field: &str,
 ) -> Result<T, app::AppError> {
-    match raw.parse::<T>() {
-        Ok(id) => Ok(id),
-        Err(_) => {
+    // Only the id is kept: a parse error need not live across the await.
+    match raw.parse::<T>().ok() {
+        Some(id) => Ok(id),
+        None => {
             app.record_refusal(meta, actor, MALFORMED_ID, field).await;
             Err(app::AppError::NotFound)
         }
     }
 }
 
-/// A page form's id, parsed once its `Form` passed the CSRF check: someone
-/// not signed in is sent to sign in; a malformed id is audited and answered
-/// as not found.
-pub async fn form_id<T: FromStr>(page: &Page, raw: &str) -> Result<T, Response> {
-    let Some(actor) = page.principal() else {
-        return Err(Redirect::to("/sign-in").into_response());
-    };
-    parse_id(&page.state.app, &page.ctx.meta, Some(actor), raw, "id")
-        .await
-        .map_err(|e| page.error(e))
+/// A page form posted to a route with an id (`/users/{id}`): the form's CSRF
+/// check first, then the id — someone not signed in is sent to sign in, a
+/// malformed id is audited and answered as not found.
+pub struct IdForm<I, T> {
+    pub id: I,
+    pub page: Page,
+    pub data: T,
+}
+
+impl<I, T> FromRequest<WebState> for IdForm<I, T>
+where
+    I: FromStr + Send,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &WebState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let raw = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map(|p| p.0)
+            .unwrap_or_default();
+        let Form { page, data } =
+            Form::<T>::from_request(Request::from_parts(parts, body), state).await?;
+        let Some(actor) = page.principal() else {
+            return Err(Redirect::to("/sign-in").into_response());
+        };
+        match parse_id(&page.state.app, &page.ctx.meta, Some(actor), &raw, "id").await {
+            Ok(id) => Ok(Self { id, page, data }),
+            Err(e) => Err(page.error(e)),
+        }
+    }
 }

@@ -7,7 +7,7 @@ use app::users::AddUserInput;
 use app::{AppError, FieldErrors};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, RawQuery};
+use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::forms::{Errors, encode, error_for, first, pairs, summary};
 use crate::layout::Layout;
 use crate::page::{Form, Page};
-use crate::path_id::{PathId, form_id};
+use crate::path_id::{IdForm, PathId};
 use crate::state::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -312,12 +312,13 @@ struct InviteForm {
     role: String,
 }
 
-async fn invite(Path(raw): Path<String>, form: Form<InviteForm>) -> Response {
-    let Form { page, data } = form;
-    let org_id: OrgId = match form_id(&page, &raw).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+async fn invite(
+    IdForm {
+        id: org_id,
+        page,
+        data,
+    }: IdForm<OrgId, InviteForm>,
+) -> Response {
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
     };

@@ -4,16 +4,16 @@
 
 use app::AppError;
 use askama::Template;
-use axum::extract::{Path, RawQuery};
+use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::UserId;
 
 use super::edit::load_for_edit;
 use crate::layout::Layout;
-use crate::page::{Form, Page};
+use crate::page::Page;
 use crate::pages::forms::{Errors, first, pairs};
-use crate::path_id::{PathId, form_id, parse_id};
+use crate::path_id::{IdForm, PathId, parse_id};
 
 struct CopyTarget {
     id: String,
@@ -118,14 +118,8 @@ struct CopiedPage {
 /// Seed 000 D2–D3: "Copy to" copies every role, or none (with the reason);
 /// the answer is the confirmation, with "Back" to View user.
 pub(super) async fn copy_submit(
-    Path(raw): Path<String>,
-    form: Form<Vec<(String, String)>>,
+    IdForm { id, page, data }: IdForm<UserId, Vec<(String, String)>>,
 ) -> Response {
-    let Form { page, data } = form;
-    let id: UserId = match form_id(&page, &raw).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
     };

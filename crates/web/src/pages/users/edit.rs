@@ -7,7 +7,7 @@ use app::records::UserWithRoles;
 use app::users::{RoleChange, RoleOffer, UserEdit, UserPatch, UserPermissions};
 use app::{AppError, FieldErrors};
 use askama::Template;
-use axum::extract::{Path, RawQuery};
+use axum::extract::RawQuery;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::UserId;
@@ -15,11 +15,11 @@ use domain::UserId;
 use super::staged::Staged;
 use super::{PersonInput, when};
 use crate::layout::Layout;
-use crate::page::{Form, Page};
+use crate::page::Page;
 use crate::pages::forms::{
     DateParts, Errors, end_of_day, error_for, first, last_day, long_date, pairs, summary,
 };
-use crate::path_id::{PathId, form_id};
+use crate::path_id::{IdForm, PathId};
 
 struct RoleLine {
     id: String,
@@ -184,14 +184,8 @@ pub(super) async fn edit(
 
 /// Submit: the final role set and the access checkbox, applied together.
 pub(super) async fn edit_submit(
-    Path(raw): Path<String>,
-    form: Form<Vec<(String, String)>>,
+    IdForm { id, page, data }: IdForm<UserId, Vec<(String, String)>>,
 ) -> Response {
-    let Form { page, data } = form;
-    let id: UserId = match form_id(&page, &raw).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
     let (user, offers, may) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
@@ -365,12 +359,9 @@ pub(super) async fn details_form(page: Page, PathId(id): PathId<UserId>) -> Resp
     )
 }
 
-pub(super) async fn details_submit(Path(raw): Path<String>, form: Form<PersonInput>) -> Response {
-    let Form { page, data } = form;
-    let id: UserId = match form_id(&page, &raw).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+pub(super) async fn details_submit(
+    IdForm { id, page, data }: IdForm<UserId, PersonInput>,
+) -> Response {
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
     };
@@ -478,14 +469,8 @@ pub(super) async fn expiry_form(page: Page, PathId(id): PathId<UserId>) -> Respo
 }
 
 pub(super) async fn expiry_submit(
-    Path(raw): Path<String>,
-    form: Form<Vec<(String, String)>>,
+    IdForm { id, page, data }: IdForm<UserId, Vec<(String, String)>>,
 ) -> Response {
-    let Form { page, data } = form;
-    let id: UserId = match form_id(&page, &raw).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
     let (user, _, _) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
@@ -531,12 +516,9 @@ pub(super) async fn expiry_submit(
 }
 
 /// Seed 000 B3–B4: unlock an account locked by wrong passwords (or codes).
-pub(super) async fn unlock(Path(raw): Path<String>, form: Form<Vec<(String, String)>>) -> Response {
-    let page = form.page;
-    let id: UserId = match form_id(&page, &raw).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+pub(super) async fn unlock(
+    IdForm { id, page, .. }: IdForm<UserId, Vec<(String, String)>>,
+) -> Response {
     let (user, offers, may) = match load_for_edit(&page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
