@@ -303,6 +303,19 @@ impl App {
                     u.now,
                 ))
                 .await?;
+                let alert = crate::users::Alert {
+                    subject: "access key activated",
+                    lead: format!(
+                        "{} activated an access key",
+                        crate::users::person_named(
+                            &actor.display_name(),
+                            actor.user.email.as_str()
+                        )
+                    ),
+                    changes: vec![format!("Role given: {}", grant.name())],
+                };
+                self.alert_portal_admins(u, record.organisation_id, &[actor.user.id], &alert)
+                    .await?;
                 "role granted"
             } else {
                 "role already held: no use counted"

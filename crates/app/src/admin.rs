@@ -330,6 +330,24 @@ impl App {
                 now,
             ))
             .await?;
+            // Security alerts (issue 13): the provider's other Portal Administrators.
+            let admin_roles: Vec<String> = (roles.iter())
+                .filter(|r| crate::users::is_alerted_role(r))
+                .map(|r| format!("Role given: {}", r.name("")))
+                .collect();
+            if !admin_roles.is_empty() {
+                let by = crate::users::actor_name(None, organisation.id);
+                let alert = crate::users::Alert {
+                    subject: "administrator role given",
+                    lead: format!(
+                        "{by} added a new user, {}",
+                        crate::users::person_named(&name, email.as_str())
+                    ),
+                    changes: admin_roles,
+                };
+                self.alert_portal_admins(u, organisation.id, &[id], &alert)
+                    .await?;
+            }
             let role_ids: Vec<String> = roles.iter().map(Role::id).collect();
             u.audit(
                 &permit,

@@ -434,31 +434,50 @@ impl App {
             }
         }
 
-        // Audit history: what a busy year leaves behind.
+        // Audit history: what a busy year leaves behind, spread over the
+        // providers as their people are, one row in six a refused role change.
+        // Written many rows per statement (`append_audit_bulk`), chained as
+        // every row is: a million rows one statement each would take minutes.
         progress.stage("Audit history", scale.audit_events as u64);
-        const ACTIONS: [&str; 5] = [
-            "sign_in.succeeded",
-            "sign_in.code_requested",
-            "users.roles_changed",
-            "users.viewed",
-            "submission.uploaded",
+        const ACTIONS: [(&str, &str); 6] = [
+            ("sign_in.succeeded", ""),
+            ("sign_in.code_requested", "code sent"),
+            (
+                "users.set_roles",
+                "added=[data-collection-contributor:heses] removed=[]",
+            ),
+            ("users.update", "Portal access disabled"),
+            ("submissions.upload", ""),
+            ("users.set_roles", domain::authz::DELEGATE_ROLE),
         ];
+        let mut batch = Vec::with_capacity(10_000);
         for n in 0..scale.audit_events {
             let i = rng.gen_range(0..people.len());
-            tx.append_audit(&NewAuditEvent {
+            let (action, detail) = ACTIONS[n % ACTIONS.len()];
+            let refused = n % ACTIONS.len() == 5;
+            // Someone of the same provider (people are listed provider by provider).
+            let same = people.partition_point(|p| p.provider < people[i].provider);
+            let end = people.partition_point(|p| p.provider <= people[i].provider);
+            let target = ids[rng.gen_range(same..end.max(same + 1))];
+            batch.push(NewAuditEvent {
                 at: now - Duration::seconds((scale.audit_events - n) as i64),
                 actor_id: Some(ids[i]),
                 organisation_id: orgs[people[i].provider],
-                action: ACTIONS[n % ACTIONS.len()].into(),
-                target: Some(ids[rng.gen_range(0..people.len())].to_string()),
-                outcome: Outcome::Success,
-                detail: String::new(),
+                action: action.into(),
+                target: Some(target.to_string()),
+                outcome: if refused {
+                    Outcome::Refused
+                } else {
+                    Outcome::Success
+                },
+                detail: detail.into(),
                 request_id: Some(format!("bench-{n}")),
                 ip: Some("127.0.0.1".into()),
-            })
-            .await?;
-            if n % 1000 == 999 {
-                progress.advance(1000);
+            });
+            if batch.len() == batch.capacity() || n + 1 == scale.audit_events {
+                tx.append_audit_bulk(&batch).await?;
+                progress.advance(batch.len() as u64);
+                batch.clear();
             }
         }
         tx.refresh_statistics().await?;

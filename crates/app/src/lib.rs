@@ -6,6 +6,7 @@
 //! [`mail::Mailer`]. Nothing here knows about HTTP.
 
 pub mod access_keys;
+pub mod activity;
 pub mod admin;
 pub mod areas;
 pub mod audit;
@@ -27,6 +28,7 @@ pub mod permit;
 pub mod records;
 pub mod sealed;
 pub mod session;
+pub mod sessions;
 pub mod sign_in;
 pub mod unit;
 pub mod users;

@@ -174,6 +174,16 @@ impl App {
                 now,
             ))
             .await?;
+            let alert = crate::users::Alert {
+                subject: "access key activated",
+                lead: format!(
+                    "{} registered a new account with an access key",
+                    crate::users::person_named(&user.display_name(), user.email.as_str())
+                ),
+                changes: vec![format!("Role given: {}", grant.name())],
+            };
+            self.alert_portal_admins(u, org.id, &[user_id], &alert)
+                .await?;
             let roles = vec![grant];
             Ok(u.done(&permit, store::UserWithRoles { user, roles }))
         })

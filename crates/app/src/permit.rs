@@ -292,6 +292,29 @@ pub fn may_do(actor: &Principal, task: RegulatorTask) -> bool {
     authz::may_do_regulator_task(actor.organisation.kind, &actor.role_list(), task).is_ok()
 }
 
+// --- Reading the audit trail (issue 13) ----------------------------------------
+
+/// Whose audit trail may be read: one organisation's, or (`None`) every one's.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditScope(pub Option<OrgId>);
+
+/// Reading the audit trail (the Activity page, `GET /api/v1/audit`).
+pub(crate) fn audit_reader(
+    actor: &Principal,
+    action: &'static str,
+) -> Result<Permit<AuditScope>, Refusal> {
+    let roles = actor.role_list();
+    authz::audit_reach(&subject(actor, &roles))
+        .map(|reach| Permit::grant(AuditScope(reach), action, reach))
+        .map_err(|d| Refusal::denied(action, None, d))
+}
+
+/// Whether `actor` may read any audit trail (for the navigation).
+pub fn may_read_audit(actor: &Principal) -> bool {
+    let roles = actor.role_list();
+    authz::audit_reach(&subject(actor, &roles)).is_ok()
+}
+
 // --- Data returns and documents -------------------------------------------------
 
 /// Work in an area for an organisation: any one of `tasks` must be allowed.

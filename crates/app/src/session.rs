@@ -14,6 +14,9 @@ pub struct Principal {
     pub organisation: OrganisationRecord,
     pub roles: Vec<RoleGrant>,
     pub session_hash: Vec<u8>,
+    /// The public id of the session (or API token) this request came with.
+    pub session_id: uuid::Uuid,
+    /// `Token` for a personal API token presented as a bearer token.
     pub session_kind: SessionKind,
 }
 
@@ -26,7 +29,9 @@ impl Principal {
 impl App {
     /// The principal behind a presented token, if its session is live and its
     /// account may still use the portal. `kind` must match: a browser cookie is
-    /// not an API token, nor the reverse.
+    /// not an API token, nor the reverse. A bearer token (`kind` `Api`) may be
+    /// an API sign-in's session or a personal API token (stored kind `Token`):
+    /// both are resolved here, the same way, with roles read fresh.
     pub async fn resolve_session(
         &self,
         token: &str,
@@ -41,14 +46,19 @@ impl App {
         };
         let now = self.clock.now();
         let s = &found.session;
-        if s.kind != kind
+        let kind_fits =
+            s.kind == kind || (kind == SessionKind::Api && s.kind == SessionKind::Token);
+        if !kind_fits
             || s.ended_at.is_some()
-            || !session::is_live(s.created_at, s.last_seen_at, now)
+            || !crate::sessions::is_live(s, now)
             || !found.user.account_state().may_keep_session(now)
         {
             return Ok(None);
         }
-        if now - s.last_seen_at >= session::TOUCH_INTERVAL {
+        // A token's first use is recorded at once (its `last_used_at` starts
+        // empty); after that, as for sessions, at most once a minute.
+        let first_use = s.kind == SessionKind::Token && s.last_seen_at == s.created_at;
+        if first_use || now - s.last_seen_at >= session::TOUCH_INTERVAL {
             self.store.touch_session(&hash, now).await?;
         }
         Ok(Some(Principal {
@@ -56,7 +66,8 @@ impl App {
             organisation: found.organisation,
             roles: found.roles,
             session_hash: hash,
-            session_kind: kind,
+            session_id: s.id,
+            session_kind: s.kind,
         }))
     }
 

@@ -256,6 +256,60 @@ pub fn keeps_a_portal_admin(org_kind: OrganisationKind, remaining: i64) -> Decis
     Ok(())
 }
 
+// --- Reading the audit trail (issue 13) -------------------------------------
+
+pub const NOT_AUDIT_READER: &str = "Only administrators can read an organisation's activity";
+
+/// Whose audit trail `actor` may read (PRODUCT §8): a provider administrator
+/// (either role) their own organisation's, `Some(org)`; a regulator
+/// administrator every organisation's, `None`; nobody else any.
+pub fn audit_reach(actor: &Subject) -> Result<Option<OrgId>, Denial> {
+    if actor.is_regulator_admin() {
+        Ok(None)
+    } else if actor.is_provider_admin() {
+        Ok(Some(actor.org))
+    } else {
+        Err(Denial::Forbidden(NOT_AUDIT_READER))
+    }
+}
+
+#[cfg(test)]
+mod audit_reach_tests {
+    use super::*;
+
+    #[test]
+    fn provider_admins_read_their_own_regulator_admins_all_others_none() {
+        let org = OrgId::random();
+        let who = |kind, roles: &'static [Role]| Subject {
+            user: UserId::random(),
+            org,
+            org_kind: kind,
+            roles,
+        };
+        use OrganisationKind::{Provider, Regulator};
+        assert_eq!(
+            audit_reach(&who(Provider, &[Role::PortalAdmin])),
+            Ok(Some(org))
+        );
+        assert_eq!(
+            audit_reach(&who(Provider, &[Role::DelegatedPortalAdmin])),
+            Ok(Some(org))
+        );
+        assert_eq!(
+            audit_reach(&who(Regulator, &[Role::RegulatorAdmin])),
+            Ok(None)
+        );
+        let refused = Err(Denial::Forbidden(NOT_AUDIT_READER));
+        assert_eq!(audit_reach(&who(Provider, &[])), refused);
+        // A role held in the wrong kind of organisation gives nothing.
+        assert_eq!(audit_reach(&who(Regulator, &[Role::PortalAdmin])), refused);
+        assert_eq!(
+            audit_reach(&who(Provider, &[Role::RegulatorAdmin])),
+            refused
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

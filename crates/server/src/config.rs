@@ -36,6 +36,10 @@ pub struct Config {
     pub max_upload_mb: u64,
     /// At least 32 bytes. Required in production.
     pub secret_key: Option<String>,
+    /// Earlier secret keys, comma-separated, newest first: only `portal audit
+    /// verify` uses them, to check the audit chain written before a key
+    /// rotation (docs/operating.md).
+    pub previous_secret_keys: Option<String>,
     /// Development: fill an empty database with demonstration data.
     pub demo: bool,
     pub sign_in_per_ip_per_minute: u32,
@@ -61,6 +65,7 @@ impl Default for Config {
             files_dir: "data/files".into(),
             max_upload_mb: 100,
             secret_key: None,
+            previous_secret_keys: None,
             demo: true,
             sign_in_per_ip_per_minute: 30,
             password_sign_in: false,
@@ -82,6 +87,10 @@ impl std::fmt::Debug for Config {
             .field("mail_capture", &self.mail_capture)
             .field("mail_from", &self.mail_from)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "…"))
+            .field(
+                "previous_secret_keys",
+                &self.previous_secret_keys.as_ref().map(|_| "…"),
+            )
             .field("demo", &self.demo)
             .field("sign_in_per_ip_per_minute", &self.sign_in_per_ip_per_minute)
             .field("password_sign_in", &self.password_sign_in)
@@ -104,7 +113,7 @@ fn smtp_is_private(url: &str) -> bool {
 
 /// The settings read from `PORTAL_*` variables. Other `PORTAL_*` variables
 /// (`PORTAL_CONFIG`, `PORTAL_LOG`, the tests' `PORTAL_TEST_POSTGRES_URL`) are not settings.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "env",
     "database_url",
     "listen",
@@ -116,6 +125,7 @@ const KEYS: [&str; 16] = [
     "files_dir",
     "max_upload_mb",
     "secret_key",
+    "previous_secret_keys",
     "demo",
     "sign_in_per_ip_per_minute",
     "password_sign_in",
@@ -175,6 +185,9 @@ impl Config {
             if self.mail_capture.is_some() {
                 problems.push("PORTAL_MAIL_CAPTURE is for benchmarks only: it would keep every sign-in code in a file");
             }
+            if self.mail_dir.is_some() {
+                problems.push("PORTAL_MAIL_DIR is for development only: it would write every email, sign-in codes included, to files");
+            }
             match &self.secret_key {
                 None => problems.push("PORTAL_SECRET_KEY is not set (use at least 32 random bytes, e.g. `openssl rand -hex 32`)"),
                 Some(k) if k.len() < 32 => problems.push("PORTAL_SECRET_KEY is shorter than 32 bytes"),
@@ -227,6 +240,21 @@ impl Config {
             .map_err(|e| ConfigError::Refused(format!("PORTAL_SECRET_KEY: {e}")))
     }
 
+    /// The earlier keys of `PORTAL_PREVIOUS_SECRET_KEYS`, newest first.
+    pub fn previous_secret_keys(&self) -> Result<Vec<domain::otp::SecretKey>, ConfigError> {
+        self.previous_secret_keys
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| {
+                domain::otp::SecretKey::new(k.as_bytes().to_vec())
+                    .map_err(|e| ConfigError::Refused(format!("PORTAL_PREVIOUS_SECRET_KEYS: {e}")))
+            })
+            .collect()
+    }
+
     /// Demonstration data is never loaded in production.
     pub fn loads_demo(&self) -> bool {
         self.demo && !self.production()
@@ -255,6 +283,27 @@ mod tests {
         let c = c.checked().unwrap();
         assert!(!c.loads_demo());
         assert_eq!(c.mail_dir(), None);
+    }
+
+    #[test]
+    fn production_refuses_a_mail_directory() {
+        let c = Config {
+            env: Environment::Production,
+            secret_key: Some("x".repeat(40)),
+            smtp_url: Some("smtp://127.0.0.1:25".into()),
+            mail_dir: Some("mail".into()),
+            ..Config::default()
+        };
+        let err = c.clone().checked().unwrap_err().to_string();
+        assert!(
+            err.contains("PORTAL_MAIL_DIR is for development only"),
+            "{err}"
+        );
+        let c = Config {
+            mail_dir: None,
+            ..c
+        };
+        assert!(c.checked().is_ok());
     }
 
     #[test]

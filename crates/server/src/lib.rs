@@ -27,6 +27,36 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
     Ok(Arc::new(store))
 }
 
+/// Starts keeping the audit chain with the configured key (before anything is
+/// written): the first time after an upgrade, and after a key rotation, this
+/// records the row from which the new key keeps the chain (docs/operating.md).
+pub async fn open_audit_chain(
+    store: &SqlStore,
+    config: &Config,
+) -> anyhow::Result<store::ChainEpoch> {
+    use store::Store;
+    let key = domain::audit::ChainKey::derive(&config.secret_key()?);
+    let now = time::OffsetDateTime::now_utc();
+    let epoch = store
+        .open_audit_chain(key, now)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Corrupt(why) => {
+                anyhow::anyhow!("refusing to write to the audit trail: {why}")
+            }
+            e => anyhow::anyhow!("cannot open the audit chain: {e:?}"),
+        })?;
+    if epoch.created_at == now && epoch.from_seq > 1 {
+        // An upgrade from the unkeyed chain, or a new key: operators note the row.
+        tracing::warn!(
+            from_row = epoch.from_seq,
+            key_id = %epoch.key_id,
+            "the audit chain is kept with a new key from this row on (see docs/decisions.md, \"The keyed audit chain\")"
+        );
+    }
+    Ok(epoch)
+}
+
 /// The configured transports: SMTP if given, and `.eml` files if a directory is;
 /// only the capture file when one is given (benchmarks).
 pub fn mailer(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {

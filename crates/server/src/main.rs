@@ -134,8 +134,30 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain; report the first broken row.
-    Verify,
+    /// Recompute the keyed hash chain; report the first broken row. Earlier keys
+    /// (after a rotation) come from PORTAL_PREVIOUS_SECRET_KEYS.
+    Verify {
+        /// Also compare with an earlier `portal audit export`: every exported row
+        /// must still be there unchanged, and none cut off the end.
+        #[arg(long, value_name = "FILE")]
+        against: Option<PathBuf>,
+    },
+    /// Once, after upgrading a database whose trail was chained without a key:
+    /// rows 1–N (the whole trail, checked first) stay as they are and the
+    /// configured key keeps the chain from row N+1 on.
+    AdoptUnkeyed {
+        /// The trail's last row, as `portal audit verify` of the earlier version reported.
+        #[arg(long, value_name = "N")]
+        through: i64,
+    },
+    /// Check the chain, then write the rows (after row SEQ, or all) as JSON lines
+    /// to FILE, ending with the chain's head vouched for by the key. Keep it away
+    /// from the database.
+    Export {
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        since: i64,
+        file: PathBuf,
+    },
 }
 
 fn init_tracing(config: &Config) {
@@ -195,6 +217,11 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     let store = server::open_store(&config).await?;
+    // Checking and exporting the trail write nothing (not even a new key's
+    // starting row: a wrong key must not change the record).
+    if !matches!(command, Command::Audit(_)) {
+        server::open_audit_chain(&store, &config).await?;
+    }
     let portal = Portal::assemble(
         &config,
         store.clone(),
@@ -363,22 +390,112 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 Err(ImportError::Failed(e)) => return Err(explain(e)),
             }
         }
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Verify { against }) => {
+            let keys = app.chain_keys(&config.previous_secret_keys()?);
             let report = app
-                .verify_audit_chain()
+                .verify_audit_chain(&keys)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            match report.first_broken {
-                None => println!("audit trail intact: {} rows checked", report.rows),
-                Some((seq, why)) => {
-                    println!("audit trail BROKEN at row {seq}: {why}");
+            if let Some((seq, why)) = &report.first_broken {
+                println!("audit trail BROKEN at row {seq}: {why}");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("audit trail intact: {} rows checked", report.rows);
+            if report.unkeyed_rows > 0 {
+                println!(
+                    "rows 1–{} were chained without a key, before the chain was keyed",
+                    report.unkeyed_rows
+                );
+            }
+            for (from, key_id) in &report.epochs {
+                println!("rows from {from} on are keyed with key {key_id}");
+            }
+            if let Some(path) = against {
+                let file = std::fs::File::open(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                let mut file = std::io::BufReader::new(file);
+                match app.compare_with_export(&keys, &mut file).await {
+                    Ok(None) => println!("matches the export {}", path.display()),
+                    Ok(Some((seq, why))) => {
+                        println!("audit trail BROKEN at row {seq}: {why}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    Err(e) => {
+                        println!("cannot compare with {}: {e}", path.display());
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
+        }
+        Command::Audit(AuditCommand::AdoptUnkeyed { through }) => {
+            match app.adopt_unkeyed_audit(through).await {
+                Ok(epoch) => println!(
+                    "rows 1–{through} stay chained without a key; from row {} on the chain is \
+                     keyed with key {}. Note the figure {through}: `portal audit verify` states it \
+                     from now on",
+                    epoch.from_seq, epoch.key_id
+                ),
+                Err(e) => {
+                    eprintln!("portal: {e}");
                     return Ok(ExitCode::FAILURE);
                 }
             }
         }
+        Command::Audit(AuditCommand::Export { since, file }) => {
+            let keys = app.chain_keys(&config.previous_secret_keys()?);
+            let report = app
+                .verify_audit_chain(&keys)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            if let Some((seq, why)) = report.first_broken {
+                eprintln!("portal: not exported: audit trail BROKEN at row {seq}: {why}");
+                return Ok(ExitCode::FAILURE);
+            }
+            let summary = write_export(app, since, &file).await?;
+            println!(
+                "{} rows written to {}; chain head: row {} ({})",
+                summary.rows,
+                file.display(),
+                summary.head.seq,
+                summary.head.hash
+            );
+        }
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes an export next to `file` and moves it into place once complete,
+/// readable by its owner only (it holds people's addresses).
+async fn write_export(
+    app: &app::App,
+    since: i64,
+    file: &std::path::Path,
+) -> anyhow::Result<app::audit::ExportSummary> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let partial = file.with_extension("partial");
+    // A file left by an interrupted run keeps its permissions: start afresh.
+    match std::fs::remove_file(&partial) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
+    let mut out = std::io::BufWriter::new(out);
+    let summary = app
+        .export_audit(since, &mut out)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    out.flush()?;
+    out.get_ref().sync_all()?;
+    std::fs::rename(&partial, file)?;
+    Ok(summary)
 }
 
 /// The import's progress bar, on stderr (drawn only when stderr is a terminal):

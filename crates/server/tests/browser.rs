@@ -22,6 +22,9 @@ testkit::both_backends!(
     a_heses_return_is_opened_submitted_and_accepted_and_every_page_passes_axe,
     the_data_return_journey_works_with_javascript_off,
     pages_offer_only_what_the_actor_may_do_and_say_why,
+    my_account_lists_two_sessions_ends_the_other_and_shows_a_new_token_once,
+    my_account_sessions_and_tokens_work_with_javascript_off,
+    a_delegates_refused_grant_appears_on_activity_filtered_and_exported_with_and_without_javascript,
 );
 
 /// Waits (up to 10 s) until the browser shows `path` with the page fully there
@@ -1784,4 +1787,301 @@ async fn pages_offer_only_what_the_actor_may_do_and_say_why(backend: Backend) {
         "{choices:?}"
     );
     chrome.client.clone().close().await.unwrap();
+}
+
+/// My account (issue 13): two sessions listed, this one marked; the other
+/// ended; an API token created and shown once. Axe checks every page.
+async fn sessions_and_tokens(backend: Backend, javascript: bool) {
+    let Some(chrome) = Chrome::start(javascript).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await.unwrap();
+    let c = &chrome.client;
+    let email = app.user("10000141", "sam@one.example.ac.uk", &[]).await;
+    // The other session: signed in to the API a minute before the browser.
+    let other = app.api_sign_in(&email).await;
+    app.clock.advance(time::Duration::minutes(1));
+    signs_in(&chrome, &app, javascript, email.clone()).await;
+    c.goto(&app.url("/account")).await.unwrap();
+    arrive(c, "/account").await;
+    if javascript {
+        assert_accessible(&chrome, "my account, two sessions").await;
+    }
+    let rows = c
+        .find_all(Locator::XPath(
+            "//h2[@id='sessions']/following-sibling::table[1]//tbody/tr",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(page_has(c, "This session").await);
+    assert!(page_has(c, "API sign-in").await);
+    let end = c
+        .find(Locator::XPath(
+            "//form[starts-with(@action, '/account/sessions/') and contains(@action, '/end')]//button",
+        ))
+        .await
+        .unwrap();
+    submit(c, end).await;
+    arrive(c, "/account").await;
+    assert!(page_has(c, "The session has been signed out.").await);
+    if javascript {
+        assert_accessible(&chrome, "my account, the other session ended").await;
+    }
+    let rows = c
+        .find_all(Locator::XPath(
+            "//h2[@id='sessions']/following-sibling::table[1]//tbody/tr",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let (status, _) = app.call("GET", "/api/v1/me", Some(&other), None).await;
+    assert_eq!(status, 401, "the ended session stops working at once");
+
+    click_link(c, "Create an API token").await;
+    arrive(c, "/account/api-tokens/new").await;
+    if javascript {
+        assert_accessible(&chrome, "create an API token").await;
+    }
+    // Nothing filled in: told what to fix, on the same page.
+    press(c, "Create token").await;
+    arrive(c, "/account/api-tokens/new").await;
+    assert!(page_has(c, "Enter a name for the token").await);
+    if javascript {
+        assert_accessible(&chrome, "create an API token, with errors").await;
+    }
+    let expiry = app.clock.now_plus(time::Duration::days(30)).date();
+    fill(c, "#name", "Nightly export").await;
+    fill_date(
+        c,
+        "expires_at",
+        &expiry.day().to_string(),
+        &u8::from(expiry.month()).to_string(),
+        &expiry.year().to_string(),
+    )
+    .await;
+    press(c, "Create token").await;
+    arrive(c, "/account/api-tokens/new").await;
+    assert!(page_has(c, "This is the only time it is shown").await);
+    if javascript {
+        assert_accessible(&chrome, "API token created").await;
+    }
+    let token = c
+        .find(Locator::Css("#api-token"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(token.len(), 64);
+    let (status, _) = app.call("GET", "/api/v1/me", Some(&token), None).await;
+    assert_eq!(status, 200);
+    click_link(c, "Return to My account").await;
+    arrive(c, "/account").await;
+    assert!(page_has(c, "Nightly export").await);
+    assert!(!page_has(c, &token).await, "the token is shown once only");
+    if javascript {
+        assert_accessible(&chrome, "my account, with a token").await;
+    }
+    chrome.client.clone().close().await.unwrap();
+}
+
+async fn my_account_lists_two_sessions_ends_the_other_and_shows_a_new_token_once(backend: Backend) {
+    sessions_and_tokens(backend, true).await;
+}
+
+async fn my_account_sessions_and_tokens_work_with_javascript_off(backend: Backend) {
+    sessions_and_tokens(backend, false).await;
+}
+
+/// Issue 13: as a Portal Administrator, the Activity page shows a delegated
+/// administrator's refused attempt to grant Portal Administrator as a sentence
+/// marked refused; filtering by that person and by date finds it; the CSV
+/// download holds the same rows; another provider's events never appear.
+/// With JavaScript on, axe checks every page; with it off, the same journey works.
+async fn activity_journey(backend: Backend, javascript: bool) {
+    let Some(chrome) = Chrome::start(javascript).await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await.unwrap();
+    let ada = app
+        .user("10000501", "ada@act.example.ac.uk", &["portal-admin"])
+        .await;
+    let dee = app
+        .user(
+            "10000501",
+            "dee@act.example.ac.uk",
+            &["delegated-portal-admin"],
+        )
+        .await;
+    app.user("10000501", "hana@act.example.ac.uk", &[]).await;
+    let bob = app
+        .user("10000502", "bob@other.example.ac.uk", &["portal-admin"])
+        .await;
+    app.user("10000502", "zed@other.example.ac.uk", &[]).await;
+    let id = |email: &'static str| {
+        let app = &app;
+        async move { app.user_record(email).await.id.to_string() }
+    };
+    let rename = |token: String, user: String, first: &'static str, last: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .call(
+                    "PATCH",
+                    &format!("/api/v1/users/{user}"),
+                    Some(&token),
+                    Some(serde_json::json!({"first_name": first, "last_name": last})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    let ada_api = app.api_sign_in(&ada).await;
+    let bob_api = app.api_sign_in(&bob).await;
+    rename(
+        ada_api.clone(),
+        id("dee@act.example.ac.uk").await,
+        "Dee",
+        "Delegate",
+    )
+    .await;
+    rename(ada_api, id("hana@act.example.ac.uk").await, "Hana", "Heses").await;
+    rename(bob_api, id("zed@other.example.ac.uk").await, "Zed", "Zulu").await;
+    let dee_api = app.api_sign_in(&dee).await;
+    let hana = id("hana@act.example.ac.uk").await;
+    app.refused(
+        "PUT",
+        &format!("/api/v1/users/{hana}/roles"),
+        Some(&dee_api),
+        Some(serde_json::json!({"roles": ["portal-admin"]})),
+        403,
+    )
+    .await;
+    app.deliver_mail().await;
+    let c = &chrome.client;
+    let check = |page: &'static str| {
+        let chrome = &chrome;
+        async move {
+            if javascript {
+                assert_accessible(chrome, page).await;
+            }
+        }
+    };
+    let refused = "Dee Delegate tried to change the roles or account of Hana Heses (refused";
+
+    signs_in(&chrome, &app, javascript, ada).await;
+    click_link(c, "Activity").await;
+    arrive(c, "/activity").await;
+    check("activity").await;
+    assert!(page_has(c, refused).await);
+    assert!(page_has(c, "govuk-tag--red").await, "marked refused");
+    assert!(!page_has(c, "Zed Zulu").await, "never another provider's");
+
+    // By person and by today's date (in the UK).
+    let now = app.clock.now_plus(time::Duration::ZERO);
+    let next = now.date().next_day().unwrap();
+    let today = if app::activity::uk_midnight(next) <= now {
+        next
+    } else {
+        now.date()
+    };
+    let (d, m, y) = (
+        today.day().to_string(),
+        u8::from(today.month()).to_string(),
+        today.year().to_string(),
+    );
+    fill(c, "#person", &dee).await;
+    fill_date(c, "from", &d, &m, &y).await;
+    fill_date(c, "to", &d, &m, &y).await;
+    click(c, "form.portal-filter button.govuk-button").await;
+    arrive(c, "/activity").await;
+    appears(c, "a[href^='/activity.csv?person=']").await;
+    check("activity filtered by person and date").await;
+    assert!(page_has(c, refused).await);
+    assert!(
+        !page_has(c, "changed the account of Dee Delegate").await,
+        "only what Dee did"
+    );
+    let mut shown = Vec::new();
+    for link in c
+        .find_all(Locator::Css("table a[href^='/activity/']"))
+        .await
+        .unwrap()
+    {
+        let href = link.attr("href").await.unwrap().unwrap();
+        shown.push(href.trim_start_matches("/activity/").to_owned());
+    }
+    assert!(!shown.is_empty());
+
+    // The CSV download holds the same rows.
+    let href = c
+        .find(Locator::Css("a[href^='/activity.csv']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let csv = if javascript {
+        c.execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0]).then(r => r.text()).then(done, e => done('failed: ' + e));",
+            vec![serde_json::json!(href)],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
+    } else {
+        let cookies = c
+            .get_all_cookies()
+            .await
+            .unwrap()
+            .iter()
+            .map(|k| format!("{}={}", k.name(), k.value()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let r = app
+            .client()
+            .get(app.url(&href))
+            .header("cookie", cookies)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    let exported: Vec<String> = csv
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').next().unwrap().trim_matches('"').to_owned())
+        .collect();
+    assert_eq!(exported, shown, "{csv}");
+    assert!(csv.contains(refused), "{csv}");
+
+    // The refused row's details.
+    let refused_row = c
+        .find(Locator::XPath(
+            "//tr[td[starts-with(normalize-space(), 'Dee Delegate tried')]]//a",
+        ))
+        .await
+        .unwrap();
+    refused_row.click().await.unwrap();
+    appears(c, "dl.govuk-summary-list").await;
+    check("an event's details").await;
+    for text in ["Refused", "Dee Delegate", "Hana Heses", "Request ID"] {
+        assert!(page_has(c, text).await, "{text}");
+    }
+    chrome.client.clone().close().await.unwrap();
+}
+
+async fn a_delegates_refused_grant_appears_on_activity_filtered_and_exported_with_and_without_javascript(
+    backend: Backend,
+) {
+    activity_journey(backend, true).await;
+    activity_journey(backend, false).await;
 }

@@ -34,10 +34,16 @@ pub struct SqlStore {
     /// The end of the audit chain as this process last wrote it: a guess that
     /// saves reading it back before the next append (see `append_audit`).
     pub(crate) audit_tip: AuditTip,
+    /// The key this process keeps the audit chain with, once
+    /// [`store::Store::open_audit_chain`] has run.
+    pub(crate) audit_key: AuditKey,
 }
 
 /// The last audit row's `(seq, hash)`, if this process has written one.
 pub(crate) type AuditTip = std::sync::Arc<std::sync::Mutex<Option<(i64, Vec<u8>)>>>;
+
+/// The audit chain's key, shared with every transaction of the store.
+pub(crate) type AuditKey = std::sync::Arc<std::sync::RwLock<Option<domain::audit::ChainKey>>>;
 
 impl SqlStore {
     pub fn backend_name(&self) -> &'static str {
@@ -131,6 +137,7 @@ async fn connect_sqlite(url: &str, max: u32) -> Result<SqlStore, StoreError> {
     Ok(SqlStore {
         backend: Backend::Sqlite { write, read },
         audit_tip: AuditTip::default(),
+        audit_key: AuditKey::default(),
     })
 }
 
@@ -199,5 +206,6 @@ async fn connect_postgres(
     Ok(SqlStore {
         backend: Backend::Postgres(pool),
         audit_tip: AuditTip::default(),
+        audit_key: AuditKey::default(),
     })
 }

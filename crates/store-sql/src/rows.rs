@@ -71,13 +71,17 @@ pub struct AttemptSnapshotRow {
 
 // Sessions ------------------------------------------------------------------
 
-pub const SESSION_COLUMNS: &str = "token_hash, user_id, kind, created_at, last_seen_at, ended_at";
+pub const SESSION_COLUMNS: &str =
+    "token_hash, id, user_id, kind, name, expires_at, created_at, last_seen_at, ended_at";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct SessionRow {
     token_hash: Vec<u8>,
+    id: Uuid,
     user_id: Uuid,
     kind: String,
+    name: Option<String>,
+    expires_at: Option<Ts>,
     created_at: Ts,
     last_seen_at: Ts,
     ended_at: Option<Ts>,
@@ -88,8 +92,11 @@ impl TryFrom<SessionRow> for SessionRecord {
     fn try_from(r: SessionRow) -> Result<Self, StoreError> {
         Ok(Self {
             token_hash: r.token_hash,
+            id: r.id,
             user_id: UserId(r.user_id),
             kind: SessionKind::parse(&r.kind).ok_or_else(|| corrupt("session kind", &r.kind))?,
+            name: r.name,
+            expires_at: r.expires_at.map(|t| t.0),
             created_at: r.created_at.0,
             last_seen_at: r.last_seen_at.0,
             ended_at: r.ended_at.map(|t| t.0),
@@ -123,8 +130,11 @@ where
         Ok(Self {
             session: SessionRow {
                 token_hash: row.try_get("s_token_hash")?,
+                id: row.try_get("s_id")?,
                 user_id: row.try_get("s_user_id")?,
                 kind: row.try_get("s_kind")?,
+                name: row.try_get("s_name")?,
+                expires_at: row.try_get("s_expires_at")?,
                 created_at: row.try_get("s_created_at")?,
                 last_seen_at: row.try_get("s_last_seen_at")?,
                 ended_at: row.try_get("s_ended_at")?,

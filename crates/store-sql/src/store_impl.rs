@@ -3,12 +3,13 @@
 //! own SQL; sections follow the features in the same order as `tx_impl.rs`.
 
 use async_trait::async_trait;
+use domain::audit::ChainKey;
 use domain::ids::MessageId;
 use domain::{AreaSlug, OrgId, Ukprn, UserId};
 use store::{
-    AuditRecord, DocumentRecord, FeedbackRecord, FileRecord, OrganisationRecord, OutboxMessage,
-    RoleGrant, SessionWithUser, Snapshot, Store, StoreResult, StoreTx, UserFilter, UserRecord,
-    UserWithRoles, WindowRecord,
+    AuditRecord, ChainEpoch, DocumentRecord, FeedbackRecord, FileRecord, OrganisationRecord,
+    OutboxMessage, RoleGrant, SessionWithUser, Snapshot, Store, StoreError, StoreResult, StoreTx,
+    UserFilter, UserRecord, UserWithRoles, WindowRecord,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -19,11 +20,105 @@ use crate::rows::*;
 use crate::ts::Ts;
 use crate::tx_impl::{SqlTx, TxInner};
 
-#[async_trait]
-impl Store for SqlStore {
-    // Connection ----------------------------------------------------------
+impl SqlStore {
+    /// [`Store::open_audit_chain`], or with `adopt` [`Store::adopt_unkeyed_audit`].
+    async fn keep_chain_with(
+        &self,
+        key: ChainKey,
+        now: OffsetDateTime,
+        adopt: Option<i64>,
+    ) -> StoreResult<ChainEpoch> {
+        let key_id = key.id();
+        let mut tx = self.begin_sql().await?;
+        // No row is appended while the stretch is decided, and replicas
+        // starting together decide once.
+        tx.lock_chain().await?;
+        let latest: Vec<(i64, String, Vec<u8>, Ts)> = tx!(tx, |c| sqlx::query_as(
+            "SELECT from_seq, key_id, mac, created_at FROM audit_chain_keys \
+             ORDER BY from_seq DESC LIMIT 2"
+        )
+        .fetch_all(&mut *c)
+        .await)
+        .map_err(db_err)?;
+        let next: i64 = tx!(tx, |c| sqlx::query_scalar::<_, i64>(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log"
+        )
+        .fetch_one(&mut *c)
+        .await)
+        .map_err(db_err)?;
+        let refuse = |why: String| Err(StoreError::Corrupt(why));
+        // Where the new stretch starts, and where the one before it started.
+        let (from_seq, previous) = match (latest.first(), adopt) {
+            (Some(_), Some(_)) => {
+                return refuse("the audit chain is already kept with a key".into());
+            }
+            (None, Some(through)) if through != next - 1 => {
+                return refuse(format!(
+                    "the audit trail ends at row {}, not row {through}",
+                    next - 1
+                ));
+            }
+            (None, Some(_)) => (next, 0),
+            (None, None) if next == 1 => (1, 0),
+            (None, None) => {
+                return refuse(format!(
+                    "the audit trail has {n} rows but no record of the key that keeps it. If this \
+                     database was last used by a version before the keyed chain, run \
+                     `portal audit adopt-unkeyed --through {n}` once; otherwise the record was \
+                     removed: investigate before going on (docs/decisions.md, \"The keyed audit chain\")",
+                    n = next - 1
+                ));
+            }
+            (Some((from, id, mac, at)), None) if *id == key_id => {
+                let epoch = ChainEpoch {
+                    from_seq: *from,
+                    key_id: id.clone(),
+                    mac: mac.clone(),
+                    created_at: at.0,
+                };
+                Box::new(tx).commit().await?;
+                *self.audit_key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
+                return Ok(epoch);
+            }
+            // A stretch no row was written under yet is taken over rather than
+            // left empty.
+            (Some((from, ..)), None) if *from >= next => {
+                tx!(tx, |c| sqlx::query(
+                    "DELETE FROM audit_chain_keys WHERE from_seq = $1"
+                )
+                .bind(*from)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected()))
+                .map_err(db_err)?;
+                (*from, latest.get(1).map_or(0, |l| l.0))
+            }
+            (Some((from, ..)), None) => (next, *from),
+        };
+        let epoch = ChainEpoch {
+            from_seq,
+            mac: key.epoch_mac(from_seq, &key_id, previous).to_vec(),
+            key_id,
+            created_at: now,
+        };
+        tx!(tx, |c| sqlx::query(
+            "INSERT INTO audit_chain_keys (from_seq, key_id, mac, created_at) \
+             VALUES ($1, $2, $3, $4)"
+        )
+        .bind(epoch.from_seq)
+        .bind(epoch.key_id.as_str())
+        .bind(epoch.mac.as_slice())
+        .bind(Ts(epoch.created_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Box::new(tx).commit().await?;
+        *self.audit_key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        Ok(epoch)
+    }
 
-    async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
+    async fn begin_sql(&self) -> StoreResult<SqlTx> {
         let inner = match &self.backend {
             // IMMEDIATE takes the write lock up front, so a transaction that reads
             // and then writes can never fail half-way for another writer's sake.
@@ -32,10 +127,20 @@ impl Store for SqlStore {
             }
             Backend::Postgres(pool) => TxInner::Postgres(pool.begin().await.map_err(db_err)?),
         };
-        Ok(Box::new(SqlTx {
+        Ok(SqlTx {
             inner,
             audit_tip: self.audit_tip.clone(),
-        }))
+            audit_key: self.audit_key.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    // Connection ----------------------------------------------------------
+
+    async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
+        Ok(Box::new(self.begin_sql().await?))
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -102,6 +207,28 @@ impl Store for SqlStore {
         .await.map(|r| r.rows_affected()))
         .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn user_sessions(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+        started_after: OffsetDateTime,
+    ) -> StoreResult<Vec<store::SessionRecord>> {
+        let rows = read!(self, |ex| sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND ended_at IS NULL \
+             AND (expires_at > $2 OR (expires_at IS NULL AND created_at > $3)) \
+             ORDER BY created_at DESC, id"
+        ))
+        .bind(user.0)
+        .bind(Ts(now))
+        .bind(Ts(started_after))
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(store::SessionRecord::try_from)
+            .collect()
     }
 
     // Users and their roles -----------------------------------------------
@@ -462,6 +589,178 @@ impl Store for SqlStore {
             .await)
         .map_err(db_err)?;
         rows.into_iter().map(AuditRecord::try_from).collect()
+    }
+
+    async fn audit_page(
+        &self,
+        filter: &store::AuditFilter,
+    ) -> StoreResult<(Vec<AuditRecord>, i64)> {
+        // Only the filters given are in the text, so each query is a range on
+        // one index of migration 20261203000001 read newest first, never a scan
+        // through "$n IS NULL OR …" that no planner can use an index for.
+        // PostgreSQL compares actions in the "C" collation (as its indexes
+        // do), where a range is exactly a prefix whatever the database's.
+        let action = match self.backend {
+            Backend::Sqlite { .. } => "action",
+            Backend::Postgres(_) => "(action COLLATE \"C\")",
+        };
+        // A group of actions (a prefix) is most of a trail: reading the trail
+        // backwards and keeping the group's rows fills a page after a few
+        // dozen, where the range on the action index must sort every row of
+        // the group first (15 ms for a provider with 10,000 rows on SQLite).
+        // SQLite's unary `+` keeps it off that index; PostgreSQL's planner
+        // chooses this plan by itself (measured, docs/decisions.md).
+        let group = match self.backend {
+            Backend::Sqlite { .. } => "+action",
+            Backend::Postgres(_) => "(action COLLATE \"C\")",
+        };
+        enum Arg {
+            Id(Uuid),
+            Text(String),
+            At(Ts),
+            Int(i64),
+        }
+        let mut args = Vec::new();
+        let mut conds = Vec::new();
+        let mut cond = |text: &str, arg: Arg| {
+            args.push(arg);
+            conds.push(text.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(org) = filter.organisation {
+            cond("organisation_id = ?", Arg::Id(org.0));
+        }
+        if let Some(actor) = filter.actor {
+            cond("actor_id = ?", Arg::Id(actor.0));
+        }
+        match filter.action.as_deref() {
+            Some(prefix) if prefix.ends_with('.') => {
+                // Action names are ASCII; '/' follows '.'.
+                let upper = format!("{}/", prefix.trim_end_matches('.'));
+                cond(&format!("{group} >= ?"), Arg::Text(prefix.to_owned()));
+                cond(&format!("{group} < ?"), Arg::Text(upper));
+            }
+            Some(exact) => cond(&format!("{action} = ?"), Arg::Text(exact.to_owned())),
+            None => {}
+        }
+        if let Some(from) = filter.from {
+            cond("at >= ?", Arg::At(Ts(from)));
+        }
+        if let Some(to) = filter.to {
+            cond("at < ?", Arg::At(Ts(to)));
+        }
+        if let Some(before) = filter.before_seq {
+            cond("seq < ?", Arg::Int(before));
+        }
+        let matching = if conds.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            conds.join(" AND ")
+        };
+        let n = args.len();
+        let page_sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE {matching} \
+             ORDER BY seq DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM audit_log WHERE {matching} LIMIT ${}) AS m",
+            n + 1
+        );
+        macro_rules! bound {
+            ($q:expr) => {{
+                let mut q = $q;
+                for a in &args {
+                    q = match a {
+                        Arg::Id(u) => q.bind(*u),
+                        Arg::Text(t) => q.bind(t.as_str()),
+                        Arg::At(t) => q.bind(*t),
+                        Arg::Int(i) => q.bind(*i),
+                    };
+                }
+                q
+            }};
+        }
+        let rows = read!(self, |ex| bound!(sqlx::query_as::<_, AuditRow>(&page_sql))
+            .bind(filter.limit)
+            .bind(filter.offset)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        let rows = rows
+            .into_iter()
+            .map(AuditRecord::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        // A page that is not full (and not empty past the end) tells the total itself.
+        let told = (rows.len() as i64) < filter.limit && (!rows.is_empty() || filter.offset == 0);
+        let total = if told {
+            filter.offset + rows.len() as i64
+        } else {
+            read!(self, |ex| bound!(sqlx::query_scalar::<_, i64>(&count_sql))
+                .bind(store::AUDIT_COUNT_LIMIT + 1)
+                .fetch_one(ex)
+                .await)
+            .map_err(db_err)?
+        };
+        Ok((rows, total))
+    }
+
+    async fn audit_chain_epochs(&self) -> StoreResult<Vec<ChainEpoch>> {
+        let rows = read!(self, |ex| sqlx::query_as::<_, (i64, String, Vec<u8>, Ts)>(
+            "SELECT from_seq, key_id, mac, created_at FROM audit_chain_keys ORDER BY from_seq"
+        )
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(from_seq, key_id, mac, at)| ChainEpoch {
+                from_seq,
+                key_id,
+                mac,
+                created_at: at.0,
+            })
+            .collect())
+    }
+
+    async fn open_audit_chain(
+        &self,
+        key: ChainKey,
+        now: OffsetDateTime,
+    ) -> StoreResult<ChainEpoch> {
+        self.keep_chain_with(key, now, None).await
+    }
+
+    async fn adopt_unkeyed_audit(
+        &self,
+        key: ChainKey,
+        through: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<ChainEpoch> {
+        self.keep_chain_with(key, now, Some(through)).await
+    }
+
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<UserRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE id IN ({})",
+                params.join(", ")
+            );
+            let rows = read!(self, |ex| {
+                let mut q = sqlx::query_as::<_, UserRow>(&sql);
+                for id in chunk {
+                    q = q.bind(id.0);
+                }
+                q.fetch_all(ex).await
+            })
+            .map_err(db_err)?;
+            for r in rows {
+                out.push(UserRecord::try_from(r)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn refusals_since(

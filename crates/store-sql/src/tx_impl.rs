@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use domain::audit::{AuditEntry, GENESIS};
+use domain::audit::{AuditEntry, GENESIS, Link};
 use domain::collection::SubmissionStatus;
 use domain::{AttemptId, OrgId, Role, Ukprn, UserId};
 use store::{
@@ -30,6 +30,7 @@ pub(crate) enum TxInner {
 pub(crate) struct SqlTx {
     pub(crate) inner: TxInner,
     pub(crate) audit_tip: crate::connect::AuditTip,
+    pub(crate) audit_key: crate::connect::AuditKey,
 }
 
 impl SqlTx {
@@ -63,6 +64,42 @@ impl SqlTx {
         }
         .map_err(db_err)?;
         row.map(UserRecord::try_from).transpose()
+    }
+
+    /// The key this store keeps the audit chain with.
+    fn chain_key(&self) -> StoreResult<domain::audit::ChainKey> {
+        self.audit_key
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                StoreError::Database(
+                    "the audit chain has not been opened with a key (Store::open_audit_chain)"
+                        .into(),
+                )
+            })
+    }
+
+    /// The chain needs one writer at a time: PostgreSQL takes a transaction-scoped
+    /// advisory lock (released at commit); SQLite's write transaction already is one.
+    pub(crate) async fn lock_chain(&mut self) -> StoreResult<()> {
+        if let TxInner::Postgres(t) = &mut self.inner {
+            sqlx::query("SELECT pg_advisory_xact_lock(7262001)")
+                .execute(&mut **t)
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// The last audit row's `(seq, hash)`, read through this transaction.
+    async fn chain_end(&mut self) -> StoreResult<Option<(i64, Vec<u8>)>> {
+        tx!(self, |c| sqlx::query_as::<_, (i64, Vec<u8>)>(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+        )
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(db_err)
     }
 
     fn remember_audit_tip(&self, seq: i64, hash: Vec<u8>) {
@@ -246,9 +283,10 @@ impl StoreTx for SqlTx {
 
     async fn insert_session(&mut self, s: &NewSession) -> StoreResult<()> {
         tx!(self, |c| sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, kind, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)"
+            "INSERT INTO sessions (token_hash, id, user_id, kind, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $5)"
         )
         .bind(&s.token_hash)
+        .bind(uuid::Uuid::new_v4())
         .bind(s.user_id.0)
         .bind(s.kind.as_str())
         .bind(Ts(s.created_at))
@@ -282,6 +320,76 @@ impl StoreTx for SqlTx {
         .map(|r| r.rows_affected()))
         .map_err(db_err)?;
         Ok(done)
+    }
+
+    async fn session_by_id(&mut self, id: uuid::Uuid) -> StoreResult<Option<store::SessionRecord>> {
+        let row = tx!(self, |c| sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(db_err)?;
+        row.map(store::SessionRecord::try_from).transpose()
+    }
+
+    async fn insert_api_token(&mut self, t: &store::NewApiToken) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO sessions (token_hash, id, user_id, kind, name, expires_at, created_at, last_seen_at) \
+             VALUES ($1, $2, $3, 'token', $4, $5, $6, $6)"
+        )
+        .bind(&t.token_hash)
+        .bind(t.id)
+        .bind(t.user_id.0)
+        .bind(&t.name)
+        .bind(Ts(t.expires_at))
+        .bind(Ts(t.created_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn end_other_sessions(
+        &mut self,
+        user: UserId,
+        keep: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let done = tx!(self, |c| sqlx::query(
+            "UPDATE sessions SET ended_at = $3 WHERE user_id = $1 AND token_hash <> $2 \
+             AND kind <> 'token' AND ended_at IS NULL"
+        )
+        .bind(user.0)
+        .bind(keep)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(done)
+    }
+
+    async fn api_tokens_of(
+        &mut self,
+        user: UserId,
+        since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<store::SessionRecord>> {
+        let rows = tx!(self, |c| sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND kind = 'token' \
+             AND (created_at > $2 OR (ended_at IS NULL AND expires_at > $3)) ORDER BY created_at"
+        ))
+        .bind(user.0)
+        .bind(Ts(since))
+        .bind(Ts(now))
+        .fetch_all(&mut *c)
+        .await)
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(store::SessionRecord::try_from)
+            .collect()
     }
 
     // Users and their roles -----------------------------------------------
@@ -443,6 +551,31 @@ impl StoreTx for SqlTx {
         .fetch_one(&mut *c)
         .await)
         .map_err(db_err)
+    }
+
+    async fn portal_admins(
+        &mut self,
+        org: OrgId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM users u \
+             JOIN user_roles r ON r.user_id = u.id AND r.role_id = 'portal-admin' \
+             WHERE u.organisation_id = $1 AND u.access_enabled \
+               AND (u.expires_at IS NULL OR u.expires_at > $2) ORDER BY u.id"
+        );
+        let rows = tx!(self, |c| sqlx::query_as::<_, UserRow>(&sql)
+            .bind(org.0)
+            .bind(Ts(now))
+            .fetch_all(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        rows.into_iter().map(UserRecord::try_from).collect()
     }
 
     // Organisations -------------------------------------------------------
@@ -707,14 +840,9 @@ impl StoreTx for SqlTx {
     // Audit ---------------------------------------------------------------
 
     async fn append_audit(&mut self, ev: &NewAuditEvent) -> StoreResult<i64> {
-        // The chain needs one writer at a time: PostgreSQL takes a transaction-scoped
-        // advisory lock (released at commit); SQLite's write transaction already is one.
-        if let TxInner::Postgres(t) = &mut self.inner {
-            sqlx::query("SELECT pg_advisory_xact_lock(7262001)")
-                .execute(&mut **t)
-                .await
-                .map_err(db_err)?;
-        }
+        let key = self.chain_key()?;
+        let link = Link::Keyed(&key);
+        self.lock_chain().await?;
         // The chain's end as this process last wrote it is usually still the
         // end: append after it on condition that it is, in one statement. If
         // it is not (another process wrote, or that transaction rolled back),
@@ -726,7 +854,7 @@ impl StoreTx for SqlTx {
             .clone();
         if let Some((prev_seq, prev_hash)) = guess {
             let entry = audit_entry(ev, prev_seq + 1);
-            let hash = entry.chain_hash(&prev_hash);
+            let hash = entry.chain_hash(link, &prev_hash);
             let sql = format!(
                 "INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {AUDIT_VALUES} \
                  WHERE (SELECT max(seq) FROM audit_log) = $13 \
@@ -748,15 +876,10 @@ impl StoreTx for SqlTx {
                 return Ok(entry.seq);
             }
         }
-        let last = tx!(self, |c| sqlx::query_as::<_, (i64, Vec<u8>)>(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
-        )
-        .fetch_optional(&mut *c)
-        .await)
-        .map_err(db_err)?;
+        let last = self.chain_end().await?;
         let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_vec()));
         let entry = audit_entry(ev, prev_seq + 1);
-        let hash = entry.chain_hash(&prev_hash);
+        let hash = entry.chain_hash(link, &prev_hash);
         let sql = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ({AUDIT_VALUES})");
         tx!(self, |c| bind_audit(
             sqlx::query(&sql),
@@ -1244,6 +1367,43 @@ impl StoreTx for SqlTx {
                 q.execute(&mut *c).await.map(|r| r.rows_affected())
             })
             .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn append_audit_bulk(&mut self, events: &[NewAuditEvent]) -> StoreResult<()> {
+        // The same key, lock and chain as `append_audit`, the tip read once.
+        let key = self.chain_key()?;
+        let link = Link::Keyed(&key);
+        self.lock_chain().await?;
+        let last = self.chain_end().await?;
+        let (mut seq, mut prev) = last.unwrap_or((0, GENESIS.to_vec()));
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<(AuditEntry, Vec<u8>, [u8; 32])> = chunk
+                .iter()
+                .map(|ev| {
+                    seq += 1;
+                    let entry = audit_entry(ev, seq);
+                    let hash = entry.chain_hash(link, &prev);
+                    let before = std::mem::replace(&mut prev, hash.to_vec());
+                    (entry, before, hash)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
+                self.values(12, rows.len())
+            );
+            tx!(self, |c| {
+                let mut q = sqlx::query(&sql);
+                for (entry, before, hash) in &rows {
+                    q = bind_audit(q, entry, before, hash);
+                }
+                q.execute(&mut *c).await.map(|r| r.rows_affected())
+            })
+            .map_err(db_err)?;
+        }
+        if !events.is_empty() {
+            self.remember_audit_tip(seq, prev);
         }
         Ok(())
     }

@@ -19,6 +19,13 @@ async fn append(store: &dyn Store, action: &str, commit: bool) {
 async fn chain_survives_other_writers_and_rollbacks(db: TestDb) {
     let here: Arc<dyn Store> = db.store.clone();
     let there = db.another_store().await;
+    there
+        .open_audit_chain(
+            store::conformance::chain_key(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
     append(here.as_ref(), "a.1", true).await;
     append(here.as_ref(), "a.2", true).await;
     // Another process appends: this one's end of the chain is now stale.

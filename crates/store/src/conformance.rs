@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use domain::audit::{GENESIS, Outcome};
+use domain::audit::{ChainKey, GENESIS, Link, Outcome};
 use domain::collection::{FileKind, SubmissionStatus};
 use domain::ids::MessageId;
 use domain::{AreaSlug, AttemptId, EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
@@ -36,6 +36,7 @@ macro_rules! conformance_tests {
             submissions_are_read_back_with_their_files_per_organisation_and_window,
             submitting_and_reviewing_record_who_did_what_and_when,
             documents_are_listed_only_for_the_organisations_they_are_shared_with,
+            audit_pages_are_filtered_newest_first_and_counted,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -337,13 +338,27 @@ pub async fn outbox_messages_are_claimed_and_marked_sent_in_batches(store: Arc<d
     assert_eq!(sent, 4, "sent bodies are erased");
 }
 
-/// Panics unless `rows`, from the first, form one unbroken hash chain.
+/// The key test stores keep their audit chain with (`testkit` opens every new
+/// test database's chain with it).
+pub fn chain_key() -> ChainKey {
+    match domain::otp::SecretKey::new(b"store conformance tests: audit chain key".to_vec()) {
+        Ok(k) => ChainKey::derive(&k),
+        Err(_) => unreachable!("the key is long enough"),
+    }
+}
+
+/// Panics unless `rows`, from the first, form one unbroken hash chain kept
+/// with [`chain_key`].
 pub fn assert_chained(rows: &[AuditRecord]) {
+    let key = chain_key();
     let mut prev = GENESIS.to_vec();
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r.entry.seq, i as i64 + 1);
         assert_eq!(r.prev_hash, prev);
-        assert_eq!(r.hash, r.entry.chain_hash(&prev).to_vec());
+        assert_eq!(
+            r.hash,
+            r.entry.chain_hash(Link::Keyed(&key), &prev).to_vec()
+        );
         prev = r.hash.clone();
     }
 }
@@ -1215,4 +1230,172 @@ pub async fn documents_are_listed_only_for_the_organisations_they_are_shared_wit
     });
     assert_eq!(one.as_ref(), Some(everyone), "with its file and recipients");
     assert_eq!(store.document(Uuid::new_v4()).await.unwrap(), None);
+}
+
+pub async fn audit_pages_are_filtered_newest_first_and_counted(store: Arc<dyn Store>) {
+    let mine = org(&store, "10000021").await;
+    let theirs = org(&store, "10000022").await;
+    let ada = user(&store, mine, "ada@example.org").await;
+    let bo = user(&store, theirs, "bo@example.org").await;
+    let before = store.audit_after(0, 1000).await.unwrap().len() as i64;
+    let h = |n: i64| t0() + Duration::hours(n);
+    // Ten rows per organisation, alternating actions and hours.
+    for n in 0..20 {
+        let (org, actor) = if n % 2 == 0 {
+            (mine, ada)
+        } else {
+            (theirs, bo)
+        };
+        let mut e = event(["users.set_roles", "users.update", "sign_in.succeeded"][n as usize % 3]);
+        e.at = h(n);
+        e.organisation_id = Some(org);
+        e.actor_id = Some(actor);
+        e.target = Some(format!("row {n}"));
+        let mut tx = store.begin().await.unwrap();
+        tx.append_audit(&e).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let page = |f: AuditFilter| {
+        let store = store.clone();
+        async move {
+            let (rows, total) = store.audit_page(&f).await.unwrap();
+            let targets: Vec<String> = rows
+                .iter()
+                .map(|r| r.entry.target.clone().unwrap_or_default())
+                .collect();
+            (targets, total)
+        }
+    };
+    let all = AuditFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    let (rows, total) = page(all.clone()).await;
+    assert_eq!(total, before + 20);
+    assert_eq!(rows[0], "row 19", "newest first");
+    let (rows, total) = page(AuditFilter {
+        organisation: Some(mine),
+        limit: 3,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        rows,
+        ["row 18", "row 16", "row 14"],
+        "one organisation's, a page"
+    );
+    assert_eq!(total, 10, "counted beyond the page");
+    let (rows, total) = page(AuditFilter {
+        organisation: Some(mine),
+        limit: 3,
+        offset: 9,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        (rows, total),
+        (vec!["row 0".to_owned()], 10),
+        "the last page"
+    );
+    let (rows, _) = page(AuditFilter {
+        actor: Some(bo),
+        action: Some("users.set_roles".into()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        rows,
+        ["row 15", "row 9", "row 3"],
+        "by person and exact action"
+    );
+    let (rows, _) = page(AuditFilter {
+        organisation: Some(mine),
+        action: Some("users.".into()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        rows,
+        [
+            "row 18", "row 16", "row 12", "row 10", "row 6", "row 4", "row 0"
+        ],
+        "an action group"
+    );
+    let (rows, _) = page(AuditFilter {
+        action: Some("users".into()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert!(rows.is_empty(), "an exact action is not a prefix");
+    let (rows, total) = page(AuditFilter {
+        from: Some(h(4)),
+        to: Some(h(8)),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        (rows, total),
+        (
+            vec![
+                "row 7".to_owned(),
+                "row 6".into(),
+                "row 5".into(),
+                "row 4".into()
+            ],
+            4
+        ),
+        "from inclusive, to exclusive"
+    );
+    let (first, _) = store
+        .audit_page(&AuditFilter {
+            organisation: Some(theirs),
+            limit: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let last = first.last().unwrap().entry.seq;
+    let (rows, _) = page(AuditFilter {
+        organisation: Some(theirs),
+        before_seq: Some(last),
+        limit: 2,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(rows, ["row 11", "row 9"], "read on after the last row seen");
+    let (rows, total) = page(AuditFilter {
+        organisation: Some(OrgId::random()),
+        limit: 10,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!((rows.len(), total), (0, 0));
+
+    // The names a page shows are read in one query.
+    let mut named: Vec<UserId> = store
+        .users_by_ids(&[ada, UserId::random(), bo, ada])
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    named.sort();
+    let mut both = vec![ada, bo];
+    both.sort();
+    assert_eq!(named, both, "those that exist, once each");
+
+    // Rows appended in bulk continue the same chain, and a single append after them too.
+    let bulk: Vec<NewAuditEvent> = (0..1_203).map(|n| event(&format!("bulk.{n}"))).collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.append_audit_bulk(&bulk).await.unwrap();
+    tx.append_audit(&event("after.bulk")).await.unwrap();
+    tx.commit().await.unwrap();
+    let all = store.audit_after(0, 10_000).await.unwrap();
+    assert_eq!(all.len() as i64, before + 20 + 1_204);
+    assert_chained(&all);
+    assert_eq!(all.last().unwrap().entry.action, "after.bulk");
 }

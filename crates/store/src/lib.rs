@@ -37,6 +37,16 @@ pub trait Store: Send + Sync + 'static {
     /// Records that a session was used (at most once a minute, see `domain::session`).
     async fn touch_session(&self, token_hash: &[u8], now: OffsetDateTime) -> StoreResult<()>;
 
+    /// A user's sessions and API tokens that have not been ended and may be
+    /// live: tokens expiring after `now`, other sessions started after
+    /// `started_after`. Newest first.
+    async fn user_sessions(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+        started_after: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionRecord>>;
+
     /// A user's roles, each with the name of its area (if any), ordered by role id.
     async fn user_roles(&self, user: UserId) -> StoreResult<Vec<RoleGrant>>;
 
@@ -81,6 +91,43 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit rows with `seq > after`, in order, at most `limit`.
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+
+    /// The stretches of the audit chain and the key each was kept with, in
+    /// order (`portal audit verify`). Rows before the first were chained
+    /// without a key.
+    async fn audit_chain_epochs(&self) -> StoreResult<Vec<ChainEpoch>>;
+
+    /// Keeps the audit chain with `key` from the next row on: records where
+    /// that key's stretch starts (vouched for by the key) unless the latest
+    /// stretch already uses it, and appends with it from now. Call once when a
+    /// process starts writing, before any append; until then appends fail.
+    /// Fails closed ([`StoreError::Corrupt`]) on a trail with rows but no
+    /// record of a key: see [`Store::adopt_unkeyed_audit`].
+    async fn open_audit_chain(
+        &self,
+        key: domain::audit::ChainKey,
+        now: OffsetDateTime,
+    ) -> StoreResult<ChainEpoch>;
+
+    /// The operator's one-off step after upgrading from the unkeyed chain:
+    /// rows `1..=through` (which must be the whole trail) stay as they were,
+    /// and `key` keeps the chain from the next row on.
+    async fn adopt_unkeyed_audit(
+        &self,
+        key: domain::audit::ChainKey,
+        through: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<ChainEpoch>;
+
+    /// One page of the audit rows `filter` matches, newest first (by `seq`),
+    /// and how many match: exactly up to [`AUDIT_COUNT_LIMIT`], above it
+    /// `AUDIT_COUNT_LIMIT + 1`, meaning "more than that" (counting a million
+    /// rows for every page is not worth its time).
+    async fn audit_page(&self, filter: &AuditFilter) -> StoreResult<(Vec<AuditRecord>, i64)>;
+
+    /// The users with these ids (those that exist, in no particular order): the
+    /// names an audit page shows, read in one query rather than one per row.
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<UserRecord>>;
 
     /// One page of an organisation's users with their roles, ordered by last
     /// then first name, and how many match in all.
@@ -205,6 +252,14 @@ pub trait StoreTx: Send {
         now: OffsetDateTime,
         except: UserId,
     ) -> StoreResult<i64>;
+
+    /// The Portal Administrators of `org` with access (enabled, unexpired at
+    /// `now`), as this transaction sees them: who a security alert goes to.
+    async fn portal_admins(
+        &mut self,
+        org: OrgId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<UserRecord>>;
 
     /// Title, names and email; `Conflict` if the address has another account.
     async fn update_user_details(&mut self, user: UserId, details: &UserDetails)
@@ -356,6 +411,29 @@ pub trait StoreTx: Send {
     /// Ends every live session of a user; returns how many.
     async fn end_sessions_of(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<u64>;
 
+    /// A session (or API token) by its public id, ended or not.
+    async fn session_by_id(&mut self, id: uuid::Uuid) -> StoreResult<Option<SessionRecord>>;
+
+    async fn insert_api_token(&mut self, token: &NewApiToken) -> StoreResult<()>;
+
+    /// Ends every live browser and API session of a user but the one with
+    /// `keep` (personal API tokens stay); returns how many.
+    async fn end_other_sessions(
+        &mut self,
+        user: UserId,
+        keep: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<u64>;
+
+    /// A user's API tokens made after `since`, and those not ended that
+    /// expire after `now` (creation limits count both).
+    async fn api_tokens_of(
+        &mut self,
+        user: UserId,
+        since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<SessionRecord>>;
+
     async fn enqueue_email(&mut self, email: &NewEmail) -> StoreResult<()>;
 
     /// Appends an audit row chained to the last one; returns its sequence number.
@@ -397,6 +475,11 @@ pub trait StoreTx: Send {
     async fn grant_roles(&mut self, grants: &[NewRoleGrant]) -> StoreResult<u64>;
 
     async fn enqueue_emails(&mut self, emails: &[NewEmail]) -> StoreResult<()>;
+
+    /// Appends `events` to the audit chain in order, many rows per statement,
+    /// chained exactly as [`StoreTx::append_audit`] chains one (the benchmark's
+    /// dataset: a million rows one statement each would take minutes).
+    async fn append_audit_bulk(&mut self, events: &[NewAuditEvent]) -> StoreResult<()>;
 }
 
 /// Convenience for the many places that grant a role by value.
@@ -412,4 +495,29 @@ pub fn role_grant(
         granted_by,
         granted_at: at,
     }
+}
+
+// --- Reading the audit trail (issue 13) -------------------------------------
+
+/// How far [`Store::audit_page`] counts the matching rows.
+pub const AUDIT_COUNT_LIMIT: i64 = 10_000;
+
+/// Which audit rows to read (the Activity page, `GET /api/v1/audit`). Every
+/// filter left `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub organisation: Option<OrgId>,
+    pub actor: Option<UserId>,
+    /// An action, exactly; or, ending in `.`, every action of that group
+    /// (`users.` matches `users.set_roles`, `users.update`…).
+    pub action: Option<String>,
+    /// From this instant, inclusive.
+    pub from: Option<OffsetDateTime>,
+    /// Up to this instant, exclusive.
+    pub to: Option<OffsetDateTime>,
+    /// Only rows before this sequence number (an export reads on from the last
+    /// row it has, rather than by an ever larger offset).
+    pub before_seq: Option<i64>,
+    pub offset: i64,
+    pub limit: i64,
 }

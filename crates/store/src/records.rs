@@ -133,8 +133,11 @@ pub struct AttemptRecord {
 pub enum SessionKind {
     /// A browser session (cookie).
     Web,
-    /// An API bearer token.
+    /// An API bearer token from signing in to the API.
     Api,
+    /// A personal API token: a bearer token with a name and an expiry of its
+    /// own, made by a signed-in person (PRODUCT §9).
+    Token,
 }
 
 impl SessionKind {
@@ -142,6 +145,7 @@ impl SessionKind {
         match self {
             Self::Web => "web",
             Self::Api => "api",
+            Self::Token => "token",
         }
     }
 
@@ -149,6 +153,7 @@ impl SessionKind {
         match s {
             "web" => Some(Self::Web),
             "api" => Some(Self::Api),
+            "token" => Some(Self::Token),
             _ => None,
         }
     }
@@ -165,11 +170,27 @@ pub struct NewSession {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     pub token_hash: Vec<u8>,
+    /// The public id a person names the session by (never the hash).
+    pub id: uuid::Uuid,
     pub user_id: UserId,
     pub kind: SessionKind,
+    /// A personal API token's name and expiry (`None` for other kinds).
+    pub name: Option<String>,
+    pub expires_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub last_seen_at: OffsetDateTime,
     pub ended_at: Option<OffsetDateTime>,
+}
+
+/// A personal API token, stored as a session of kind [`SessionKind::Token`].
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    pub id: uuid::Uuid,
+    pub token_hash: Vec<u8>,
+    pub user_id: UserId,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
 }
 
 /// Everything a request needs to know who is asking and what they may do,
@@ -225,6 +246,19 @@ pub struct AuditRecord {
     pub entry: AuditEntry,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
+}
+
+/// Where a stretch of the audit chain starts and which key keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainEpoch {
+    /// The stretch's first row (it may not have been written yet).
+    pub from_seq: i64,
+    /// [`domain::audit::ChainKey::id`] of its key.
+    pub key_id: String,
+    /// [`domain::audit::ChainKey::epoch_mac`]: only the key's holder can move
+    /// where the keyed chain starts.
+    pub mac: Vec<u8>,
+    pub created_at: OffsetDateTime,
 }
 
 /// Every row of the mutable tables, as text, by table name.

@@ -12,6 +12,24 @@ pub enum Backend {
     Postgres,
 }
 
+/// Migrates a new test database and opens its audit chain with the store
+/// tests' key (a test app, or a `portal` process, opens it again with its own
+/// key before writing: with no rows yet, that key's stretch replaces this one).
+async fn prepare(store: &SqlStore) {
+    use store::Store;
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("migrations failed: {e:?}"));
+    store
+        .open_audit_chain(
+            store::conformance::chain_key(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot open the audit chain: {e:?}"));
+}
+
 /// A migrated, empty database of its own.
 pub struct TestDb {
     pub store: Arc<SqlStore>,
@@ -58,10 +76,7 @@ impl TestDb {
         let store = connect(&url, ConnectOptions::default())
             .await
             .unwrap_or_else(|e| panic!("cannot open {url}: {e:?}"));
-        store
-            .migrate()
-            .await
-            .unwrap_or_else(|e| panic!("migrations failed: {e:?}"));
+        prepare(&store).await;
         Self {
             store: Arc::new(store),
             url,
@@ -88,10 +103,7 @@ impl TestDb {
         let store = connect(&url, options(Some(schema.clone())))
             .await
             .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {url}: {e:?}"));
-        store
-            .migrate()
-            .await
-            .unwrap_or_else(|e| panic!("migrations failed: {e:?}"));
+        prepare(&store).await;
         Some(Self {
             store: Arc::new(store),
             url,

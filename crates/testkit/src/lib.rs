@@ -222,6 +222,8 @@ impl TestApp {
             time::macros::datetime!(2026-09-01 09:00 UTC),
         ));
         let mailer = Arc::new(MemoryMailer::default());
+        // As `portal serve` does: the chain is kept with this configuration's key.
+        server::open_audit_chain(&db.store, &config).await.unwrap();
         let portal =
             Portal::assemble(&config, db.store.clone(), clock.clone(), mailer.clone()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -936,6 +936,7 @@ fn signed_in() -> Option<LayoutUser> {
         manages_users: false,
         manages_organisations: false,
         manages_access_keys: false,
+        reads_activity: false,
     })
 }
 

@@ -32,4 +32,6 @@ pub struct LayoutUser {
     pub manages_organisations: bool,
     /// Shows the "Access keys" link (regulator administrators).
     pub manages_access_keys: bool,
+    /// Shows the "Activity" link (provider and regulator administrators).
+    pub reads_activity: bool,
 }

@@ -47,6 +47,7 @@ impl Page {
                 manages_users: p.may_manage_users(),
                 manages_organisations: p.may_manage_organisations(),
                 manages_access_keys: p.may_manage_access_keys(),
+                reads_activity: p.may_read_activity(),
             }),
             csrf_token: self.csrf_token(),
             show_dev_mail: self.state.config.dev_mail_dir.is_some(),

@@ -5,7 +5,7 @@ use domain::audit::Outcome;
 use domain::authz::{Action, Denial};
 use domain::{OrgId, Role, UserId};
 
-use super::{area_of, parse_roles};
+use super::{Alert, actor_name, area_of, is_alerted_role, parse_roles, person_named};
 use crate::permit::{self, Refusal};
 use crate::{App, AppError, AppResult, Principal, RequestMeta};
 
@@ -221,6 +221,30 @@ impl App {
                     now,
                 ))
                 .await?;
+                let admin_roles: Vec<String> = (req.roles.iter().filter(|r| is_alerted_role(r)))
+                    .map(|r| format!("Role given: {}", r.name("")))
+                    .collect();
+                if !admin_roles.is_empty() {
+                    let by = match &requester {
+                        Some(r) if r.organisation_id == req.organisation_id => r.display_name(),
+                        Some(r) => {
+                            let theirs = u.tx().organisation(r.organisation_id).await?;
+                            let of = theirs.map(|o| o.name).unwrap_or_default();
+                            format!("{} ({of})", r.display_name())
+                        }
+                        None => actor_name(None, req.organisation_id),
+                    };
+                    let alert = Alert {
+                        subject: "administrator role given",
+                        lead: format!(
+                            "{by} added a new user, {}",
+                            person_named(&name, email.as_str())
+                        ),
+                        changes: admin_roles,
+                    };
+                    self.alert_portal_admins(u, req.organisation_id, &[user_id], &alert)
+                        .await?;
+                }
                 Ok(())
             };
             let outcome = if result.is_ok() {

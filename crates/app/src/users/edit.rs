@@ -6,7 +6,7 @@ use domain::person::{NameError, NamePart, PersonName, Title};
 use domain::{Role, UserId};
 use store::{RoleGrant, UserRecord, UserWithRoles};
 
-use super::{area_of, parse_roles};
+use super::{Alert, actor_name, area_of, is_alerted_role, parse_roles, person_named};
 use crate::permit::{self, Refusal, TargetUser};
 use crate::unit::{Done, Unit};
 use crate::{App, AppError, AppResult, Principal, RequestMeta};
@@ -324,6 +324,11 @@ impl App {
             permit::keeps_a_portal_admin(&permit, others)?;
         }
         let id = user.id;
+        let old_email = user.email.clone();
+        // A new address, not the same one written differently.
+        let moved_to = email
+            .clone()
+            .filter(|e| e.normalised() != old_email.normalised());
         let mut changes = self.apply_patch(u, &user, &patch, email).await?;
         for r in &added {
             u.tx()
@@ -390,7 +395,82 @@ impl App {
             })
             .collect();
         held.sort_by_key(|g| g.role.id());
+        self.alert_edit(
+            u,
+            actor,
+            &user,
+            &old_email,
+            moved_to.as_ref(),
+            &added,
+            &removed,
+        )
+        .await?;
         Ok(u.done(&permit, UserWithRoles { user, roles: held }))
+    }
+
+    /// The security alerts of one edit (PRODUCT §8), queued in its unit:
+    /// the provider's Portal Administrators hear of an administrator role
+    /// given or removed and of a new email address; the old address is told
+    /// where the account's email now goes (masked). `user` is as now stored.
+    #[allow(clippy::too_many_arguments)]
+    async fn alert_edit(
+        &self,
+        u: &mut Unit<'_>,
+        actor: &Principal,
+        user: &UserRecord,
+        old_email: &domain::EmailAddress,
+        moved_to: Option<&domain::EmailAddress>,
+        added: &[Role],
+        removed: &[Role],
+    ) -> AppResult<()> {
+        let org = user.organisation_id;
+        // The alerted roles belong to no area: their names need none.
+        let mut lines: Vec<String> = (added.iter().filter(|r| is_alerted_role(r)))
+            .map(|r| format!("Role given: {}", r.name("")))
+            .collect();
+        lines.extend(
+            (removed.iter().filter(|r| is_alerted_role(r)))
+                .map(|r| format!("Role removed: {}", r.name(""))),
+        );
+        let roles_changed = !lines.is_empty();
+        if let Some(new) = moved_to {
+            lines.push(format!("Email address changed from {old_email} to {new}"));
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let by = actor_name(Some(actor), org);
+        let alert = Alert {
+            subject: match (roles_changed, moved_to.is_some()) {
+                (true, true) => "administrator role and email address changed",
+                (true, false) => "administrator role changed",
+                _ => "email address changed",
+            },
+            lead: format!(
+                "{by} changed the account of {}",
+                person_named(&user.display_name(), user.email.as_str())
+            ),
+            changes: lines,
+        };
+        self.alert_portal_admins(u, org, &[user.id], &alert).await?;
+        if let Some(new) = moved_to {
+            let organisation = u
+                .tx()
+                .organisation(org)
+                .await?
+                .map(|o| o.name)
+                .unwrap_or_default();
+            u.email(crate::emails::email_changed_to_old(
+                old_email.as_str(),
+                &user.display_name(),
+                new.as_str(),
+                &by,
+                &organisation,
+                u.now,
+            ))
+            .await?;
+        }
+        Ok(())
     }
 
     /// Writes a patch's details, access, expiry and lock; what changed, in
@@ -451,9 +531,15 @@ impl App {
             locked: user.locked && patch.locked != Some(false),
             ..user.account_state()
         };
-        let touches_access = patch.access_enabled.is_some() || patch.expires_at.is_some();
-        if touches_access && !after.may_keep_session(now) {
-            // Disabled or expired: every session ends now, not at its next request.
+        let touches_access =
+            patch.access_enabled.is_some() || patch.expires_at.is_some() || patch.locked.is_some();
+        if touches_access
+            && (!after.may_keep_session(now) || !user.account_state().may_keep_session(now))
+        {
+            // Disabled or expired: every session and API token ends now, not at
+            // its next request. Given back access (a later expiry, re-enabled,
+            // unlocked): the sessions refused meanwhile end too, for good, so
+            // none comes back to life.
             u.tx().end_sessions_of(id, now).await?;
         }
         Ok(changes)

@@ -10,9 +10,11 @@ use crate::permit::{self, Refusal, TargetUser};
 use crate::{App, AppError, AppResult, Principal, RequestMeta};
 
 mod add;
+mod alerts;
 mod edit;
 
 pub use add::*;
+pub(crate) use alerts::{Alert, actor_name, is_alerted_role, person_named};
 pub use edit::*;
 
 /// Users per page unless asked otherwise, and at most.

@@ -20,7 +20,7 @@ use app::bench_data::{Manifest, Scale};
 use hyper::StatusCode;
 
 use load::{Call, Client, Measured, Once, expect, measure};
-use scenarios::{Healthz, Mailbox, Me, RoleChange, Search, SignIn, UsersPage};
+use scenarios::{AuditPage, Healthz, Mailbox, Me, RoleChange, Search, SignIn, UsersPage};
 
 /// What to measure, and where.
 #[derive(Debug, Clone, clap::Args)]
@@ -185,6 +185,13 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
         if wanted("GET /api/v1/users?q=") {
             let m = measure(addr, Arc::new(search), c, duration).await?;
             add("GET /api/v1/users?q=", m, base);
+        }
+        let audit = AuditPage {
+            token: manifest.big_provider_admin_api.clone(),
+        };
+        if wanted("GET /api/v1/audit?action= (biggest provider)") {
+            let m = measure(addr, Arc::new(audit), c, duration).await?;
+            add("GET /api/v1/audit?action= (biggest provider)", m, base);
         }
         let change = RoleChange {
             token: manifest.big_provider_admin_api.clone(),

@@ -90,6 +90,32 @@ impl Scenario for Search {
     }
 }
 
+/// `GET /api/v1/audit` (issue 13): a filtered first page of one provider's
+/// trail (the biggest), by its Portal Administrator: a group of actions, one
+/// action, and the second page of another, in turn.
+pub struct AuditPage {
+    pub token: String,
+}
+
+impl Scenario for AuditPage {
+    async fn run(&self, c: &mut Client, w: usize, ws: usize, n: u64) -> anyhow::Result<bool> {
+        const FILTERS: [&str; 3] = [
+            "action=users.&per_page=50",
+            "action=sign_in.succeeded&per_page=50",
+            "action=users.set_roles&per_page=50&page=2",
+        ];
+        let filter = FILTERS[(w + n as usize * ws) % FILTERS.len()];
+        let a = c
+            .send(&Call::get(format!("/api/v1/audit?{filter}")).bearer(&self.token))
+            .await?;
+        expect(&a, StatusCode::OK, "audit page")?;
+        if !a.body.starts_with(b"{\"items\":[") {
+            anyhow::bail!("audit page: not a page of the trail");
+        }
+        Ok(true)
+    }
+}
+
 /// `PUT /api/v1/users/{id}/roles`: an administrator gives a user the Prevent
 /// contributor role, then takes it away, and so on. Each connection has its
 /// own users, so no two requests change one user at once.

@@ -79,6 +79,16 @@ async fn the_openapi_document_parses_and_matches_the_router(backend: Backend) {
         ("/documents/{id}/file", "get"),
         ("/feedback", "get"),
         ("/feedback", "post"),
+        ("/audit", "get"),
+        ("/audit.csv", "get"),
+        // Sessions and API tokens (issue 13).
+        ("/me/sessions", "get"),
+        ("/me/sessions/{id}", "delete"),
+        ("/users/{id}/sign-out", "post"),
+        ("/users/{id}/api-tokens", "get"),
+        ("/api-tokens", "get"),
+        ("/api-tokens", "post"),
+        ("/api-tokens/{id}", "delete"),
         ("/openapi.json", "get"),
     ];
     let mut described = Vec::new();

@@ -95,7 +95,7 @@ async fn a_failing_recipient_is_dead_lettered_without_blocking_others(app: TestA
 }
 
 /// Starts `python3 -m aiosmtpd` on a free port, writing to a Maildir.
-async fn smtp_server(dir: &std::path::Path) -> Option<(tokio::process::Child, u16)> {
+pub(crate) async fn smtp_server(dir: &std::path::Path) -> Option<(tokio::process::Child, u16)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

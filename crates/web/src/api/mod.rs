@@ -3,11 +3,13 @@
 
 mod access_keys;
 mod areas;
+pub(crate) mod audit;
 mod auth;
 mod documents;
 mod feedback;
 mod organisations;
 mod returns;
+mod sessions;
 mod submissions;
 mod users;
 mod windows;
@@ -39,6 +41,8 @@ pub fn router() -> Router<WebState> {
         .merge(submissions::routes())
         .merge(documents::routes())
         .merge(feedback::routes())
+        .merge(sessions::routes())
+        .merge(audit::routes())
         .split_for_parts();
     doc.info.title = "Provider Portal API".into();
     doc.info.version = "1".into();

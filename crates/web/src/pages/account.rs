@@ -203,6 +203,8 @@ struct AccountPage {
     activated: String,
     password_changed: bool,
     passwords: bool,
+    /// Sessions and API tokens (issue 13).
+    sessions: super::sessions::AccountSessions,
 }
 
 async fn account(page: Page, RawQuery(raw): RawQuery) -> Response {
@@ -232,6 +234,10 @@ async fn account(page: Page, RawQuery(raw): RawQuery) -> Response {
         activated,
         password_changed: first(&q, "password").as_deref() == Some("changed"),
         passwords: passwords_enabled(&page),
+        sessions: match super::sessions::account_sessions(&page, p, first(&q, "done")).await {
+            Ok(s) => s,
+            Err(e) => return page.error(e),
+        },
     };
     page.render(StatusCode::OK, &view)
 }

@@ -3,6 +3,7 @@
 
 mod access_keys;
 mod account;
+mod activity;
 mod areas;
 mod dev_mail;
 mod documents;
@@ -11,6 +12,7 @@ mod forms;
 mod home;
 mod organisations;
 mod returns;
+mod sessions;
 mod sign_in;
 mod submissions;
 mod users;
@@ -18,6 +20,8 @@ mod windows;
 
 use axum::Router;
 use axum::response::Response;
+
+pub(crate) use users::csv_cell;
 
 use crate::page::Page;
 use crate::state::WebState;
@@ -33,7 +37,9 @@ pub fn router(dev_mail: bool) -> Router<WebState> {
         .merge(windows::routes())
         .merge(submissions::routes())
         .merge(documents::routes())
-        .merge(feedback::routes());
+        .merge(feedback::routes())
+        .merge(sessions::routes())
+        .merge(activity::routes());
     if dev_mail {
         r = r.merge(dev_mail::routes());
     }

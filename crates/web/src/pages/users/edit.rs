@@ -56,6 +56,8 @@ struct EditPage {
     add_role_href: String,
     expiry_href: String,
     copy_href: String,
+    /// Sign out everywhere and the user's API tokens (issue 13).
+    sessions: crate::pages::sessions::UserSessions,
 }
 
 pub(super) async fn load_for_edit(
@@ -154,6 +156,7 @@ fn edit_view(
         add_role_href: format!("/users/{}/roles/add?{}", user.user.id, staged.query()),
         expiry_href: format!("/users/{}/expiry", user.user.id),
         copy_href: format!("/users/{}/copy", user.user.id),
+        sessions: Default::default(),
         problem_summary: if problem.is_empty() {
             Vec::new()
         } else {
@@ -178,7 +181,13 @@ pub(super) async fn edit(
         saved: first(&q, "saved").is_some(),
         unlocked: first(&q, "unlocked").is_some(),
     };
-    let view = edit_view(&page, &user, &offers, may, &staged, done, String::new());
+    let may_access = may.access;
+    let mut view = edit_view(&page, &user, &offers, may, &staged, done, String::new());
+    view.sessions =
+        match crate::pages::sessions::user_sessions(&page, user.user.id, may_access, &q).await {
+            Ok(s) => s,
+            Err(e) => return page.error(e),
+        };
     page.render(StatusCode::OK, &view)
 }
 

@@ -204,7 +204,7 @@ async fn guidance(page: Page) -> Response {
 
 /// A CSV cell: quoted, and never read as a formula by a spreadsheet (cells
 /// starting with `=`, `+`, `-`, `@`, tab or carriage return get a leading `'`).
-fn csv_cell(value: &str) -> String {
+pub(crate) fn csv_cell(value: &str) -> String {
     let safe = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
