@@ -717,7 +717,14 @@ fn account_sentence(e: &Event<'_>, who: &str, whom: &str) -> String {
 fn refused_sentence(e: &Event<'_>, who: &str, whom: &str) -> String {
     let tried = match e.action {
         "users.set_roles" | "users.update" | "users.copy_roles" => {
-            format!("tried to change the roles or account of {whom}")
+            let (added, removed) = (e.roles_in("added"), e.roles_in("removed"));
+            if !added.is_empty() {
+                format!("tried to give {whom} {}", roles_phrase(&added))
+            } else if !removed.is_empty() {
+                format!("tried to remove {} from {whom}", roles_phrase(&removed))
+            } else {
+                format!("tried to change the roles or account of {whom}")
+            }
         }
         "users.add" => "tried to add a user".to_owned(),
         "users.view" => format!("tried to view {whom}"),
@@ -730,10 +737,11 @@ fn refused_sentence(e: &Event<'_>, who: &str, whom: &str) -> String {
         "audit.read" | "audit.exported" => "tried to read the activity log".to_owned(),
         action => format!("tried to {}", action_words(action)),
     };
-    let why = if e.detail.is_empty() {
+    let why = other_changes(e.detail).join("; ");
+    let why = if why.is_empty() {
         String::new()
     } else {
-        format!(": {}", e.detail)
+        format!(": {why}")
     };
     format!("{who} {tried} (refused{why})")
 }
@@ -750,11 +758,19 @@ fn other_changes(detail: &str) -> Vec<String> {
 /// What changed, a line each, for the detail view.
 fn changes(e: &Event<'_>) -> Vec<String> {
     if e.refused {
-        return if e.detail.is_empty() {
-            Vec::new()
-        } else {
-            vec![format!("Refused: {}", e.detail)]
-        };
+        let mut lines = Vec::new();
+        let (added, removed) = (e.roles_in("added"), e.roles_in("removed"));
+        if !added.is_empty() {
+            lines.push(format!("Asked to give: {}", listed(&added)));
+        }
+        if !removed.is_empty() {
+            lines.push(format!("Asked to remove: {}", listed(&removed)));
+        }
+        let why = other_changes(e.detail).join("; ");
+        if !why.is_empty() {
+            lines.push(format!("Refused: {why}"));
+        }
+        return lines;
     }
     let mut lines = Vec::new();
     lines.extend(
@@ -872,6 +888,26 @@ mod tests {
                 "Ada Admin tried to change the roles or account of Hana Heses (refused: {})",
                 domain::authz::DELEGATE_ROLE
             )
+        );
+        // A refused role change names the role asked for (permit::roles records it).
+        let detail = format!(
+            "added=[portal-admin] removed=[]; {}",
+            domain::authz::DELEGATE_ROLE
+        );
+        let e = event("users.set_roles", &detail, true, &areas);
+        assert_eq!(
+            sentence(&e),
+            format!(
+                "Ada Admin tried to give Hana Heses the role Portal Administrator (refused: {})",
+                domain::authz::DELEGATE_ROLE
+            )
+        );
+        assert_eq!(
+            changes(&e),
+            [
+                "Asked to give: Portal Administrator".to_owned(),
+                format!("Refused: {}", domain::authz::DELEGATE_ROLE)
+            ]
         );
     }
 

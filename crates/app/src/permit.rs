@@ -240,8 +240,18 @@ pub(crate) fn roles(
         .chain(removed.iter().map(|r| (r, false)));
     for (role, adding) in changed {
         let sensitive = adding && crate::users::area_of(areas, role).is_some_and(|a| a.sensitive);
-        authz::may_grant(&me, &them, role, sensitive)
-            .map_err(|d| Refusal::denied(permit.action, Some(permit.on.user.id.to_string()), d))?;
+        authz::may_grant(&me, &them, role, sensitive).map_err(|d| {
+            // The trail says which role was asked for, as a change's row does.
+            let mut refusal =
+                Refusal::denied(permit.action, Some(permit.on.user.id.to_string()), d);
+            let (added, removed) = if adding {
+                (role.id(), String::new())
+            } else {
+                (String::new(), role.id())
+            };
+            refusal.detail = format!("added=[{added}] removed=[{removed}]; {}", refusal.detail);
+            refusal
+        })?;
     }
     Ok(())
 }

@@ -1969,7 +1969,7 @@ async fn activity_journey(backend: Backend, javascript: bool) {
             }
         }
     };
-    let refused = "Dee Delegate tried to change the roles or account of Hana Heses (refused";
+    let refused = "Dee Delegate tried to give Hana Heses the role Portal Administrator (refused";
 
     signs_in(&chrome, &app, javascript, ada).await;
     click_link(c, "Activity").await;

@@ -286,7 +286,7 @@ async fn a_delegates_refused_grant_reads_as_a_refused_sentence_found_by_person_a
     let summary = refused[0]["summary"].as_str().unwrap();
     assert!(
         summary.starts_with(
-            "Dee Delegate tried to change the roles or account of Hana Heses (refused"
+            "Dee Delegate tried to give Hana Heses the role Portal Administrator (refused"
         ),
         "{summary}"
     );
@@ -342,7 +342,7 @@ async fn a_delegates_refused_grant_reads_as_a_refused_sentence_found_by_person_a
     assert_eq!(list.status, 200, "{}", list.body);
     assert!(
         list.body
-            .contains("Dee Delegate tried to change the roles or account of Hana Heses")
+            .contains("Dee Delegate tried to give Hana Heses the role Portal Administrator")
     );
     assert!(list.body.contains("Refused"));
     assert!(!list.body.contains("Test Person gave"), "only Dee's");
