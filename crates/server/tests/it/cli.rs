@@ -35,6 +35,22 @@ pub(crate) async fn run(mut c: tokio::process::Command) -> (i32, String, String)
     )
 }
 
+/// Waits (up to 10 s) for a `portal serve` at `base` to answer `/readyz` with 200.
+pub(crate) async fn wait_until_ready(http: &reqwest::Client, base: &str) {
+    for _ in 0..100 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("portal serve did not become ready");
+}
+
 fn last_line(s: &str) -> String {
     s.lines().last().unwrap_or_default().trim().to_owned()
 }
@@ -161,20 +177,7 @@ async fn an_operator_made_user_signs_in_through_the_api_with_the_code_from_the_e
         .kill_on_drop(true);
     let _server = c.spawn().unwrap();
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(ready, "portal serve did not become ready");
+    wait_until_ready(&http, &base).await;
 
     let r: Value = http
         .post(format!("{base}/api/v1/auth/code"))

@@ -111,20 +111,7 @@ async fn in_production_no_file_the_portal_writes_holds_a_sign_in_code() {
     let mut server = c.spawn().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(ready, "portal serve did not become ready");
+    crate::cli::wait_until_ready(&http, &base).await;
     let r: Value = http
         .post(format!("{base}/api/v1/auth/code"))
         .json(&json!({ "email": "prod.admin@example.ac.uk" }))
