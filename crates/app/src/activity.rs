@@ -362,18 +362,14 @@ impl App {
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
             let e = r.entry;
-            let actor_name = match e.actor_id {
-                Some(id) => self.person(&mut people, id).await?,
-                None => None,
-            };
+            // Every id was read above: one not found is a former user's.
+            let name_of = |id: uuid::Uuid| people.get(&id).cloned().flatten();
+            let actor_name = e.actor_id.and_then(name_of);
             let target_user = e
                 .target
                 .as_deref()
                 .and_then(|t| uuid::Uuid::parse_str(t).ok());
-            let target_name = match target_user {
-                Some(id) => self.person(&mut people, id).await?,
-                None => None,
-            };
+            let target_name = target_user.and_then(name_of);
             let organisation_name = match e.organisation_id {
                 Some(id) => {
                     if let Some(name) = orgs.get(&id) {
@@ -424,19 +420,6 @@ impl App {
             });
         }
         Ok(items)
-    }
-
-    async fn person(
-        &self,
-        cache: &mut HashMap<uuid::Uuid, Option<String>>,
-        id: uuid::Uuid,
-    ) -> AppResult<Option<String>> {
-        if let Some(name) = cache.get(&id) {
-            return Ok(name.clone());
-        }
-        let name = self.store.user(UserId(id)).await?.map(|u| u.display_name());
-        cache.insert(id, name.clone());
-        Ok(name)
     }
 }
 
