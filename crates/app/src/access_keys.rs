@@ -45,6 +45,13 @@ pub struct ListedKey {
 
 const ACTIVATE: &str = "access_keys.activate";
 
+/// Wrong access keys one person may enter in a window (PRODUCT §3).
+const WRONG_KEYS: crate::limiter::Limit = crate::limiter::Limit {
+    kind: "wrong-access-key",
+    max: access_key::MAX_WRONG_KEYS,
+    window: access_key::WRONG_KEY_WINDOW,
+};
+
 impl App {
     /// A regulator administrator (or, with `None`, an operator at the command
     /// line) issues a key.
@@ -242,8 +249,7 @@ impl App {
         input: &str,
         meta: &RequestMeta,
     ) -> AppResult<RoleGrant> {
-        let now = self.clock.now();
-        if let Err(retry) = self.sign_in_limiter.check(meta.ip, now) {
+        if let Err(retry) = self.ip_hit(meta.ip).await? {
             let refusal = Refusal::because(
                 "access_keys.throttled",
                 "per-address limit",
@@ -253,20 +259,38 @@ impl App {
             );
             return Err(self.refused(meta, Some(actor), refusal).await);
         }
-        let wrong = self
-            .store
-            .refusals_since(actor.user.id, ACTIVATE, now - access_key::WRONG_KEY_WINDOW)
-            .await?;
-        if wrong >= access_key::MAX_WRONG_KEYS {
+        // Every try is counted as wrong before the key is looked at, and given
+        // back if it was right: so concurrent guesses, on any replica, never
+        // get past the limit.
+        let who = actor.user.id.to_string();
+        if let Err(retry) = self.take_hit(WRONG_KEYS, &who).await? {
             let refusal = Refusal::because(
                 "access_keys.throttled",
                 "too many wrong access keys",
                 AppError::RateLimited {
-                    retry_after_secs: access_key::WRONG_KEY_WINDOW.whole_seconds() as u64,
+                    retry_after_secs: retry,
                 },
             );
             return Err(self.refused(meta, Some(actor), refusal).await);
         }
+        let activated = self.activate_counted_key(actor, input, meta).await;
+        if activated.is_ok()
+            && let Err(e) = self.give_back_hit(WRONG_KEYS, &who).await
+        {
+            // The role was given: that stands. The person merely has one
+            // wrong try fewer until the window ends.
+            tracing::warn!(request_id = %meta.request_id, error = ?e, "could not give back a counted access-key try");
+        }
+        activated
+    }
+
+    /// [`App::activate_access_key`] once the try has been counted.
+    async fn activate_counted_key(
+        &self,
+        actor: &Principal,
+        input: &str,
+        meta: &RequestMeta,
+    ) -> AppResult<RoleGrant> {
         let Some(key) = AccessKey::parse(input) else {
             let refusal = Refusal::because(
                 ACTIVATE,

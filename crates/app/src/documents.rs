@@ -113,21 +113,23 @@ impl App {
             document.recipients.len(),
             hex::encode(&document.file.sha256)
         );
-        self.change(meta, Some(actor), async |u| {
-            u.tx().insert_file(&document.file).await?;
-            u.tx().insert_document(&document).await?;
-            u.audit(&ticket, Some(document.id.to_string()), &detail)
-                .await?;
-            if let Err(e) = self
-                .files
-                .put(&document.file.storage_key, &received.path)
+        // The file goes to the store first; the change names it, or it is
+        // removed again (files::Kept).
+        let key = document.file.storage_key.as_str();
+        let stored =
+            crate::files::Kept::put(self.files.as_ref(), &[(key, received.path.as_path())])
                 .await
-            {
-                return Err(AppError::internal(format!("file store: {e}")));
-            }
-            Ok(u.done(&ticket, document.clone()))
-        })
-        .await
+                .map_err(|e| AppError::internal(format!("file store: {e}")))?;
+        let done = self
+            .change(meta, Some(actor), async |u| {
+                u.tx().insert_file(&document.file).await?;
+                u.tx().insert_document(&document).await?;
+                u.audit(&ticket, Some(document.id.to_string()), &detail)
+                    .await?;
+                Ok(u.done(&ticket, document.clone()))
+            })
+            .await;
+        stored.settle(done).await
     }
 
     /// The documents `actor` may read: a provider's, those shared with it in

@@ -1,19 +1,27 @@
-//! Files (PRODUCT §6, §10): the [`FileStore`] port, the local-directory store,
-//! and [`Upload`], which receives a file a chunk at a time — never whole in
-//! memory — counting, hashing and checking it as it goes.
+//! Files (PRODUCT §6, §10): the [`FileStore`] port, its one implementation
+//! [`ObjectFileStore`] over the `object_store` crate (a local directory by
+//! default, or an S3-compatible store), and [`Upload`], which receives a file
+//! a chunk at a time — never whole in memory — counting, hashing and checking
+//! it as it goes.
 //!
-//! An upload is written to a temporary file beside the store, checked by its
-//! content (CSV as UTF-8 text, XLSX as a workbook zip whose uncompressed size is
-//! bounded, PDF), and only then handed to the store under a key the server
-//! chose. The name the person gave is kept for showing, never as a path.
+//! An upload is written to a temporary file in a local scratch directory,
+//! checked by its content (CSV as UTF-8 text, XLSX as a workbook zip whose
+//! uncompressed size is bounded, PDF), and only then handed to the store under
+//! a key the server chose. The name the person gave is kept for showing, never
+//! as a path.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use domain::collection::FileKind;
+use futures_util::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// Where uploaded files live. The local directory is the default; an
 /// S3-compatible store implements the same three calls.
@@ -23,54 +31,234 @@ pub trait FileStore: Send + Sync + 'static {
     async fn put(&self, key: &str, from: &Path) -> std::io::Result<()>;
     /// The stored bytes, to stream to a download.
     async fn open(&self, key: &str) -> std::io::Result<Box<dyn AsyncRead + Send + Unpin>>;
+    /// Forgets a file that no row came to name (the change that was to name it
+    /// did not happen).
+    async fn remove(&self, key: &str) -> std::io::Result<()>;
     /// A directory on this machine for uploads being received and checked.
     fn scratch_dir(&self) -> PathBuf;
 }
 
-/// Files in a directory: `objects/<key>` for kept files, `incoming/` for uploads
-/// being received (on the same file system, so keeping one is a rename).
-pub struct LocalFileStore {
-    root: PathBuf,
+/// An S3 part: S3 wants at least 5 MiB in every part but the last.
+const PART: usize = 5 * 1024 * 1024;
+/// Parts in flight at once for one file: at most `(PARTS_IN_FLIGHT + 1) * PART`
+/// bytes of a file are in memory while it goes to the store.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// Where the objects are, inside the `object_store` store.
+enum Place {
+    /// A local directory: `objects/<key>`, with uploads received in
+    /// `incoming/` beside them (the same file system, so keeping one is a
+    /// rename, made durable with fsync by `LocalFileSystem::with_fsync`).
+    Local { root: PathBuf },
+    /// A bucket: `<prefix>/<key>`; uploads are received in a local scratch
+    /// directory and streamed up in parts.
+    Remote {
+        prefix: ObjectPath,
+        scratch: PathBuf,
+    },
 }
 
-impl LocalFileStore {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+/// Uploaded files through the `object_store` crate: `file:///dir` (the
+/// default, `PORTAL_FILES_DIR`) or `s3://bucket/prefix`.
+pub struct ObjectFileStore {
+    objects: Arc<dyn ObjectStore>,
+    place: Place,
+    url: String,
+}
+
+fn io_error(e: object_store::Error) -> std::io::Error {
+    match e {
+        object_store::Error::NotFound { .. } => {
+            std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string())
+        }
+        e => std::io::Error::other(e.to_string()),
+    }
+}
+
+fn invalid(why: impl Into<String>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, why.into())
+}
+
+impl ObjectFileStore {
+    /// Files in the directory `root` (created when the first file arrives).
+    pub fn local(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let root = std::path::absolute(&root).unwrap_or(root);
+        Self {
+            url: format!("file://{}", root.display()),
+            objects: Arc::new(LocalFileSystem::new().with_fsync(true)),
+            place: Place::Local { root },
+        }
     }
 
-    fn object(&self, key: &str) -> std::io::Result<PathBuf> {
-        // Keys are ours (UUIDs), but a store never follows a path it was handed.
-        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a storage key",
-            ));
+    /// `file:///absolute/dir`, or `s3://bucket[/prefix]` configured by the
+    /// standard `AWS_*` variables (`AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`,
+    /// `AWS_REGION`, `AWS_ACCESS_KEY_ID`, …), then by `options` (same names,
+    /// lower case). Uploads to a bucket are received in `scratch`.
+    pub fn from_url(
+        url: &str,
+        scratch: impl Into<PathBuf>,
+        options: &[(&str, &str)],
+    ) -> std::io::Result<Self> {
+        if let Some(path) = url.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err(invalid(format!(
+                    "{url} is not a file URL with an absolute path (file:///srv/portal/files)"
+                )));
+            }
+            return Ok(Self::local(path));
         }
-        Ok(self.root.join("objects").join(key))
+        let Some(rest) = url.strip_prefix("s3://") else {
+            return Err(invalid(format!(
+                "{url} is neither file:///dir nor s3://bucket/prefix"
+            )));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(invalid(format!("{url} names no bucket")));
+        }
+        let prefix = ObjectPath::parse(prefix.trim_matches('/'))
+            .map_err(|e| invalid(format!("{url}: the prefix is not a valid object path: {e}")))?;
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (k, v) in options {
+            let key = k
+                .parse()
+                .map_err(|_| invalid(format!("{k} is not an S3 setting")))?;
+            builder = builder.with_config(key, *v);
+        }
+        let s3 = builder
+            .build()
+            .map_err(|e| invalid(format!("{url}: {e}")))?;
+        Ok(Self {
+            url: url.trim_end_matches('/').to_owned(),
+            objects: Arc::new(s3),
+            place: Place::Remote {
+                prefix,
+                scratch: scratch.into(),
+            },
+        })
     }
+
+    /// Where the files are, for messages (no credentials: they come from the environment).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether files go to a bucket (rather than a directory on this machine).
+    pub fn is_remote(&self) -> bool {
+        matches!(self.place, Place::Remote { .. })
+    }
+
+    /// The object of `key`. Keys are ours (UUIDs), but a store never follows
+    /// a path it was handed.
+    fn location(&self, key: &str) -> std::io::Result<ObjectPath> {
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(invalid("not a storage key"));
+        }
+        match &self.place {
+            Place::Local { root } => local_path(&root.join("objects").join(key)),
+            Place::Remote { prefix, .. } => Ok(prefix.clone().join(key)),
+        }
+    }
+
+    /// Streams the file at `from` to `to`: one request for a small file, parts
+    /// for a larger one, never more than a few parts in memory.
+    async fn upload(&self, to: &ObjectPath, from: &Path) -> std::io::Result<()> {
+        let mut file = tokio::fs::File::open(from).await?;
+        let size = file.metadata().await?.len();
+        if size <= PART as u64 {
+            let mut bytes = Vec::with_capacity(size as usize);
+            (&mut file)
+                .take(PART as u64)
+                .read_to_end(&mut bytes)
+                .await?;
+            self.objects
+                .put(to, PutPayload::from(bytes))
+                .await
+                .map_err(io_error)?;
+            return Ok(());
+        }
+        let upload = self.objects.put_multipart(to).await.map_err(io_error)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut buf = vec![0u8; 256 * 1024];
+        let sent: std::io::Result<()> = async {
+            loop {
+                let n = file.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                writer
+                    .wait_for_capacity(PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(io_error)?;
+                writer.write(&buf[..n]);
+            }
+        }
+        .await;
+        match sent {
+            Ok(()) => writer.finish().await.map(|_| ()).map_err(io_error),
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The `object_store` path of a local file.
+fn local_path(path: &Path) -> std::io::Result<ObjectPath> {
+    ObjectPath::from_absolute_path(path).map_err(|e| invalid(format!("{}: {e}", path.display())))
 }
 
 #[async_trait]
-impl FileStore for LocalFileStore {
+impl FileStore for ObjectFileStore {
     async fn put(&self, key: &str, from: &Path) -> std::io::Result<()> {
-        let to = self.object(key)?;
-        if let Some(dir) = to.parent() {
-            tokio::fs::create_dir_all(dir).await?;
+        let to = self.location(key)?;
+        match &self.place {
+            // A rename; `with_fsync` makes it durable (the file itself was
+            // synced when the upload finished) and creates `objects/`.
+            Place::Local { .. } => {
+                let from = std::path::absolute(from)?;
+                self.objects
+                    .rename(&local_path(&from)?, &to)
+                    .await
+                    .map_err(io_error)
+            }
+            Place::Remote { .. } => {
+                let sent = self.upload(&to, from).await;
+                let _ = tokio::fs::remove_file(from).await;
+                sent
+            }
         }
-        tokio::fs::rename(from, &to).await?;
-        // The rename is durable only once the directory entry is.
-        if let Some(dir) = to.parent() {
-            tokio::fs::File::open(dir).await?.sync_all().await?;
-        }
-        Ok(())
     }
 
     async fn open(&self, key: &str) -> std::io::Result<Box<dyn AsyncRead + Send + Unpin>> {
-        Ok(Box::new(tokio::fs::File::open(self.object(key)?).await?))
+        let got = self
+            .objects
+            .get(&self.location(key)?)
+            .await
+            .map_err(io_error)?;
+        Ok(match got.payload {
+            // A local file is read as a file, not in 8 KiB blocking chunks.
+            GetResultPayload::File(file, _) => Box::new(tokio::fs::File::from_std(file)),
+            GetResultPayload::Stream(stream) => {
+                Box::new(tokio_util::io::StreamReader::new(stream.map_err(io_error)))
+            }
+        })
+    }
+
+    async fn remove(&self, key: &str) -> std::io::Result<()> {
+        match self.objects.delete(&self.location(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io_error(e)),
+        }
     }
 
     fn scratch_dir(&self) -> PathBuf {
-        self.root.join("incoming")
+        match &self.place {
+            Place::Local { root } => root.join("incoming"),
+            Place::Remote { scratch, .. } => scratch.clone(),
+        }
     }
 }
 
@@ -310,13 +498,72 @@ fn check_workbook(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Files kept in the store ahead of the change that names them: the change
+/// commits without waiting on the store (a large file going to a bucket would
+/// otherwise hold the transaction, and on SQLite every writer, for as long as
+/// it takes). Whatever the change's outcome, [`Kept::settle`] says whether the
+/// files stay: a change that did not happen removes them. A process that dies
+/// in between leaves an unnamed object, never a row without its file.
+pub struct Kept<'a> {
+    store: &'a dyn FileStore,
+    keys: Vec<String>,
+}
+
+impl<'a> Kept<'a> {
+    /// Keeps each received file under its key, in order; if one cannot be
+    /// kept, the ones before it are removed again.
+    pub async fn put(
+        store: &'a dyn FileStore,
+        files: &[(&str, &Path)],
+    ) -> std::io::Result<Kept<'a>> {
+        let mut kept = Kept {
+            store,
+            keys: Vec::new(),
+        };
+        for &(key, path) in files {
+            if let Err(e) = store.put(key, path).await {
+                kept.remove().await;
+                return Err(e);
+            }
+            kept.keys.push(key.to_owned());
+        }
+        Ok(kept)
+    }
+
+    /// The change's outcome, passed on: the files stay unless it certainly
+    /// did not happen. A refusal or bad input rolled it back; a store error
+    /// may have been the commit's answer lost on the way back (the database
+    /// committed, the connection dropped), so the files stay: an unnamed
+    /// object is harmless, a named one missing is not.
+    pub async fn settle<T>(self, outcome: crate::AppResult<T>) -> crate::AppResult<T> {
+        let uncertain = matches!(
+            &outcome,
+            Err(crate::AppError::Internal(
+                crate::error::InternalError::Store(_)
+            ))
+        );
+        if outcome.is_err() && !uncertain {
+            self.remove().await;
+        }
+        outcome
+    }
+
+    async fn remove(self) {
+        for key in &self.keys {
+            if let Err(e) = self.store.remove(key).await {
+                tracing::warn!(key, error = %e, "could not remove a file no row names");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     async fn receive(
-        store: &LocalFileStore,
+        store: &ObjectFileStore,
         bytes: &[u8],
         chunk: usize,
     ) -> Result<Received, UploadError> {
@@ -330,7 +577,7 @@ mod tests {
     #[tokio::test]
     async fn utf8_is_checked_across_chunk_boundaries() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalFileStore::new(dir.path());
+        let store = ObjectFileStore::local(dir.path());
         let text = "ukprn,name\n10000001,Université de Test\n".repeat(50);
         for chunk in [1, 2, 3, 7, 4096] {
             let r = receive(&store, text.as_bytes(), chunk).await.unwrap();
@@ -350,7 +597,7 @@ mod tests {
     #[tokio::test]
     async fn the_limit_stops_an_upload_at_the_first_byte_over() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LocalFileStore::new(dir.path());
+        let store = ObjectFileStore::local(dir.path());
         let mut up = Upload::begin(&store, 10).await.unwrap();
         up.write(b"0123456789").await.unwrap();
         assert!(matches!(
@@ -361,10 +608,106 @@ mod tests {
 
     #[test]
     fn keys_are_never_paths() {
-        let store = LocalFileStore::new("/srv/files");
-        for bad in ["", "../x", "a/b", "..", "a\0b"] {
-            assert!(store.object(bad).is_err(), "{bad:?}");
+        let local = ObjectFileStore::local("/srv/files");
+        let s3 = ObjectFileStore::from_url(
+            "s3://bucket/portal/files",
+            "/tmp/incoming",
+            &[("aws_region", "eu-west-2")],
+        )
+        .unwrap();
+        for store in [&local, &s3] {
+            for bad in ["", "../x", "a/b", "..", "a\0b", "a%2Fb"] {
+                assert!(store.location(bad).is_err(), "{bad:?}");
+            }
         }
-        assert!(store.object("0b9a-41").is_ok());
+        assert_eq!(
+            local.location("0b9a-41").unwrap().as_ref(),
+            "srv/files/objects/0b9a-41"
+        );
+        assert_eq!(
+            s3.location("0b9a-41").unwrap().as_ref(),
+            "portal/files/0b9a-41"
+        );
+        assert_eq!(s3.scratch_dir(), PathBuf::from("/tmp/incoming"));
+        for bad in ["files", "file://relative", "s3://", "http://x/y"] {
+            assert!(
+                ObjectFileStore::from_url(bad, "/tmp", &[]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn files_kept_ahead_of_a_change_stay_only_if_it_happened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            ObjectFileStore::from_url(&format!("file://{}", dir.path().display()), "/unused", &[])
+                .unwrap();
+        let mut scratch = Vec::new();
+        for _ in 0..4 {
+            scratch.push(receive(&store, b"ukprn\n10000001\n", 4096).await.unwrap());
+        }
+        let object = |k: &str| dir.path().join("objects").join(k);
+        let kept = Kept::put(
+            &store,
+            &[("a-1", &scratch[0].path), ("a-2", &scratch[1].path)],
+        )
+        .await
+        .unwrap();
+        assert!(object("a-1").exists() && object("a-2").exists());
+        let refused = kept
+            .settle::<()>(Err(crate::AppError::Conflict("closed".into())))
+            .await;
+        assert!(refused.is_err());
+        assert!(
+            !object("a-1").exists() && !object("a-2").exists(),
+            "removed again"
+        );
+        let kept = Kept::put(&store, &[("b-1", &scratch[2].path)])
+            .await
+            .unwrap();
+        assert_eq!(kept.settle(Ok(7)).await.ok(), Some(7));
+        assert!(object("b-1").exists(), "kept");
+        // A store error may be a commit whose answer was lost: the file stays.
+        let kept = Kept::put(&store, &[("b-2", &scratch[3].path)])
+            .await
+            .unwrap();
+        let lost = store::StoreError::Unavailable("connection reset".to_owned().into());
+        assert!(kept.settle::<()>(Err(lost.into())).await.is_err());
+        assert!(object("b-2").exists(), "kept: the change may have happened");
+        // One that cannot be kept takes the ones before it away again.
+        let failed = Kept::put(
+            &store,
+            &[("c-1", &scratch[3].path), ("../c-2", &scratch[3].path)],
+        )
+        .await;
+        assert!(failed.is_err());
+        assert!(!object("c-1").exists());
+    }
+
+    #[tokio::test]
+    async fn a_kept_file_is_moved_into_the_directory_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            ObjectFileStore::from_url(&format!("file://{}", dir.path().display()), "/unused", &[])
+                .unwrap();
+        assert!(!store.is_remote());
+        let text = "ukprn,name\n10000001,Test\n".repeat(1000);
+        let r = receive(&store, text.as_bytes(), 4096).await.unwrap();
+        let scratch = r.path.clone();
+        store.put("k-1", &r.path).await.unwrap();
+        assert!(!scratch.exists(), "the scratch file was moved");
+        assert!(dir.path().join("objects/k-1").exists());
+        let mut back = Vec::new();
+        store
+            .open("k-1")
+            .await
+            .unwrap()
+            .read_to_end(&mut back)
+            .await
+            .unwrap();
+        assert_eq!(back, text.as_bytes());
+        let missing = store.open("k-2").await.err().unwrap();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     }
 }

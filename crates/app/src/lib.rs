@@ -70,11 +70,14 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub key: SecretKey,
     pub settings: Arc<AppSettings>,
-    pub sign_in_limiter: Arc<limiter::IpLimiter>,
+    /// Hits this process took against the database's limits (see [`limiter`]).
+    pub(crate) hits: Arc<limiter::HitCounter>,
     /// Uploaded files (a local directory unless replaced with [`App::with_file_store`]).
     pub files: Arc<dyn files::FileStore>,
     /// Woken whenever an email is queued, so the worker sends it at once.
     pub outbox_ready: Arc<Notify>,
+    /// How long the outbox worker owns a message it claimed (see [`outbox`]).
+    pub(crate) outbox_lease: time::Duration,
 }
 
 impl App {
@@ -84,16 +87,16 @@ impl App {
         key: SecretKey,
         settings: AppSettings,
     ) -> Self {
-        let limiter = limiter::IpLimiter::new(settings.sign_in_per_ip_per_minute);
-        let files = Arc::new(files::LocalFileStore::new(settings.files_dir.clone()));
+        let files = Arc::new(files::ObjectFileStore::local(settings.files_dir.clone()));
         Self {
             files,
             store,
             clock,
             key,
             settings: Arc::new(settings),
-            sign_in_limiter: Arc::new(limiter),
+            hits: Arc::default(),
             outbox_ready: Arc::new(Notify::new()),
+            outbox_lease: outbox::LEASE,
         }
     }
 

@@ -1,9 +1,10 @@
 //! The background worker: processes add-user requests, and sends what use
 //! cases queued in the outbox, at least once.
 //!
-//! A message is leased before sending and marked sent only after the transport
-//! accepted it. If the worker dies in between, the lease runs out and the message
-//! is sent again (with the same Message-ID). Failures are retried with
+//! A message is leased before sending and marked sent right after the transport
+//! accepted it, one commit per message. If the worker dies in between, the lease
+//! runs out and that message is sent again (with the same Message-ID): at most
+//! one duplicate per worker crash. Failures are retried with
 //! exponential back-off; after [`MAX_ATTEMPTS`] the message is dead-lettered.
 //! A failing message never blocks the others: it waits, they go on.
 
@@ -15,7 +16,9 @@ use crate::App;
 use crate::mail::Mailer;
 
 pub const MAX_ATTEMPTS: i64 = 8;
-/// How long a worker owns a message it is sending.
+/// How long a worker owns a message it is sending, unless configured
+/// otherwise (`PORTAL_OUTBOX_LEASE_SECS`, [`App::with_outbox_lease`]). After a
+/// crash, the messages the dead worker had claimed but not sent wait this long.
 pub const LEASE: Duration = Duration::minutes(2);
 
 /// What one step of the worker did.
@@ -45,21 +48,32 @@ pub async fn try_execute_task(
         .unwrap_or(ExecutionOutcome::EmptyQueue))
 }
 
-/// Claims up to `limit` due messages and tries to send each, in order. Those
-/// the transport accepted are marked sent together at the end (one commit for
-/// the batch): a worker that dies before that sends them again after the
-/// lease, as it would a single message. Returns what happened to each
-/// (nothing: the queue was empty).
+/// Claims up to `limit` due messages and tries to send each, in order. Each
+/// one the transport accepted is marked sent at once, before the next is sent:
+/// a worker that dies between the transport's acceptance and that commit sends
+/// that one message again after the lease (SMTP cannot be exactly-once), and
+/// no more. The batch stops when half the lease has gone (a slow transport),
+/// so that no other worker claims a message this one is still sending; the
+/// rest wait for the lease to run out. Returns what happened to each message
+/// tried (nothing: the queue was empty).
 pub async fn send_due(
     app: &App,
     mailer: &dyn Mailer,
     limit: usize,
 ) -> Result<Vec<ExecutionOutcome>, store::StoreError> {
-    let now = app.clock.now();
-    let messages = app.store.claim_emails(now, LEASE, limit).await?;
+    let lease = app.outbox_lease();
+    let claimed_at = app.clock.now();
+    let messages = app.store.claim_emails(claimed_at, lease, limit).await?;
+    let claimed = messages.len();
     let mut outcomes = Vec::with_capacity(messages.len());
-    let mut sent = Vec::with_capacity(messages.len());
     for mut message in messages {
+        if app.clock.now() - claimed_at > lease / 2 {
+            tracing::warn!(
+                left = claimed - outcomes.len(),
+                "outbox batch stopped: half its lease has gone; the rest are sent after the lease"
+            );
+            break;
+        }
         let Some(body) = crate::sealed::open(&app.key, message.id, &message.body) else {
             // Sealed with another key (or not by us): no retry can help.
             app.store
@@ -67,7 +81,7 @@ pub async fn send_due(
                     message.id,
                     "body cannot be opened with this server's key",
                     None,
-                    now,
+                    app.clock.now(),
                 )
                 .await?;
             tracing::error!(message_id = %message.id, "email dead-lettered: body cannot be opened");
@@ -77,8 +91,12 @@ pub async fn send_due(
         message.body = body;
         match mailer.send(&message).await {
             Ok(()) => {
+                // The window in which a crash means a second delivery: from
+                // the transport's acceptance to this commit.
+                app.store
+                    .mark_emails_sent(&[message.id], app.clock.now())
+                    .await?;
                 tracing::info!(message_id = %message.id, attempts = message.attempts, "email sent");
-                sent.push(message.id);
                 outcomes.push(ExecutionOutcome::Sent);
             }
             Err(e) if message.attempts >= MAX_ATTEMPTS => {
@@ -99,14 +117,13 @@ pub async fn send_due(
             }
         }
     }
-    app.store.mark_emails_sent(&sent, app.clock.now()).await?;
     Ok(outcomes)
 }
 
-/// Emails claimed and sent at once, between two looks for add-user requests.
-/// Each claim and each look takes the database's write lock (SQLite has one
-/// writer) and a commit, so a busy queue is not handled one email at a time; a
-/// request waits for at most this many emails.
+/// Emails claimed at once, between two looks for add-user requests. Each claim
+/// and each look takes the database's write lock (SQLite has one writer) and a
+/// commit, so a busy queue is not claimed one email at a time; a request waits
+/// for at most this many emails.
 const EMAILS_PER_ROUND: usize = 32;
 
 /// Runs until `shutdown` resolves: handles add-user requests, sends what is
@@ -119,6 +136,11 @@ pub async fn run_worker(
 ) {
     tokio::pin!(shutdown);
     loop {
+        // A busy queue holds a shutdown up by one round at most: what is
+        // left is sent by another process, or this one's successor.
+        if futures_util::FutureExt::now_or_never(&mut shutdown).is_some() {
+            return;
+        }
         // Add-user requests first: they queue the emails sent just below.
         let requests_waiting = match app.process_next_user_request().await {
             Ok(more) => more,
@@ -141,6 +163,20 @@ pub async fn run_worker(
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
             }
         }
+    }
+}
+
+impl App {
+    /// The same application leasing outbox messages for `lease` (from a
+    /// second to a day) instead of [`LEASE`].
+    pub fn with_outbox_lease(mut self, lease: Duration) -> Self {
+        self.outbox_lease = lease.clamp(Duration::SECOND, Duration::DAY);
+        self
+    }
+
+    /// How long a worker owns a message it claimed.
+    pub fn outbox_lease(&self) -> Duration {
+        self.outbox_lease
     }
 }
 

@@ -267,7 +267,7 @@ impl App {
             );
             return Err(self.refused(meta, Some(actor), refusal).await);
         }
-        if let Err(retry) = self.sign_in_limiter.check(meta.ip, now) {
+        if let Err(retry) = self.ip_hit(meta.ip).await? {
             let refusal = Refusal::because(
                 CREATE,
                 "too many requests from this address",

@@ -34,15 +34,26 @@ impl App {
         actor: Option<&crate::Principal>,
         action: &'static str,
     ) -> AppResult<Permit<SignInRequest>> {
-        let limit = self.sign_in_limiter.check(meta.ip, self.clock.now());
+        let limit = self.ip_hit(meta.ip).await?;
         self.permitted(meta, actor, permit::sign_in_request(limit, action))
             .await
+    }
+
+    /// Step 1, counted for the metrics (issue 14): see `try_request_code`.
+    pub async fn request_code(
+        &self,
+        email_input: &str,
+        meta: &RequestMeta,
+    ) -> AppResult<AttemptId> {
+        let result = self.try_request_code(email_input, meta).await;
+        count_sign_in(&result, "code_requested");
+        result
     }
 
     /// Step 1: someone enters an email address. A code is emailed only if the
     /// address belongs to an account that may sign in and has had fewer than
     /// five codes in 15 minutes; the answer is the same either way.
-    pub async fn request_code(
+    async fn try_request_code(
         &self,
         email_input: &str,
         meta: &RequestMeta,
@@ -113,11 +124,27 @@ impl App {
         .await
     }
 
+    /// Step 2, counted for the metrics (issue 14): see `try_code`.
+    pub async fn verify_code(
+        &self,
+        attempt: &str,
+        code_input: &str,
+        kind: SessionKind,
+        replaces: Option<&[u8]>,
+        meta: &RequestMeta,
+    ) -> AppResult<SignedIn> {
+        let result = self
+            .try_code(attempt, code_input, kind, replaces, meta)
+            .await;
+        count_sign_in(&result, "signed_in");
+        result
+    }
+
     /// Step 2: the code is entered. Every guess is counted against the code
     /// (five void it) and every wrong one against the account (ten in a row lock
     /// sign-in, for 15 minutes doubling up to a day; new codes do not reset it).
     /// `replaces` is the session the client already had, if any: it ends.
-    pub async fn verify_code(
+    async fn try_code(
         &self,
         attempt: &str,
         code_input: &str,
@@ -223,4 +250,18 @@ impl App {
             expires_at: now + session::ABSOLUTE_TIMEOUT,
         })
     }
+}
+
+/// Counts one sign-in step's outcome (`portal_sign_ins_total`, issue 14):
+/// `success` when it went through, else `rate_limited` or `rejected` (a wrong,
+/// used or voided code, a malformed entry, an account that may not sign in).
+/// Internal errors are not sign-in outcomes: the 5xx rate shows them.
+pub(crate) fn count_sign_in<T>(result: &AppResult<T>, success: &'static str) {
+    let outcome = match result {
+        Ok(_) => success,
+        Err(AppError::RateLimited { .. }) => "rate_limited",
+        Err(AppError::Internal(_)) => return,
+        Err(_) => "rejected",
+    };
+    metrics::counter!("portal_sign_ins_total", "outcome" => outcome).increment(1);
 }

@@ -219,6 +219,7 @@ impl App {
         actor: Option<&Principal>,
         refusal: Refusal,
     ) -> AppError {
+        count_refusal(&refusal);
         let event = meta.event(
             self.clock.now(),
             actor,
@@ -237,4 +238,28 @@ impl App {
             Err(e) => e.into(),
         }
     }
+}
+
+/// Counts a refusal (`portal_refusals_total`, issue 14) by the area of its
+/// action (`sign_in`, `users`, … : the part before the first dot, always
+/// one of the code's own names) and by the kind of answer: few label values.
+fn count_refusal(refusal: &Refusal) {
+    let area = refusal
+        .action
+        .split('.')
+        .next()
+        .filter(|a| a.len() <= 32 && a.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .unwrap_or("other")
+        .to_owned();
+    let kind = match &refusal.answer {
+        AppError::Invalid(_) => "invalid",
+        AppError::CodeRejected => "code_rejected",
+        AppError::Unauthenticated => "unauthenticated",
+        AppError::Forbidden(_) => "forbidden",
+        AppError::NotFound => "not_found",
+        AppError::Conflict(_) => "conflict",
+        AppError::RateLimited { .. } => "rate_limited",
+        AppError::Internal(_) | AppError::Refused(_) => "other",
+    };
+    metrics::counter!("portal_refusals_total", "area" => area, "kind" => kind).increment(1);
 }

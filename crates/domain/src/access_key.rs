@@ -66,7 +66,7 @@ impl AccessKey {
 pub const KEY_REFUSED: &str = "This access key is not valid. Check it and try again, or ask the person who sent it for a new one";
 
 /// Wrong keys one person may enter in [`WRONG_KEY_WINDOW`] before being made to wait.
-pub const MAX_WRONG_KEYS: i64 = 5;
+pub const MAX_WRONG_KEYS: u32 = 5;
 pub const WRONG_KEY_WINDOW: time::Duration = time::Duration::minutes(15);
 
 #[cfg(test)]

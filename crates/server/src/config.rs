@@ -32,13 +32,18 @@ pub struct Config {
     pub mail_capture: Option<PathBuf>,
     pub mail_from: String,
     pub files_dir: PathBuf,
+    /// Object storage (issue 14): where uploaded files live, `file:///dir` or
+    /// `s3://bucket/prefix` (credentials and endpoint from the standard
+    /// `AWS_*` variables). Default `file://<files_dir>`. With a bucket,
+    /// uploads are still received and checked in `<files_dir>/incoming`.
+    pub files_url: Option<String>,
     /// The largest upload, in megabytes (MiB).
     pub max_upload_mb: u64,
     /// At least 32 bytes. Required in production.
     pub secret_key: Option<String>,
     /// Earlier secret keys, comma-separated, newest first: only `portal audit
     /// verify` uses them, to check the audit chain written before a key
-    /// rotation (docs/operating.md).
+    /// rotation (docs/decisions.md, "The keyed audit chain").
     pub previous_secret_keys: Option<String>,
     /// Development: fill an empty database with demonstration data.
     pub demo: bool,
@@ -49,6 +54,27 @@ pub struct Config {
     pub password_policy: String,
     /// `pretty` (development default) or `json` (production default).
     pub log_format: Option<String>,
+    // Connections and metrics (issue 14; docs/decisions.md, "Bounded
+    // connections, graceful shutdown, metrics").
+    /// Seconds a client has to send a request's headers, from its first byte.
+    pub header_timeout_secs: u64,
+    /// Seconds a kept-alive connection may sit with no request before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds a request in progress may go with no byte moving either way
+    /// (body arriving, answer leaving, or the portal still working on it).
+    pub request_timeout_secs: u64,
+    /// Connections open at once on the public listener; more are answered
+    /// `503` and closed. Keep it well under the open-files limit.
+    pub max_connections: usize,
+    /// Seconds requests in flight get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+    /// `GET /metrics` (Prometheus text) on this address only. Unset: no metrics.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How long the outbox worker owns an email it claimed, in seconds (default
+    /// 120). After a crash, emails the dead process had claimed but not sent
+    /// wait this long; it must exceed the time to send one email (SMTP times
+    /// out after 20 s).
+    pub outbox_lease_secs: u64,
 }
 
 impl Default for Config {
@@ -63,6 +89,7 @@ impl Default for Config {
             mail_capture: None,
             mail_from: "Provider Portal <no-reply@provider-portal.localhost>".into(),
             files_dir: "data/files".into(),
+            files_url: None,
             max_upload_mb: 100,
             secret_key: None,
             previous_secret_keys: None,
@@ -71,6 +98,13 @@ impl Default for Config {
             password_sign_in: false,
             password_policy: "modern".into(),
             log_format: None,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            request_timeout_secs: 60,
+            max_connections: 512,
+            shutdown_grace_secs: 30,
+            metrics_listen: None,
+            outbox_lease_secs: 120,
         }
     }
 }
@@ -95,6 +129,13 @@ impl std::fmt::Debug for Config {
             .field("sign_in_per_ip_per_minute", &self.sign_in_per_ip_per_minute)
             .field("password_sign_in", &self.password_sign_in)
             .field("password_policy", &self.password_policy)
+            .field("header_timeout_secs", &self.header_timeout_secs)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("outbox_lease_secs", &self.outbox_lease_secs)
             .finish_non_exhaustive()
     }
 }
@@ -113,7 +154,7 @@ fn smtp_is_private(url: &str) -> bool {
 
 /// The settings read from `PORTAL_*` variables. Other `PORTAL_*` variables
 /// (`PORTAL_CONFIG`, `PORTAL_LOG`, the tests' `PORTAL_TEST_POSTGRES_URL`) are not settings.
-const KEYS: [&str; 17] = [
+const KEYS: &[&str] = &[
     "env",
     "database_url",
     "listen",
@@ -123,6 +164,7 @@ const KEYS: [&str; 17] = [
     "mail_capture",
     "mail_from",
     "files_dir",
+    "files_url",
     "max_upload_mb",
     "secret_key",
     "previous_secret_keys",
@@ -131,6 +173,13 @@ const KEYS: [&str; 17] = [
     "password_sign_in",
     "password_policy",
     "log_format",
+    "header_timeout_secs",
+    "idle_timeout_secs",
+    "request_timeout_secs",
+    "max_connections",
+    "shutdown_grace_secs",
+    "metrics_listen",
+    "outbox_lease_secs",
 ];
 
 /// The key used when none is configured, in development only. It is public,
@@ -153,7 +202,7 @@ impl Config {
             fig = fig.merge(Toml::file_exact(path));
         }
         let config: Config = fig
-            .merge(Env::prefixed("PORTAL_").only(&KEYS))
+            .merge(Env::prefixed("PORTAL_").only(KEYS))
             .extract()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
         config.checked()
@@ -161,6 +210,20 @@ impl Config {
 
     /// Refuses settings that would be unsafe in production.
     pub fn checked(self) -> Result<Self, ConfigError> {
+        self.check_connections()?;
+        // Object storage (issue 14).
+        if let Some(url) = &self.files_url
+            && !(url.starts_with("file:///") || url.starts_with("s3://"))
+        {
+            return Err(ConfigError::Refused(format!(
+                "PORTAL_FILES_URL must be file:///absolute/dir or s3://bucket/prefix, not {url:?}"
+            )));
+        }
+        if !(1..=86_400).contains(&self.outbox_lease_secs) {
+            return Err(ConfigError::Refused(
+                "PORTAL_OUTBOX_LEASE_SECS must be from 1 to 86400 (a day)".into(),
+            ));
+        }
         if self.max_upload_mb == 0 {
             return Err(ConfigError::Refused(
                 "PORTAL_MAX_UPLOAD_MB must be at least 1".into(),
@@ -194,6 +257,12 @@ impl Config {
                 Some(k) if k == DEVELOPMENT_KEY => problems.push("PORTAL_SECRET_KEY is the public development key"),
                 Some(_) => {}
             }
+            // A send may take up to the SMTP timeout (20 s): a lease shorter
+            // than two of those lets another replica claim a message still being
+            // sent, and send it again.
+            if self.outbox_lease_secs < 60 {
+                problems.push("PORTAL_OUTBOX_LEASE_SECS must be at least 60 in production (twice the longest SMTP send, with room)");
+            }
             match self.smtp_url.as_deref() {
                 None | Some("") => {
                     problems.push("PORTAL_SMTP_URL is not set: production needs a real mail transport")
@@ -211,6 +280,47 @@ impl Config {
             }
         }
         Ok(self)
+    }
+
+    /// Connection bounds that would not bound anything, or a metrics listener
+    /// that would put `/metrics` on the public address (issue 14).
+    fn check_connections(&self) -> Result<(), ConfigError> {
+        for (name, secs) in [
+            ("PORTAL_HEADER_TIMEOUT_SECS", self.header_timeout_secs),
+            ("PORTAL_IDLE_TIMEOUT_SECS", self.idle_timeout_secs),
+            ("PORTAL_REQUEST_TIMEOUT_SECS", self.request_timeout_secs),
+        ] {
+            if !(1..=86_400).contains(&secs) {
+                return Err(ConfigError::Refused(format!(
+                    "{name} must be between 1 and 86400 seconds, not {secs}"
+                )));
+            }
+        }
+        if self.shutdown_grace_secs > 3_600 {
+            return Err(ConfigError::Refused(format!(
+                "PORTAL_SHUTDOWN_GRACE_SECS must be at most 3600 seconds, not {}",
+                self.shutdown_grace_secs
+            )));
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(ConfigError::Refused(format!(
+                "PORTAL_MAX_CONNECTIONS must be between 1 and 1000000, not {}",
+                self.max_connections
+            )));
+        }
+        if let Some(metrics) = self.metrics_listen
+            && metrics.port() == self.listen.port()
+            && (metrics.ip() == self.listen.ip()
+                || metrics.ip().is_unspecified()
+                || self.listen.ip().is_unspecified())
+        {
+            return Err(ConfigError::Refused(format!(
+                "PORTAL_METRICS_LISTEN ({metrics}) must differ from PORTAL_LISTEN ({}): \
+                 metrics are never served on the public listener",
+                self.listen
+            )));
+        }
+        Ok(())
     }
 
     pub fn production(&self) -> bool {
@@ -253,6 +363,18 @@ impl Config {
                     .map_err(|e| ConfigError::Refused(format!("PORTAL_PREVIOUS_SECRET_KEYS: {e}")))
             })
             .collect()
+    }
+
+    /// Where uploaded files live (object storage, issue 14): `PORTAL_FILES_URL`,
+    /// or the directory `PORTAL_FILES_DIR`.
+    pub fn files_url(&self) -> String {
+        match &self.files_url {
+            Some(url) => url.clone(),
+            None => {
+                let dir = std::path::absolute(&self.files_dir).unwrap_or(self.files_dir.clone());
+                format!("file://{}", dir.display())
+            }
+        }
     }
 
     /// Demonstration data is never loaded in production.
@@ -353,6 +475,74 @@ mod tests {
             }
         );
         assert!(!shown.contains("s3cr3t"));
+    }
+
+    #[test]
+    fn connection_bounds_must_bound_and_metrics_stay_off_the_public_listener() {
+        let c = Config::default().checked().unwrap();
+        assert_eq!(
+            (
+                c.header_timeout_secs,
+                c.idle_timeout_secs,
+                c.request_timeout_secs
+            ),
+            (10, 60, 60)
+        );
+        assert_eq!((c.max_connections, c.shutdown_grace_secs), (512, 30));
+        assert_eq!(c.metrics_listen, None);
+        let refused = |c: Config, what: &str| {
+            let err = c.checked().unwrap_err().to_string();
+            assert!(err.contains(what), "{err}");
+        };
+        let d = Config::default;
+        refused(
+            Config {
+                header_timeout_secs: 0,
+                ..d()
+            },
+            "PORTAL_HEADER_TIMEOUT_SECS",
+        );
+        refused(
+            Config {
+                idle_timeout_secs: 0,
+                ..d()
+            },
+            "PORTAL_IDLE_TIMEOUT_SECS",
+        );
+        refused(
+            Config {
+                request_timeout_secs: 100_000,
+                ..d()
+            },
+            "PORTAL_REQUEST_TIMEOUT_SECS",
+        );
+        refused(
+            Config {
+                max_connections: 0,
+                ..d()
+            },
+            "PORTAL_MAX_CONNECTIONS",
+        );
+        refused(
+            Config {
+                shutdown_grace_secs: 7_200,
+                ..d()
+            },
+            "PORTAL_SHUTDOWN_GRACE_SECS",
+        );
+        refused(
+            Config {
+                metrics_listen: Some("127.0.0.1:8080".parse().unwrap()),
+                ..d()
+            },
+            "never served on the public listener",
+        );
+        let c = Config {
+            metrics_listen: Some("127.0.0.1:9464".parse().unwrap()),
+            shutdown_grace_secs: 0,
+            ..d()
+        };
+        assert!(c.checked().is_ok());
     }
 
     #[test]

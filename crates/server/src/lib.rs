@@ -1,11 +1,14 @@
 //! The `portal` program: assembles the store, the use cases, the web router and
 //! the outbox worker from [`Config`], and runs them.
 
+pub mod backup; // backup and restore (issue 14)
 pub mod bench;
 pub mod config;
+pub mod connections; // bounded connections, graceful shutdown (issue 14)
+pub mod metrics; // Prometheus metrics (issue 14)
+pub mod storage; // object storage (issue 14)
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use app::mail::{AllMailers, CaptureMailer, FileMailer, Mailer, SmtpMailer};
@@ -29,7 +32,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqlStore>> {
 
 /// Starts keeping the audit chain with the configured key (before anything is
 /// written): the first time after an upgrade, and after a key rotation, this
-/// records the row from which the new key keeps the chain (docs/operating.md).
+/// records the row from which the new key keeps the chain (docs/decisions.md, "The keyed audit chain").
 pub async fn open_audit_chain(
     store: &SqlStore,
     config: &Config,
@@ -105,6 +108,19 @@ impl Portal {
         clock: Arc<dyn Clock>,
         mailer: Arc<dyn Mailer>,
     ) -> Result<Self, ConfigError> {
+        // Object storage (issue 14): uploaded files where PORTAL_FILES_URL says.
+        let files = storage::file_store(config)?;
+        Self::assemble_with_files(config, store, clock, mailer, files)
+    }
+
+    /// As [`Portal::assemble`], with uploaded files kept in `files`.
+    pub fn assemble_with_files(
+        config: &Config,
+        store: Arc<SqlStore>,
+        clock: Arc<dyn Clock>,
+        mailer: Arc<dyn Mailer>,
+        files: Arc<dyn app::files::FileStore>,
+    ) -> Result<Self, ConfigError> {
         let app = App::new(
             store,
             clock,
@@ -118,7 +134,11 @@ impl Portal {
                 files_dir: config.files_dir.clone(),
                 max_upload_bytes: config.max_upload_mb.saturating_mul(1024 * 1024),
             },
-        );
+        )
+        .with_outbox_lease(time::Duration::seconds(
+            i64::try_from(config.outbox_lease_secs).unwrap_or(120),
+        ));
+        let app = app.with_file_store(files);
         let web = web::WebState::new(
             app.clone(),
             web::WebConfig {
@@ -133,15 +153,19 @@ impl Portal {
         Ok(Self { app, web, mailer })
     }
 
+    /// The public router; every request is counted for the metrics.
     pub fn router(&self) -> axum::Router {
-        web::router(self.web.clone())
+        metrics::track(web::router(self.web.clone()))
     }
 
-    /// Serves HTTP and runs the outbox worker until `shutdown` resolves, then
-    /// lets requests in flight finish.
+    /// Serves HTTP within `limits` and runs the outbox worker until
+    /// `shutdown` resolves; then stops accepting, lets the requests in flight
+    /// finish (within `limits.shutdown_grace`), and only then stops the
+    /// worker, so that email they queued is still sent.
     pub async fn serve(
         self,
         listener: TcpListener,
+        limits: connections::Limits,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -155,16 +179,10 @@ impl Portal {
                 },
             ))
         };
-        let router = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await?;
+        let served = connections::serve("public", listener, self.router(), limits, shutdown).await;
+        let _ = stop_tx.send(true);
         worker.await?;
-        Ok(())
+        tracing::info!("stopped");
+        Ok(served?)
     }
 }

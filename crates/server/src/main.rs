@@ -69,6 +69,16 @@ enum Command {
     /// Build a benchmark dataset, run the portal on it and measure it under
     /// load, beside /healthz in the same run (docs/performance.md).
     Bench(server::bench::BenchArgs),
+    // --- backup and restore (issue 14) ---
+    /// Write a consistent copy of the database and of every uploaded file it
+    /// names into DIR (new or empty; created 0700), with a manifest of counts
+    /// and checksums, while the portal serves. PostgreSQL needs pg_dump on PATH.
+    Backup { dir: PathBuf },
+    /// Load a backup into an empty database of the same kind and put its files
+    /// into the configured file store, after checking every checksum; the row
+    /// counts are then checked against the manifest. PostgreSQL needs pg_restore.
+    Restore { dir: PathBuf },
+    // --- end backup and restore ---
     ImportLegacy {
         /// The export: UTF-8 CSV with a header row.
         file: PathBuf,
@@ -189,6 +199,53 @@ async fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
+    // --- backup and restore (issue 14): before `run`, which would migrate the
+    // database and open the audit chain; these write nothing to the source,
+    // and restore needs the target empty. ---
+    match &cli.command {
+        Some(Command::Backup { dir }) => {
+            return match server::backup::backup(&config, dir).await {
+                Ok(m) => {
+                    let rows: i64 = m.tables.values().sum();
+                    println!(
+                        "backup of the {} database written to {}: {} tables, {rows} rows, {} files",
+                        m.database,
+                        dir.display(),
+                        m.tables.len(),
+                        m.files.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("portal backup: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Restore { dir }) => {
+            return match server::backup::restore(&config, dir).await {
+                Ok((m, _)) => {
+                    let rows: i64 = m.tables.values().sum();
+                    println!(
+                        "restored {} ({}): {} tables, {rows} rows, {} files; the counts match \
+                         the manifest. Check the audit trail with `portal audit verify` (same \
+                         PORTAL_SECRET_KEY)",
+                        dir.display(),
+                        m.created_at,
+                        m.tables.len(),
+                        m.files.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("portal restore: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
+    // --- end backup and restore ---
     if let Some(Command::Bench(args)) = &cli.command {
         let exe = match std::env::current_exe() {
             Ok(exe) => exe,
@@ -235,19 +292,32 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Serve => {
             use store::Store;
+            // Replicas starting together on an empty database: the first loads
+            // the demonstration data, the others wait and find it there.
+            let startup = store.startup_lock().await?;
             if config.loads_demo() && store.organisation_count().await? == 0 {
                 app.load_demo().await.map_err(explain)?;
                 tracing::info!(
                     "empty database: demonstration data loaded (see README for the addresses)"
                 );
             }
+            startup.release().await?;
             let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            // Metrics (issue 14): on their own listener, only when configured.
+            if let Some(addr) = config.metrics_listen {
+                let metrics_listener = server::metrics::bind(addr).await?;
+                let handle = server::metrics::install()?;
+                server::metrics::spawn(metrics_listener, handle, app.clone(), store.clone());
+                tracing::info!(%addr, "metrics at /metrics");
+            }
+            let limits = server::connections::Limits::from_config(&config);
+            server::connections::warn_if_open_files_too_few(&limits);
             tracing::info!(
                 url = %config.base_url(),
                 dev_mail = config.mail_dir().filter(|_| !config.production()).is_some(),
                 "Provider Portal is listening"
             );
-            portal.serve(listener, shutdown_signal()).await?;
+            portal.serve(listener, limits, shutdown_signal()).await?;
         }
         Command::Demo => {
             use store::Store;
@@ -322,6 +392,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             println!("{id}");
         }
         Command::Bench(_) => anyhow::bail!("portal bench starts its own portal (see main)"),
+        Command::Backup { .. } | Command::Restore { .. } => {
+            anyhow::bail!("backup and restore run before the database is opened (see main)")
+        }
         Command::BenchData {
             providers,
             users,

@@ -1223,11 +1223,38 @@ async fn statuses(c: &fantoccini::Client) -> Vec<String> {
 /// does not, the regulator's officer downloads it and accepts it, and the
 /// contributors see the outcome and have the email; then feedback is given
 /// and read.
+/// Where the journey's files are kept: the default directory, or a real
+/// S3-compatible server (issue 14).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Files {
+    Directory,
+    S3,
+}
+
 async fn data_return(backend: Backend, javascript: bool) {
+    data_return_keeping(backend, javascript, Files::Directory).await;
+}
+
+async fn data_return_keeping(backend: Backend, javascript: bool, files: Files) {
     let Some(chrome) = Chrome::start(javascript).await else {
         return;
     };
-    let app = TestApp::spawn(backend).await.unwrap();
+    const BUCKET: &str = "journey";
+    let moto = match files {
+        Files::S3 => match testkit::s3::Moto::start(BUCKET).await {
+            Some(moto) => Some(moto),
+            None => return,
+        },
+        Files::Directory => None,
+    };
+    let app = TestApp::spawn_with_files(backend, testkit::test_config(), |dir| {
+        let moto = moto.as_ref()?;
+        let store: std::sync::Arc<dyn app::files::FileStore> =
+            moto.file_store(BUCKET, "portal", &dir.join("incoming"));
+        Some(store)
+    })
+    .await
+    .unwrap();
     let c = &chrome.client;
     let check = |page: &'static str| {
         let chrome = &chrome;
@@ -1555,6 +1582,11 @@ async fn data_return(backend: Backend, javascript: bool) {
             .all(|m| !m.subject.contains("HESES")),
         "the Prevent contributor is not told"
     );
+    if let Some(moto) = &moto {
+        // The upload is in the bucket, and nothing was kept on this machine.
+        assert_eq!(moto.keys(BUCKET, "portal").await.len(), 1);
+        assert!(!app.files.path().join("objects").exists());
+    }
     chrome.client.clone().close().await.unwrap();
 }
 
@@ -1566,6 +1598,13 @@ async fn a_heses_return_is_opened_submitted_and_accepted_and_every_page_passes_a
 
 async fn the_data_return_journey_works_with_javascript_off(backend: Backend) {
     data_return(backend, false).await;
+}
+
+/// The same journey with `PORTAL_FILES_URL=s3://…` (one database is enough:
+/// the files do not depend on it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_return_journey_keeps_its_files_in_an_s3_compatible_store() {
+    data_return_keeping(Backend::Sqlite, true, Files::S3).await;
 }
 
 /// Whether the page shows an element matching `css`.

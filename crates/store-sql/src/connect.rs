@@ -88,6 +88,48 @@ impl SqlStore {
     }
 }
 
+// Issue 14, metrics (begin) ---------------------------------------------------
+
+/// One connection pool as it is now (metrics): `read` and `write` on SQLite,
+/// `main` on PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub pool: &'static str,
+    /// Connections open, idle or in use.
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl PoolStats {
+    fn of<DB: sqlx::Database>(pool: &'static str, p: &sqlx::Pool<DB>) -> Self {
+        Self {
+            pool,
+            open: p.size(),
+            idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
+            max: p.options().get_max_connections(),
+        }
+    }
+
+    pub fn in_use(&self) -> u32 {
+        self.open.saturating_sub(self.idle)
+    }
+}
+
+impl SqlStore {
+    /// The pools' connections right now (no database work).
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        match &self.backend {
+            Backend::Sqlite { write, read } => {
+                vec![PoolStats::of("write", write), PoolStats::of("read", read)]
+            }
+            Backend::Postgres(pool) => vec![PoolStats::of("main", pool)],
+        }
+    }
+}
+
+// Issue 14, metrics (end) -----------------------------------------------------
+
 /// Opens `sqlite://path` (created if missing) or `postgres://…`.
 pub async fn connect(url: &str, options: ConnectOptions) -> Result<SqlStore, StoreError> {
     let max = options.max_connections.unwrap_or(8);
@@ -199,7 +241,12 @@ async fn connect_postgres(
     }
     let pool = PgPoolOptions::new()
         .max_connections(max)
-        .acquire_timeout(Duration::from_secs(10))
+        // While the database is unreachable a request waits this long for a
+        // connection, then answers 503 (StoreError::Unavailable): a few
+        // seconds, so clients and load balancers are not left hanging. Broken
+        // connections are tested before use (sqlx's default), so the pool
+        // recovers by itself when the database returns.
+        .acquire_timeout(Duration::from_secs(3))
         .connect_with(opts)
         .await
         .map_err(db_err)?;

@@ -64,14 +64,17 @@ macro_rules! tx {
     };
 }
 
+pub mod backup; // backup and restore (issue 14)
 mod bulk;
 mod connect;
 mod rows;
+mod startup;
 mod store_impl;
 mod ts;
 mod tx_impl;
 
-pub use connect::{ConnectOptions, SqlStore, connect};
+pub use connect::{ConnectOptions, PoolStats, SqlStore, connect};
+pub use startup::StartupLock;
 
 /// The migration folders' file names, for the test that keeps them in step.
 pub const MIGRATIONS_SQLITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
@@ -87,5 +90,28 @@ pub(crate) fn db_err(e: sqlx::Error) -> store::StoreError {
             .map_or_else(|| d.message().to_owned(), str::to_owned);
         return store::StoreError::Conflict { constraint };
     }
+    if unavailable(&e) {
+        return store::StoreError::Unavailable(Box::new(e));
+    }
     store::StoreError::Database(Box::new(e))
+}
+
+/// Errors that say the database cannot be reached just now, rather than that
+/// it refused the statement: the connection was refused or lost, no
+/// connection came free within the pool's acquire timeout, the server is
+/// shutting down or starting (SQLSTATE class 08, 57P01–57P03, 53300), or
+/// SQLite stayed busy past its busy timeout.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5" | "517")
+        }),
+        _ => false,
+    }
 }

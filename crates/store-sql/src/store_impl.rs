@@ -119,14 +119,23 @@ impl SqlStore {
     }
 
     async fn begin_sql(&self) -> StoreResult<SqlTx> {
-        let inner = match &self.backend {
+        // How long a transaction waited to start (a pool connection, and on
+        // SQLite the write lock): the pool-saturation metric (issue 14).
+        let started = std::time::Instant::now();
+        let (pool, inner) = match &self.backend {
             // IMMEDIATE takes the write lock up front, so a transaction that reads
             // and then writes can never fail half-way for another writer's sake.
-            Backend::Sqlite { write, .. } => {
-                TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?)
-            }
-            Backend::Postgres(pool) => TxInner::Postgres(pool.begin().await.map_err(db_err)?),
+            Backend::Sqlite { write, .. } => (
+                "write",
+                TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?),
+            ),
+            Backend::Postgres(pool) => (
+                "main",
+                TxInner::Postgres(pool.begin().await.map_err(db_err)?),
+            ),
         };
+        metrics::histogram!("portal_db_begin_wait_seconds", "pool" => pool)
+            .record(started.elapsed().as_secs_f64());
         Ok(SqlTx {
             inner,
             audit_tip: self.audit_tip.clone(),
@@ -577,6 +586,30 @@ impl Store for SqlStore {
         Ok(rows.into_iter().map(OutboxMessage::from).collect())
     }
 
+    async fn outbox_stats(&self) -> StoreResult<store::OutboxStats> {
+        // Two statements: the queue through the partial index `outbox_due`,
+        // and dead letters (few, but not indexed: a scan of the outbox).
+        let (queued, oldest): (i64, Option<Ts>) = read!(self, |ex| {
+            sqlx::query_as(
+            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL"
+        )
+        .fetch_one(ex)
+        .await
+        })
+        .map_err(db_err)?;
+        let dead: i64 = read!(self, |ex| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE dead_at IS NOT NULL"
+        )
+        .fetch_one(ex)
+        .await)
+        .map_err(db_err)?;
+        Ok(store::OutboxStats {
+            queued,
+            oldest_queued_at: oldest.map(|t| t.0),
+            dead,
+        })
+    }
+
     // Audit ---------------------------------------------------------------
 
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>> {
@@ -763,22 +796,70 @@ impl Store for SqlStore {
         Ok(out)
     }
 
-    async fn refusals_since(
+    async fn take_hit(
         &self,
-        actor: UserId,
-        action: &str,
-        since: OffsetDateTime,
-    ) -> StoreResult<i64> {
-        read!(self, |ex| sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM audit_log \
-             WHERE actor_id = $1 AND at >= $2 AND action = $3 AND outcome = 'refused'"
+        bucket: &str,
+        limit: u32,
+        window: Duration,
+        now: OffsetDateTime,
+    ) -> StoreResult<Result<(), OffsetDateTime>> {
+        // One statement: the row is locked while the WHERE decides, so
+        // concurrent hits (from any process) are counted one after another and
+        // none past the limit. A window that has ended starts again at 1.
+        let counted = write!(self, |ex| sqlx::query_scalar::<_, i64>(
+            "INSERT INTO rate_limits (bucket, window_ends, hits) VALUES ($1, $2, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+                 hits = CASE WHEN rate_limits.window_ends <= $3 THEN 1 ELSE rate_limits.hits + 1 END, \
+                 window_ends = CASE WHEN rate_limits.window_ends <= $3 THEN $2 ELSE rate_limits.window_ends END \
+             WHERE rate_limits.window_ends <= $3 OR rate_limits.hits < $4 \
+             RETURNING hits"
         )
-        .bind(actor.0)
-        .bind(Ts(since))
-        .bind(action)
-        .fetch_one(ex)
+        .bind(bucket)
+        .bind(Ts(now + window))
+        .bind(Ts(now))
+        .bind(i64::from(limit))
+        .fetch_optional(ex)
         .await)
-        .map_err(db_err)
+        .map_err(db_err)?;
+        if counted.is_some() {
+            return Ok(Ok(()));
+        }
+        let ends = read!(self, |ex| sqlx::query_scalar::<_, Ts>(
+            "SELECT window_ends FROM rate_limits WHERE bucket = $1"
+        )
+        .bind(bucket)
+        .fetch_optional(ex)
+        .await)
+        .map_err(db_err)?;
+        // The row is there (it refused the hit); were it forgotten meanwhile,
+        // the window has ended.
+        Ok(Err(ends.map_or(now, |t| t.0)))
+    }
+
+    async fn give_back_hit(&self, bucket: &str, now: OffsetDateTime) -> StoreResult<()> {
+        write!(self, |ex| sqlx::query(
+            "UPDATE rate_limits SET hits = hits - 1 \
+             WHERE bucket = $1 AND window_ends > $2 AND hits > 0"
+        )
+        .bind(bucket)
+        .bind(Ts(now))
+        .execute(ex)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn forget_hits(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let done = write!(self, |ex| sqlx::query(
+            "DELETE FROM rate_limits WHERE window_ends < $1"
+        )
+        .bind(Ts(before))
+        .execute(ex)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(done)
     }
 
     // Data returns: windows -----------------------------------------------

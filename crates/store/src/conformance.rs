@@ -37,6 +37,8 @@ macro_rules! conformance_tests {
             submitting_and_reviewing_record_who_did_what_and_when,
             documents_are_listed_only_for_the_organisations_they_are_shared_with,
             audit_pages_are_filtered_newest_first_and_counted,
+            hits_are_counted_up_to_the_limit_even_concurrently_and_windows_start_again,
+            outbox_stats_count_the_queue_its_oldest_and_dead_letters,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -337,6 +339,52 @@ pub async fn outbox_messages_are_claimed_and_marked_sent_in_batches(store: Arc<d
         .count();
     assert_eq!(sent, 4, "sent bodies are erased");
 }
+
+// Issue 14, metrics (begin) ---------------------------------------------------
+
+pub async fn outbox_stats_count_the_queue_its_oldest_and_dead_letters(store: Arc<dyn Store>) {
+    assert_eq!(store.outbox_stats().await.unwrap(), OutboxStats::default());
+    let lease = Duration::minutes(1);
+    let a = email(&store, "a@example.com", t0()).await;
+    let b = email(&store, "b@example.com", t0() + Duration::seconds(1)).await;
+    let c = email(&store, "c@example.com", t0() + Duration::seconds(2)).await;
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(
+        (stats.queued, stats.oldest_queued_at, stats.dead),
+        (3, Some(t0()), 0)
+    );
+    // Leased (in the worker's hands) still counts as waiting.
+    let now = t0() + Duration::minutes(1);
+    assert_eq!(store.claim_emails(now, lease, 3).await.unwrap().len(), 3);
+    assert_eq!(store.outbox_stats().await.unwrap().queued, 3);
+    store.mark_emails_sent(&[a], now).await.unwrap();
+    store
+        .mark_email_failed(b, "refused", None, now)
+        .await
+        .unwrap();
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(
+        stats,
+        OutboxStats {
+            queued: 1,
+            oldest_queued_at: Some(t0() + Duration::seconds(2)),
+            dead: 1,
+        }
+    );
+    store
+        .mark_email_failed(c, "refused", Some(now + lease), now)
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_stats().await.unwrap().queued, 1, "retrying");
+    store.mark_emails_sent(&[c], now).await.unwrap();
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(
+        (stats.queued, stats.oldest_queued_at, stats.dead),
+        (0, None, 1)
+    );
+}
+
+// Issue 14, metrics (end) -----------------------------------------------------
 
 /// The key test stores keep their audit chain with (`testkit` opens every new
 /// test database's chain with it).
@@ -1398,4 +1446,97 @@ pub async fn audit_pages_are_filtered_newest_first_and_counted(store: Arc<dyn St
     assert_eq!(all.len() as i64, before + 20 + 1_204);
     assert_chained(&all);
     assert_eq!(all.last().unwrap().entry.action, "after.bulk");
+}
+
+pub async fn hits_are_counted_up_to_the_limit_even_concurrently_and_windows_start_again(
+    store: Arc<dyn Store>,
+) {
+    let window = time::Duration::minutes(1);
+    let now = t0();
+    // Twenty at once against a limit of seven: exactly seven are counted.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .take_hit("ip:192.0.2.1", 7, window, now)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut counted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => counted += 1,
+            Err(ends) => assert_eq!(ends, now + window),
+        }
+    }
+    assert_eq!(counted, 7);
+    // Another bucket has its own window.
+    assert_eq!(
+        store
+            .take_hit("ip:192.0.2.2", 7, window, now)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    // A hit given back makes room for one more, once.
+    let later = now + time::Duration::seconds(30);
+    store.give_back_hit("ip:192.0.2.1", later).await.unwrap();
+    assert_eq!(
+        store
+            .take_hit("ip:192.0.2.1", 7, window, later)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        store
+            .take_hit("ip:192.0.2.1", 7, window, later)
+            .await
+            .unwrap(),
+        Err(now + window)
+    );
+    // When the window ends, a new one starts with this hit.
+    let next = now + window;
+    assert_eq!(
+        store
+            .take_hit("ip:192.0.2.1", 7, window, next)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    for _ in 0..6 {
+        assert_eq!(
+            store
+                .take_hit("ip:192.0.2.1", 7, window, next)
+                .await
+                .unwrap(),
+            Ok(())
+        );
+    }
+    assert_eq!(
+        store
+            .take_hit("ip:192.0.2.1", 7, window, next)
+            .await
+            .unwrap(),
+        Err(next + window)
+    );
+    // Giving back in an ended window changes nothing.
+    store.give_back_hit("ip:192.0.2.2", next).await.unwrap();
+    // Ended windows are forgotten; the current one is kept.
+    assert_eq!(
+        store
+            .forget_hits(next + time::Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .take_hit("ip:192.0.2.1", 7, window, next)
+            .await
+            .unwrap(),
+        Err(next + window)
+    );
 }

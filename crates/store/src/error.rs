@@ -9,13 +9,21 @@ pub enum StoreError {
     /// A stored value could not be read back as a domain value.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
-    /// The database failed or could not be reached.
+    /// The database failed.
     #[error("database error")]
     Database(#[source] Box<dyn StdError + Send + Sync>),
+    /// The database cannot be reached just now (connection refused or lost,
+    /// no connection free in time, shutting down): trying again later may work.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
 }
 
 impl StoreError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Conflict { .. })
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
     }
 }

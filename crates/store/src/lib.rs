@@ -89,6 +89,10 @@ pub trait Store: Send + Sync + 'static {
     /// Outbox messages in creation order (operators and tests).
     async fn outbox(&self) -> StoreResult<Vec<OutboxMessage>>;
 
+    /// How many messages wait to be sent, since when the oldest, and how many
+    /// were given up on (metrics, issue 14). Reads the queue through its index.
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
+
     /// Audit rows with `seq > after`, in order, at most `limit`.
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>>;
 
@@ -154,14 +158,25 @@ pub trait Store: Send + Sync + 'static {
 
     async fn access_key(&self, id: uuid::Uuid) -> StoreResult<Option<AccessKeyRecord>>;
 
-    /// Refused audit rows of `actor` for `action` since `since` (throttling
-    /// wrong access keys without keeping another counter).
-    async fn refusals_since(
+    /// Takes one hit against a limit that every process on this database
+    /// shares: counted, atomically, if `bucket`'s current window (which starts
+    /// at the first hit after the last one ended and lasts `window`) holds fewer
+    /// than `limit` hits. Otherwise nothing changes and the answer is when the
+    /// window ends.
+    async fn take_hit(
         &self,
-        actor: UserId,
-        action: &str,
-        since: OffsetDateTime,
-    ) -> StoreResult<i64>;
+        bucket: &str,
+        limit: u32,
+        window: Duration,
+        now: OffsetDateTime,
+    ) -> StoreResult<Result<(), OffsetDateTime>>;
+
+    /// Gives back one hit taken in `bucket`'s current window (what was counted
+    /// in advance turned out not to count).
+    async fn give_back_hit(&self, bucket: &str, now: OffsetDateTime) -> StoreResult<()>;
+
+    /// Forgets the windows that ended before `before`; says how many.
+    async fn forget_hits(&self, before: OffsetDateTime) -> StoreResult<u64>;
 
     // Data returns and documents (PRODUCT §6).
 

@@ -228,6 +228,17 @@ pub struct OutboxMessage {
     pub last_error: Option<String>,
 }
 
+/// The outbox at a glance, for metrics (issue 14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    /// Messages neither sent nor dead-lettered.
+    pub queued: i64,
+    /// When the oldest of those was queued.
+    pub oldest_queued_at: Option<OffsetDateTime>,
+    /// Messages given up on.
+    pub dead: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewAuditEvent {
     pub at: OffsetDateTime,

@@ -6,6 +6,7 @@ pub mod chrome;
 pub mod db;
 mod http;
 mod mail;
+pub mod s3;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -214,18 +215,38 @@ impl TestApp {
         Self::spawn_with(backend, test_config()).await
     }
 
-    pub async fn spawn_with(backend: Backend, mut config: Config) -> Option<Self> {
+    pub async fn spawn_with(backend: Backend, config: Config) -> Option<Self> {
+        Self::spawn_with_files(backend, config, |_| None).await
+    }
+
+    /// As [`TestApp::spawn_with`], keeping uploaded files in the store `files`
+    /// makes (given the test's files directory; `None`: the configured store).
+    pub async fn spawn_with_files(
+        backend: Backend,
+        mut config: Config,
+        files_in: impl FnOnce(&std::path::Path) -> Option<Arc<dyn app::files::FileStore>>,
+    ) -> Option<Self> {
         let db = TestDb::new(backend).await?;
         let files = tempfile::tempdir().unwrap();
         config.files_dir = files.path().to_owned();
+        let file_store: Arc<dyn app::files::FileStore> = match files_in(files.path()) {
+            Some(store) => store,
+            None => server::storage::file_store(&config).unwrap(),
+        };
         let clock = Arc::new(ManualClock::new(
             time::macros::datetime!(2026-09-01 09:00 UTC),
         ));
         let mailer = Arc::new(MemoryMailer::default());
         // As `portal serve` does: the chain is kept with this configuration's key.
         server::open_audit_chain(&db.store, &config).await.unwrap();
-        let portal =
-            Portal::assemble(&config, db.store.clone(), clock.clone(), mailer.clone()).unwrap();
+        let portal = Portal::assemble_with_files(
+            &config,
+            db.store.clone(),
+            clock.clone(),
+            mailer.clone(),
+            file_store,
+        )
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = portal

@@ -1,8 +1,12 @@
 //! One error, two renderings: JSON for the API, a GOV.UK page for people.
 //!
 //! The cause of an internal error is logged once, with the request id; the
-//! client sees only a generic message and that id.
+//! client sees only a generic message and that id. A database that cannot be
+//! reached just now (connection refused or lost, no connection free in time)
+//! is not an internal error: it answers `503 unavailable` with `Retry-After`,
+//! so clients and load balancers try again.
 
+use app::error::InternalError;
 use app::{AppError, RequestMeta};
 use askama::Template;
 use axum::Json;
@@ -16,7 +20,8 @@ use crate::layout::Layout;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiErrorBody {
     /// `invalid`, `unauthenticated`, `code_rejected`, `forbidden`, `not_found`,
-    /// `conflict`, `too_large`, `unsupported_media_type`, `rate_limited`, `internal`.
+    /// `conflict`, `too_large`, `unsupported_media_type`, `rate_limited`, `internal`,
+    /// `unavailable`.
     #[schema(value_type = String)]
     pub error: &'static str,
     pub message: String,
@@ -24,6 +29,14 @@ pub struct ApiErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
     pub fields: Option<std::collections::BTreeMap<&'static str, String>>,
+}
+
+/// Seconds a client is asked to wait while the database cannot be reached.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
+/// The database cannot be reached just now: trying again later may work.
+fn unavailable(e: &AppError) -> bool {
+    matches!(e, AppError::Internal(InternalError::Store(s)) if s.is_unavailable())
 }
 
 pub struct ApiError {
@@ -72,6 +85,19 @@ impl ApiError {
                 None,
                 Some(retry_after_secs),
             ),
+            e if unavailable(&e) => {
+                tracing::warn!(request_id = %meta.request_id, error = ?e, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    format!(
+                        "The service is unavailable: try again in a few seconds. Reference: {}",
+                        meta.request_id
+                    ),
+                    None,
+                    Some(UNAVAILABLE_RETRY_AFTER_SECS),
+                )
+            }
             e @ (AppError::Internal(_) | AppError::Refused(_)) => {
                 tracing::error!(request_id = %meta.request_id, error = ?e, "internal error");
                 (
@@ -184,6 +210,16 @@ impl PageError {
                 page.message = format!("Wait {retry_after_secs} seconds, then try again.");
                 page.retry_after = Some(retry_after_secs);
             }
+            e if unavailable(&e) => {
+                tracing::warn!(request_id = %meta.request_id, error = ?e, "database unavailable");
+                page.status = StatusCode::SERVICE_UNAVAILABLE;
+                page.heading = "Sorry, the service is unavailable";
+                page.message = "Try again in a few minutes. If it keeps happening, contact \
+                                portal@officeforstudents.org.uk and quote the reference below."
+                    .into();
+                page.show_reference = true;
+                page.retry_after = Some(UNAVAILABLE_RETRY_AFTER_SECS);
+            }
             e @ (AppError::Internal(_) | AppError::Refused(_)) => {
                 tracing::error!(request_id = %meta.request_id, error = ?e, "internal error");
                 page.status = StatusCode::INTERNAL_SERVER_ERROR;
@@ -243,5 +279,37 @@ impl IntoResponse for PageError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> RequestMeta {
+        RequestMeta {
+            request_id: "0123456789abcdef0123456789abcdef".into(),
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after_and_the_reference() {
+        let gone = AppError::from(store::StoreError::Unavailable("connection refused".into()));
+        let api = ApiError::new(gone, &meta()).into_response();
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.headers()[header::RETRY_AFTER], "5");
+        let page = PageError::new(
+            AppError::from(store::StoreError::Unavailable("pool timed out".into())),
+            &meta(),
+            None,
+        );
+        assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(page.show_reference);
+        // Any other database failure stays an internal error.
+        let broken = AppError::from(store::StoreError::Database("syntax error".into()));
+        let api = ApiError::new(broken, &meta());
+        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(api.body.error, "internal");
     }
 }

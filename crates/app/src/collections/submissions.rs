@@ -79,6 +79,37 @@ impl App {
         } else {
             Vec::new()
         };
+        // The files go to the store first, under keys made here; the change
+        // names them, or they are removed again (files::Kept).
+        let records: Vec<FileRecord> = files
+            .iter()
+            .map(|(received, filename)| FileRecord {
+                id: uuid::Uuid::new_v4(),
+                storage_key: uuid::Uuid::new_v4().to_string(),
+                filename: collection::display_filename(filename),
+                kind: received.kind,
+                size: received.size as i64,
+                sha256: received.sha256.to_vec(),
+                uploaded_by: actor.user.id,
+                uploaded_at: self.clock.now(),
+            })
+            .collect();
+        let to_keep: Vec<(&str, &std::path::Path)> = records
+            .iter()
+            .zip(&files)
+            .map(|(record, (received, _))| (record.storage_key.as_str(), received.path.as_path()))
+            .collect();
+        let stored = crate::files::Kept::put(self.files.as_ref(), &to_keep).await;
+        drop(to_keep);
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                for (r, _) in files {
+                    r.discard().await;
+                }
+                return Err(AppError::internal(format!("file store: {e}")));
+            }
+        };
         let result = self
             .change(meta, Some(actor), async |u| {
                 let now = u.now;
@@ -115,37 +146,22 @@ impl App {
                         (id, version)
                     }
                 };
-                let mut kept = Vec::new();
-                for (received, filename) in &files {
+                for record in &records {
                     let record = FileRecord {
-                        id: uuid::Uuid::new_v4(),
-                        storage_key: uuid::Uuid::new_v4().to_string(),
-                        filename: collection::display_filename(filename),
-                        kind: received.kind,
-                        size: received.size as i64,
-                        sha256: received.sha256.to_vec(),
-                        uploaded_by: actor.user.id,
                         uploaded_at: now,
+                        ..record.clone()
                     };
                     u.tx().insert_file(&record).await?;
                     u.tx().attach_file(submission, record.id).await?;
-                    kept.push((received, record));
                 }
-                let detail = kept
+                let detail = records
                     .iter()
-                    .map(|(_, f)| format!("{} sha256={}", f.kind.as_str(), hex::encode(&f.sha256)))
+                    .map(|f| format!("{} sha256={}", f.kind.as_str(), hex::encode(&f.sha256)))
                     .collect::<Vec<_>>()
                     .join("; ");
                 let detail = format!("window {} version {version}: {detail}", window.id);
                 u.audit(&ticket, Some(submission.to_string()), &detail)
                     .await?;
-                // The files are kept before the rows that name them are committed: a
-                // failure in between leaves an unnamed file, never a row without its file.
-                for (received, record) in &kept {
-                    if let Err(e) = self.files.put(&record.storage_key, &received.path).await {
-                        return Err(AppError::internal(format!("file store: {e}")));
-                    }
-                }
                 if submit {
                     let submitted = Submitted {
                         window: &window,
@@ -159,6 +175,7 @@ impl App {
                 Ok(u.done(&ticket, submission))
             })
             .await;
+        let result = stored.settle(result).await;
         match result {
             Ok(id) => self.submission_record(id).await,
             Err(e) => {

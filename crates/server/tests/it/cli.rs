@@ -56,7 +56,7 @@ fn last_line(s: &str) -> String {
 }
 
 /// The 6-digit code in the text part of the newest sign-in `.eml` to `to`.
-async fn code_from_eml(dir: &Path, to: &str) -> String {
+pub(crate) async fn code_from_eml(dir: &Path, to: &str) -> String {
     for _ in 0..100 {
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .map(|rd| {
