@@ -95,6 +95,16 @@ impl Drop for Database {
     }
 }
 
+/// A portal on `db` keeping its files in `files`, without demonstration
+/// data or a sign-in limit that the test would reach.
+fn settings(db: &Database, files: &Path) -> Settings {
+    Settings::default()
+        .with("PORTAL_DATABASE_URL", &db.url)
+        .with("PORTAL_FILES_DIR", files)
+        .with("PORTAL_DEMO", "false")
+        .with("PORTAL_SIGN_IN_PER_IP_PER_MINUTE", "100000")
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -146,11 +156,7 @@ async fn wait_for_rounds(rounds: &AtomicUsize, n: usize, load: &mut tokio::task:
 async fn a_backup_taken_under_load_restores_whole_into_an_empty_database(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let source = Database::new(backend, dir.path(), "source").await;
-    let s = Settings::default()
-        .with("PORTAL_DATABASE_URL", &source.url)
-        .with("PORTAL_FILES_DIR", dir.path().join("files"))
-        .with("PORTAL_DEMO", "false")
-        .with("PORTAL_SIGN_IN_PER_IP_PER_MINUTE", "100000");
+    let s = settings(&source, &dir.path().join("files"));
     World::create(&s).await;
     let served = Arc::new(s.serve(&dir.path().join("mail")).await);
     let admin = served.sign_in(ADMIN).await;
@@ -257,11 +263,7 @@ async fn a_backup_taken_under_load_restores_whole_into_an_empty_database(backend
 
     // Restore into a new, empty database (and a new file directory).
     let target = Database::new(backend, dir.path(), "restored").await;
-    let r = Settings::default()
-        .with("PORTAL_DATABASE_URL", &target.url)
-        .with("PORTAL_FILES_DIR", dir.path().join("restored-files"))
-        .with("PORTAL_DEMO", "false")
-        .with("PORTAL_SIGN_IN_PER_IP_PER_MINUTE", "100000");
+    let r = settings(&target, &dir.path().join("restored-files"));
     let (code, out, err) = r.run(&["restore", backup_arg]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("the counts match the manifest"), "{out}");

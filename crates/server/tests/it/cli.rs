@@ -6,6 +6,8 @@ use std::process::Stdio;
 use serde_json::{Value, json};
 use testkit::{Backend, TestApp, TestDb};
 
+use crate::process::{Eml, eml_files, free_port, serve_ready, sign_in};
+
 testkit::both_backends!(
     ;
     raw:
@@ -58,27 +60,10 @@ fn last_line(s: &str) -> String {
 /// The 6-digit code in the text part of the newest sign-in `.eml` to `to`.
 pub(crate) async fn code_from_eml(dir: &Path, to: &str) -> String {
     for _ in 0..100 {
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map(|rd| {
-                rd.map(|e| e.unwrap().path())
-                    .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-                    .collect()
-            })
-            .unwrap_or_else(|_| Vec::new());
-        files.sort();
-        for f in files.iter().rev() {
-            let bytes = std::fs::read(f).unwrap();
-            let mail = mailparse::parse_mail(&bytes).unwrap();
-            let header = |n: &str| {
-                mail.headers
-                    .iter()
-                    .find(|h| h.get_key() == n)
-                    .map(|h| h.get_value())
-            };
-            if header("To").as_deref() == Some(to)
-                && header("Subject").is_some_and(|s| s.contains("code"))
-            {
-                let text = mail.get_body().unwrap();
+        for f in eml_files(dir).iter().rev() {
+            let mail = Eml::read(f);
+            if mail.header("To") == to && mail.header("Subject").contains("code") {
+                let text = mail.body;
                 return testkit::only_six_digit_number(&text).unwrap_or_else(|| {
                     panic!("the passcode must be the only 6-digit number: {text}")
                 });
@@ -163,42 +148,16 @@ async fn an_operator_made_user_signs_in_through_the_api_with_the_code_from_the_e
         "{err}"
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut c = with_db(portal());
     c.env("PORTAL_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTAL_DEMO", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    let _server = c.spawn().unwrap();
+        .env("PORTAL_DEMO", "false");
     let http = reqwest::Client::new();
-    wait_until_ready(&http, &base).await;
+    let _server = serve_ready(c, Stdio::null(), &http, &base).await;
 
-    let r: Value = http
-        .post(format!("{base}/api/v1/auth/code"))
-        .json(&json!({ "email": "first.admin@testing.example.ac.uk" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let attempt = r["attempt_id"].as_str().unwrap();
-    let code = code_from_eml(&mail, "First.Admin@testing.example.ac.uk").await;
-    let r = http
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({ "attempt_id": attempt, "code": code }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let token: Value = r.json().await.unwrap();
-    let token = token["token"].as_str().unwrap();
+    let code = code_from_eml(&mail, "First.Admin@testing.example.ac.uk");
+    let token = &sign_in(&http, &base, "first.admin@testing.example.ac.uk", code).await;
     let me: Value = http
         .get(format!("{base}/api/v1/me"))
         .bearer_auth(token)

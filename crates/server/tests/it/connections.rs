@@ -11,7 +11,8 @@ use testkit::{Backend, TestDb};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::cli::{portal, run, wait_until_ready};
+use crate::cli::{portal, run};
+use crate::process::{free_port, serve_ready};
 
 testkit::both_backends!(
     ;
@@ -37,14 +38,6 @@ mod sqlite_only {
     async fn sigterm_finishes_the_requests_in_flight_and_exits_zero() {
         super::sigterm_finishes_the_requests_in_flight_and_exits_zero().await;
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A client that never keeps a connection (each request its own), so that
@@ -76,13 +69,9 @@ async fn serve(backend: Backend, settings: &[(&str, String)]) -> Serving {
         .env("PORTAL_FILES_DIR", dir.path().join("files"))
         .env("PORTAL_LISTEN", format!("127.0.0.1:{port}"))
         .env("PORTAL_DEMO", "false")
-        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    let child = c.spawn().unwrap();
+        .envs(settings.iter().map(|(k, v)| (*k, v.as_str())));
     let base = format!("http://127.0.0.1:{port}");
-    wait_until_ready(&one_shot_client(), &base).await;
+    let child = serve_ready(c, Stdio::null(), &one_shot_client(), &base).await;
     Serving {
         child,
         base,

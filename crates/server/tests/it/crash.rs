@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use testkit::{Backend, TestDb};
 
-use crate::cli::{portal, run, wait_until_ready};
+use crate::cli::{portal, run};
+use crate::process::{Eml, eml_files, free_port, listening, serve_ready};
 
 testkit::both_backends!(
     ;
@@ -73,14 +74,6 @@ pub(crate) struct Delivery {
     pub body: String,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts [`SMTP_SERVER`] in `dir`; `None` when python3 or aiosmtpd is missing
 /// (a failure under `CI=true`).
 pub(crate) async fn smtp_server(dir: &Path, refuse: u32) -> Option<Smtp> {
@@ -98,23 +91,7 @@ pub(crate) async fn smtp_server(dir: &Path, refuse: u32) -> Option<Smtp> {
         .kill_on_drop(true)
         .spawn();
     let started = match child {
-        Ok(mut child) => {
-            let mut up = false;
-            for _ in 0..100 {
-                if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-                {
-                    up = true;
-                    break;
-                }
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            up.then_some(child)
-        }
+        Ok(mut child) => listening(&mut child, port).await.then_some(child),
         Err(_) => None,
     };
     match started {
@@ -136,38 +113,18 @@ pub(crate) async fn smtp_server(dir: &Path, refuse: u32) -> Option<Smtp> {
 impl Smtp {
     /// Every message accepted so far, oldest first.
     pub(crate) fn deliveries(&self) -> Vec<Delivery> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map(|rd| {
-                rd.map(|e| e.unwrap().path())
-                    // (`.<name>.eml` is one being written.)
-                    .filter(|p| {
-                        p.extension().is_some_and(|e| e == "eml")
-                            && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        files
+        eml_files(&self.dir)
             .iter()
             .map(|f| {
                 let name = f.file_name().unwrap().to_string_lossy();
                 let at_ns = name.split('-').next().unwrap().parse().unwrap();
-                let bytes = std::fs::read(f).unwrap();
-                let mail = mailparse::parse_mail(&bytes).unwrap();
-                let header = |n: &str| {
-                    mail.headers
-                        .iter()
-                        .find(|h| h.get_key().eq_ignore_ascii_case(n))
-                        .map(|h| h.get_value())
-                        .unwrap_or_default()
-                };
+                let mail = Eml::read(f);
                 Delivery {
                     at_ns,
-                    message_id: header("Message-ID"),
-                    to: header("To"),
-                    subject: header("Subject"),
-                    body: mail.get_body().unwrap_or_default(),
+                    message_id: mail.header("Message-ID"),
+                    to: mail.header("To"),
+                    subject: mail.header("Subject"),
+                    body: mail.body,
                 }
             })
             .collect()
@@ -281,39 +238,15 @@ impl Env {
         let mut c = self.command();
         c.arg("serve")
             .env("PORTAL_LOG", "info")
-            .env("PORTAL_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true);
-        let child = c.spawn().unwrap();
-        wait_until_ready(http, &self.base()).await;
-        child
+            .env("PORTAL_LOG_FORMAT", "json");
+        serve_ready(c, log, http, &self.base()).await
     }
 }
 
 /// Signs `email` in through the API with the code the SMTP server received.
 async fn sign_in(http: &reqwest::Client, base: &str, smtp: &Smtp, email: &str) -> String {
     let seen = smtp.deliveries().len();
-    let r: Value = http
-        .post(format!("{base}/api/v1/auth/code"))
-        .json(&json!({ "email": email }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let attempt = r["attempt_id"].as_str().unwrap().to_owned();
-    let code = smtp.new_code_for(email, seen).await;
-    let r = http
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({ "attempt_id": attempt, "code": code }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "sign-in of {email}");
-    let body: Value = r.json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
+    crate::process::sign_in(http, base, email, smtp.new_code_for(email, seen)).await
 }
 
 /// A write the portal answered with 2xx: what it was, and the request id the
@@ -382,6 +315,24 @@ fn request_id(r: &reqwest::Response) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// A 2xx answer, its JSON body and request id made into what was
+/// acknowledged; otherwise the status, or the error, of what was not.
+async fn acked_with_body(
+    r: reqwest::Result<reqwest::Response>,
+    acked: impl FnOnce(Value, String) -> Acked,
+) -> Result<Acked, reqwest::Result<reqwest::StatusCode>> {
+    match r {
+        Ok(r) if r.status().is_success() => {
+            let request_id = request_id(&r);
+            match r.json::<Value>().await {
+                Ok(body) => Ok(acked(body, request_id)),
+                Err(e) => Err(Err(e)),
+            }
+        }
+        other => Err(other.map(|r| r.status())),
+    }
 }
 
 /// One load task: `kind` 0 changes roles of `targets`, 1 adds users, 2
@@ -455,20 +406,12 @@ async fn load_task(t: LoadTask, load: Arc<Load>, stop: Arc<AtomicBool>) {
                                    "last_name": "Person", "email": email }))
                     .send()
                     .await;
-                match r {
-                    Ok(r) if r.status().is_success() => {
-                        let request_id = request_id(&r);
-                        match r.json::<Value>().await {
-                            Ok(body) => Ok(Acked::AddUser {
-                                request: body["request_id"].as_str().unwrap().to_owned(),
-                                email,
-                                request_id,
-                            }),
-                            Err(e) => Err(Err(e)),
-                        }
-                    }
-                    other => Err(other.map(|r| r.status())),
-                }
+                acked_with_body(r, |body, request_id| Acked::AddUser {
+                    request: body["request_id"].as_str().unwrap().to_owned(),
+                    email,
+                    request_id,
+                })
+                .await
             }
             _ => {
                 let bytes =
@@ -484,20 +427,12 @@ async fn load_task(t: LoadTask, load: Arc<Load>, stop: Arc<AtomicBool>) {
                     .multipart(form)
                     .send()
                     .await;
-                match r {
-                    Ok(r) if r.status().is_success() => {
-                        let request_id = request_id(&r);
-                        match r.json::<Value>().await {
-                            Ok(body) => Ok(Acked::Upload {
-                                submission: body["id"].as_str().unwrap().to_owned(),
-                                bytes,
-                                request_id,
-                            }),
-                            Err(e) => Err(Err(e)),
-                        }
-                    }
-                    other => Err(other.map(|r| r.status())),
-                }
+                acked_with_body(r, |body, request_id| Acked::Upload {
+                    submission: body["id"].as_str().unwrap().to_owned(),
+                    bytes,
+                    request_id,
+                })
+                .await
             }
         };
         // A bounded load: a pause between requests, so the outbox keeps up.

@@ -26,6 +26,7 @@ mod organisation_pages;
 mod outbox;
 mod pages;
 mod passwords;
+mod process;
 mod production;
 mod replicas;
 mod security_alerts;

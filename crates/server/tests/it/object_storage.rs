@@ -12,15 +12,8 @@ use std::process::Stdio;
 use serde_json::{Value, json};
 use sha2::Digest;
 
-use crate::cli::{code_from_eml, portal, run, wait_until_ready};
-
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::cli::{code_from_eml, portal, run};
+use crate::process::{free_port, serve_ready};
 
 /// The settings every `portal` command of one test runs with.
 #[derive(Clone, Default)]
@@ -58,17 +51,13 @@ impl Settings {
     pub async fn serve(&self, mail: &Path) -> Served {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
-        let mut c = self
+        let c = self
             .clone()
             .with("PORTAL_LISTEN", format!("127.0.0.1:{port}"))
             .with("PORTAL_MAIL_DIR", mail)
             .command();
-        c.stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let child = c.spawn().unwrap();
         let http = reqwest::Client::new();
-        wait_until_ready(&http, &base).await;
+        let child = serve_ready(c, Stdio::inherit(), &http, &base).await;
         Served {
             pid: child.id().unwrap(),
             _child: child,
@@ -95,28 +84,8 @@ impl Served {
 
     /// Signs `email` in with the code from its `.eml`; the bearer token.
     pub async fn sign_in(&self, email: &str) -> String {
-        let r: Value = self
-            .http
-            .post(self.url("/api/v1/auth/code"))
-            .json(&json!({ "email": email }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let attempt = r["attempt_id"].as_str().unwrap().to_owned();
-        let code = code_from_eml(&self.mail, email).await;
-        let r = self
-            .http
-            .post(self.url("/api/v1/auth/token"))
-            .json(&json!({ "attempt_id": attempt, "code": code }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{email} could not sign in");
-        let token: Value = r.json().await.unwrap();
-        token["token"].as_str().unwrap().to_owned()
+        let code = code_from_eml(&self.mail, email);
+        crate::process::sign_in(&self.http, &self.base, email, code).await
     }
 
     /// A HESES window open from an hour ago to a day ahead; its id.

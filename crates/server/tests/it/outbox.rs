@@ -96,11 +96,7 @@ async fn a_failing_recipient_is_dead_lettered_without_blocking_others(app: TestA
 
 /// Starts `python3 -m aiosmtpd` on a free port, writing to a Maildir.
 pub(crate) async fn smtp_server(dir: &std::path::Path) -> Option<(tokio::process::Child, u16)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::process::free_port();
     let child = tokio::process::Command::new("python3")
         .args([
             "-m",
@@ -117,19 +113,9 @@ pub(crate) async fn smtp_server(dir: &std::path::Path) -> Option<(tokio::process
     let Ok(mut child) = child else {
         return None;
     };
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Some((child, port));
-        }
-        if child.try_wait().ok().flatten().is_some() {
-            return None;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    None
+    crate::process::listening(&mut child, port)
+        .await
+        .then_some((child, port))
 }
 
 async fn mail_is_delivered_to_a_real_smtp_server(backend: Backend) {

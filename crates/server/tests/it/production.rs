@@ -7,6 +7,7 @@ use std::process::Stdio;
 use serde_json::{Value, json};
 
 use crate::cli::{portal, run};
+use crate::process::{Eml, free_port, serve_ready};
 
 /// Every file under `dir` whose bytes contain `needle`.
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
@@ -42,11 +43,7 @@ async fn in_production_no_file_the_portal_writes_holds_a_sign_in_code() {
     };
     // The portal's own directory: its working directory, database and files.
     let home = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let production = |mut c: tokio::process::Command| {
         c.current_dir(home.path())
             .env("PORTAL_ENV", "production")
@@ -104,14 +101,10 @@ async fn in_production_no_file_the_portal_writes_holds_a_sign_in_code() {
     assert_eq!(code, 0, "{out}{err}");
 
     let mut c = production(portal());
-    c.arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    let mut server = c.spawn().unwrap();
+    c.arg("serve");
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    crate::cli::wait_until_ready(&http, &base).await;
+    let mut server = serve_ready(c, Stdio::null(), &http, &base).await;
     let r: Value = http
         .post(format!("{base}/api/v1/auth/code"))
         .json(&json!({ "email": "prod.admin@example.ac.uk" }))
@@ -128,14 +121,9 @@ async fn in_production_no_file_the_portal_writes_holds_a_sign_in_code() {
     for _ in 0..100 {
         if let Ok(entries) = std::fs::read_dir(maildir.join("new")) {
             for e in entries {
-                let raw = std::fs::read(e.unwrap().path()).unwrap();
-                let mail = mailparse::parse_mail(&raw).unwrap();
-                if mail
-                    .headers
-                    .iter()
-                    .any(|h| h.get_key() == "Subject" && h.get_value().contains("code"))
-                {
-                    code = testkit::only_six_digit_number(&mail.get_body().unwrap());
+                let mail = Eml::read(&e.unwrap().path());
+                if mail.header("Subject").contains("code") {
+                    code = testkit::only_six_digit_number(&mail.body);
                 }
             }
         }

@@ -15,6 +15,7 @@ use tokio::process::Child;
 
 use crate::cli::{code_from_eml, portal, run, wait_until_ready};
 use crate::crash::{Smtp, smtp_server};
+use crate::process::{Eml, eml_files, free_port};
 
 const SECRET: &str = "replicas-share-this-secret-key-0123456789";
 
@@ -311,11 +312,7 @@ impl Cluster {
     async fn start(&self, n: usize, env: &[(&str, &str)]) -> Vec<Replica> {
         let mut replicas = Vec::new();
         for _ in 0..n {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
+            let port = free_port();
             let mut c = self.command(&["serve"]);
             c.env("PORTAL_LISTEN", format!("127.0.0.1:{port}"))
                 .envs(env.iter().copied())
@@ -373,25 +370,14 @@ async fn verify(
 
 /// Every `.eml` in `dir`: Message-ID → (To, Subject).
 fn read_mail(dir: &Path) -> HashMap<String, (String, String)> {
-    let mut out = HashMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries {
-        let path = e.unwrap().path();
-        if path.extension().is_none_or(|x| x != "eml") {
-            continue;
-        }
-        let bytes = std::fs::read(&path).unwrap();
-        let mail = mailparse::parse_mail(&bytes).unwrap();
-        let header = |n: &str| {
-            mail.headers
-                .iter()
-                .find(|h| h.get_key().eq_ignore_ascii_case(n))
-                .map(|h| h.get_value())
-                .unwrap_or_default()
-        };
-        out.insert(header("Message-ID"), (header("To"), header("Subject")));
-    }
-    out
+    eml_files(dir)
+        .iter()
+        .map(|path| {
+            let mail = Eml::read(path);
+            (
+                mail.header("Message-ID"),
+                (mail.header("To"), mail.header("Subject")),
+            )
+        })
+        .collect()
 }

@@ -5,11 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
 use app::mail::{Mailer, SmtpMailer};
 use domain::ids::MessageId;
 use store::OutboxMessage;
+
+use crate::process::{free_port, listening};
 
 /// aiosmtpd on `port`, plain (`none`), with implicit TLS (`implicit`) or
 /// with STARTTLS required (`starttls`) using `DIR/cert.pem` and `DIR/key.pem`.
@@ -67,22 +68,13 @@ impl Server {
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn();
-        if let Ok(mut child) = child {
-            for _ in 0..100 {
-                if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-                {
-                    return Some(Self {
-                        child,
-                        dir: dir.join("delivered"),
-                    });
-                }
-                if child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        if let Ok(mut child) = child
+            && listening(&mut child, port).await
+        {
+            return Some(Self {
+                child,
+                dir: dir.join("delivered"),
+            });
         }
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -108,14 +100,6 @@ impl Server {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn email() -> OutboxMessage {
