@@ -12,7 +12,28 @@ testkit::both_backends!(
     contributors_do_not_see_user_management,
     the_list_downloads_as_csv_with_formulas_neutralised,
     edit_user_submit_with_a_role_and_disabling_the_last_portal_admin_changes_nothing,
+    the_list_says_no_roles_yet_and_counts_one_user_as_one,
 );
+
+async fn the_list_says_no_roles_yet_and_counts_one_user_as_one(app: TestApp) {
+    let pa = app
+        .user("10000122", "pa@two.example.ac.uk", &["portal-admin"])
+        .await;
+    app.user("10000122", "newcomer@two.example.ac.uk", &[])
+        .await;
+    let mut b = page_sign_in(&app, &pa).await;
+    let one = b.get("/users?q=newcomer").await;
+    assert!(one.body.contains("newcomer@two.example.ac.uk"));
+    assert!(one.body.contains("No roles yet"), "{}", one.body);
+    assert!(
+        one.body.contains("Showing 1 to 1 of 1 user</caption>"),
+        "{}",
+        one.body
+    );
+    assert!(!one.body.contains("1 users"));
+    let both = b.get("/users").await;
+    assert!(both.body.contains("of 2 users"));
+}
 
 async fn an_administrator_adds_a_colleague_and_gives_them_heses_through_the_pages(app: TestApp) {
     let pa = app

@@ -272,9 +272,14 @@ fn fill(view: &mut ListPage, trail: &Trail) {
         String::new()
     } else {
         format!(
-            "Showing {} to {} of {total} events",
+            "Showing {} to {} of {total} {}",
             thousands(from),
-            thousands(to)
+            thousands(to),
+            if trail.total_capped {
+                "events"
+            } else {
+                super::noun(trail.total, "event", "events")
+            }
         )
     };
     let link = |n: i64| {

@@ -269,7 +269,11 @@ async fn show_page(
         showing: if users.total == 0 {
             String::new()
         } else {
-            format!("Showing {from} to {to} of {} users", users.total)
+            format!(
+                "Showing {from} to {to} of {} {}",
+                users.total,
+                super::noun(users.total, "user", "users")
+            )
         },
         previous: if users.page > 1 {
             link(users.page - 1)
@@ -406,7 +410,7 @@ async fn add_page(page: &Page, slug: &str, q: String, added: String, problem: Pr
                 "Showing the first {} of {n} users: search to find others",
                 users.per_page
             ),
-            n => format!("{n} users"),
+            n => format!("{n} {}", super::noun(n, "user", "users")),
         },
         q,
         added,

@@ -26,6 +26,11 @@ pub(crate) use users::csv_cell;
 use crate::page::Page;
 use crate::state::WebState;
 
+/// `one` or `many`, as `n` asks: "1 user", "2 users" (never "1 users").
+pub(crate) fn noun(n: i64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
 pub fn router(dev_mail: bool) -> Router<WebState> {
     let mut r = sign_in::routes()
         .merge(home::routes())

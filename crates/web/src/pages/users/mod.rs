@@ -161,7 +161,11 @@ async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
         showing: if users.total == 0 {
             String::new()
         } else {
-            format!("Showing {from} to {to} of {} users", users.total)
+            format!(
+                "Showing {from} to {to} of {} {}",
+                users.total,
+                super::noun(users.total, "user", "users")
+            )
         },
     };
     page.render(StatusCode::OK, &view)
