@@ -585,6 +585,16 @@ async fn old_portal_guide(backend: Backend, javascript: bool) {
         .text()
         .await
         .unwrap();
+    // Reloading shows the key's details, not the key, and issues nothing.
+    let keys_before = app.store().access_keys(None).await.unwrap().len();
+    c.refresh().await.unwrap();
+    appears(c, ".govuk-inset-text").await;
+    assert!(!shows(c, ".portal-access-key").await);
+    assert!(page_has(c, "cannot be shown again").await);
+    assert_eq!(
+        app.store().access_keys(None).await.unwrap().len(),
+        keys_before
+    );
     issue("area-member:board-papers", "5", true).await;
     appears(c, ".portal-access-key").await;
     let board_key = c

@@ -8,6 +8,13 @@ import { initAll } from "/assets/govuk-frontend.min.js";
 
 initAll();
 
+// Access key issued: a "Print this page" button (hidden without JavaScript,
+// where the browser's own Print does the same).
+for (const print of document.querySelectorAll("[data-portal-print]")) {
+  print.hidden = false;
+  print.querySelector("button")?.addEventListener("click", () => window.print());
+}
+
 // Edit user: "Add role" opens the role lookup in a dialog instead of a new page
 // (seed 001's "Lookup records"). Without JavaScript, or where <dialog> is not
 // supported, the link simply goes to the lookup page, which works the same way.

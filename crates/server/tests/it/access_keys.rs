@@ -14,7 +14,108 @@ testkit::both_backends!(
     the_database_holds_no_key_in_plain_text,
     only_regulator_administrators_issue_list_and_revoke_keys,
     a_sensitive_area_role_is_granted_by_a_key_and_by_no_admin_path,
+    an_issued_key_is_shown_once_after_a_redirect_and_a_reload_issues_nothing,
 );
+
+/// Issue an access key page (issue 15, item 11): post/redirect/get, so that
+/// reloading cannot issue a second key; the key shown once; the issue date.
+async fn an_issued_key_is_shown_once_after_a_redirect_and_a_reload_issues_nothing(app: TestApp) {
+    let regulator = app
+        .regulator_user("print@ofs.example.org", &["regulator-admin"])
+        .await;
+    app.user("10000303", "admin@c.example.ac.uk", &["portal-admin"])
+        .await;
+    app.user("10000303", "hana@c.example.ac.uk", &[]).await;
+    let org = app
+        .user_record("admin@c.example.ac.uk")
+        .await
+        .organisation_id
+        .to_string();
+    let mut b = crate::attacks::page_sign_in(&app, &regulator).await;
+    b.get("/access-keys/new").await;
+    let r = b
+        .submit(
+            "/access-keys/new",
+            &[
+                ("organisation_id", &org),
+                ("role", "data-collection-contributor:heses"),
+                ("max_uses", "1"),
+                ("expires_at-day", "1"),
+                ("expires_at-month", "10"),
+                ("expires_at-year", "2026"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let shown_at = r.location().unwrap().to_owned();
+    assert!(
+        shown_at.starts_with("/access-keys/") && shown_at.ends_with("/issued"),
+        "{shown_at}"
+    );
+    assert!(
+        !r.body.contains("portal-access-key"),
+        "the POST shows no key"
+    );
+    let keys = || async { app.store().access_keys(None).await.unwrap().len() };
+    assert_eq!(keys().await, 1);
+
+    let shown = b.get(&shown_at).await;
+    assert_eq!(shown.status, 200);
+    assert_eq!(
+        shown
+            .headers
+            .get("cache-control")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "no-store"
+    );
+    assert!(
+        shown
+            .body
+            .contains("This is the only time the key is shown")
+    );
+    assert!(shown.body.contains("Issued on") && shown.body.contains("1 September 2026"));
+    assert!(shown.body.contains("Print this page"));
+    let start = shown.body.find("id=\"access-key\">").unwrap();
+    let end = start + shown.body[start..].find("</p>").unwrap();
+    let key: String = regex::Regex::new(r"<[^>]*>")
+        .unwrap()
+        .replace_all(&shown.body[start + "id=\"access-key\">".len()..end], "")
+        .into_owned();
+    assert_eq!(key.len(), 29, "{key}");
+
+    // Reloading shows the details, not the key, and issues nothing.
+    let again = b.get(&shown_at).await;
+    assert_eq!(again.status, 200);
+    assert!(!again.body.contains("portal-access-key__group"));
+    assert!(again.body.contains("cannot be shown again"));
+    assert_eq!(keys().await, 1);
+
+    // The key shown is the key issued: it activates.
+    let token = app.api_sign_in("hana@c.example.ac.uk").await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/access-keys/activate",
+            Some(&token),
+            Some(json!({ "key": key })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Another regulator administrator, without the cookie, never sees it;
+    // a provider's administrator gets no page at all.
+    let other = app
+        .regulator_user("other@ofs.example.org", &["regulator-admin"])
+        .await;
+    let mut b2 = crate::attacks::page_sign_in(&app, &other).await;
+    let theirs = b2.get(&shown_at).await;
+    assert_eq!(theirs.status, 200);
+    assert!(!theirs.body.contains("portal-access-key__group"));
+    let mut p = crate::attacks::page_sign_in(&app, "admin@c.example.ac.uk").await;
+    assert!(matches!(p.get(&shown_at).await.status, 403 | 404));
+}
 
 /// A regulator administrator's token, and two providers' ids (A: 10000301, B: 10000302),
 /// each with a Portal Administrator.

@@ -10,6 +10,7 @@ use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use base64::Engine;
 use domain::OrganisationKind;
 
 use super::forms::{
@@ -23,6 +24,7 @@ pub fn routes() -> Router<WebState> {
     Router::new()
         .route("/access-keys", get(list))
         .route("/access-keys/new", get(issue_form).post(issue))
+        .route("/access-keys/{id}/issued", get(issued))
         .route("/access-keys/{id}/revoke", post(revoke))
 }
 
@@ -177,11 +179,78 @@ async fn issue_form(page: Page) -> Response {
 #[template(path = "pages/access_keys/issued.html")]
 struct IssuedPage {
     layout: Layout,
+    /// Empty once it has been shown.
     key: String,
     organisation: String,
     role: String,
     max_uses: i64,
+    issued: String,
     expires: String,
+}
+
+/// Carries a key just issued from the form's POST to the page that shows it
+/// (post/redirect/get: reloading that page cannot issue a second key). The
+/// key is sealed under the server key, bound to the key's id, lives five
+/// minutes and is cleared as it is shown, so it is shown once.
+const ISSUED_COOKIE: &str = "portal_issued_key";
+
+fn sealed_key(app: &app::App, id: uuid::Uuid, key: &str) -> String {
+    let sealed = app::sealed::seal(&app.key, domain::ids::MessageId(id), key);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed)
+}
+
+fn unsealed_key(app: &app::App, id: uuid::Uuid, cookie: &str) -> Option<String> {
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cookie)
+        .ok()?;
+    app::sealed::open(
+        &app.key,
+        domain::ids::MessageId(id),
+        &String::from_utf8(sealed).ok()?,
+    )
+}
+
+/// The page for a key just issued: the key itself once, then its details only.
+async fn issued(Path(id): Path<String>, page: Page, headers: axum::http::HeaderMap) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    // The use case refuses (and audits) anyone but a regulator administrator.
+    let keys = match page.state.app.list_access_keys(actor, &page.ctx.meta).await {
+        Ok(k) => k,
+        Err(e) => return page.error(e),
+    };
+    let Some(listed) = id
+        .parse::<uuid::Uuid>()
+        .ok()
+        .and_then(|id| keys.into_iter().find(|k| k.record.id == id))
+    else {
+        return page.error(AppError::NotFound);
+    };
+    let record = &listed.record;
+    let key = crate::state::read_cookie(&headers, &page.state.cookie_name(ISSUED_COOKIE))
+        .and_then(|c| unsealed_key(&page.state.app, record.id, &c))
+        .unwrap_or_default();
+    let mut resp = page.render(
+        StatusCode::OK,
+        &IssuedPage {
+            layout: page.layout("Access key issued"),
+            key,
+            organisation: listed.organisation_name.clone(),
+            role: listed.role_name.clone(),
+            max_uses: record.max_uses,
+            issued: long_date(record.created_at.date()),
+            expires: long_date(last_day(record.expires_at)),
+        },
+    );
+    // The key exists nowhere else: no cache may keep this page, and the
+    // cookie that carried it goes.
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&page.state.clear_cookie(ISSUED_COOKIE)) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
 }
 
 async fn issue(form: Form<Vec<(String, String)>>) -> Response {
@@ -224,30 +293,16 @@ async fn issue(form: Form<Vec<(String, String)>>) -> Response {
         .await
     {
         Ok(issued) => {
-            let (providers, roles) = match choices(&page).await {
-                Ok(c) => c,
-                Err(e) => return page.error(e),
-            };
-            let label = |list: &[(String, String)], id: String| {
-                list.iter()
-                    .find(|(i, _)| *i == id)
-                    .map(|(_, l)| l.clone())
-                    .unwrap_or(id)
-            };
-            let mut resp = page.render(
-                StatusCode::OK,
-                &IssuedPage {
-                    layout: page.layout("Access key issued"),
-                    key: issued.key.grouped(),
-                    organisation: label(&providers, issued.record.organisation_id.to_string()),
-                    role: label(&roles, issued.record.role.id()),
-                    max_uses: issued.record.max_uses,
-                    expires: long_date(last_day(issued.record.expires_at)),
-                },
+            let id = issued.record.id;
+            let cookie = page.state.cookie(
+                ISSUED_COOKIE,
+                &sealed_key(app, id, &issued.key.grouped()),
+                Some(300),
             );
-            // The key exists nowhere else: no cache may keep this page.
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            let mut resp = Redirect::to(&format!("/access-keys/{id}/issued")).into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
             return resp;
         }
         Err(AppError::Invalid(fields)) => fields,
