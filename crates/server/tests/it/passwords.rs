@@ -293,6 +293,21 @@ async fn a_signed_in_person_sets_a_password_with_an_emailed_code(backend: Backen
         return;
     };
     let email = app.user("10000402", "setter@pw.example.ac.uk", &[]).await;
+    // Someone who has only signed in with codes is offered to set a password.
+    let mut b = crate::attacks::page_sign_in(&app, &email).await;
+    let account = b.get("/account").await;
+    assert!(
+        account.body.contains(">Set a password</a>"),
+        "{}",
+        account.body
+    );
+    assert!(!account.body.contains("Change your password"));
+    assert!(
+        b.get("/account/password")
+            .await
+            .body
+            .contains(">Set a password</h1>")
+    );
     let token = app.api_sign_in(&email).await;
     let (status, body) = app
         .call("POST", "/api/v1/me/password/code", Some(&token), None)
@@ -354,6 +369,10 @@ async fn a_signed_in_person_sets_a_password_with_an_emailed_code(backend: Backen
             .iter()
             .any(|m| m.subject.contains("password has been changed"))
     );
+    // With a password, it is changed.
+    let account = b.get("/account").await;
+    assert!(account.body.contains(">Change your password</a>"));
+    assert!(!account.body.contains("Set a password"));
 }
 
 async fn registration_is_refused_for_a_bad_key_or_a_taken_address(backend: Backend) {

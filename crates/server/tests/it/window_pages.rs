@@ -51,6 +51,8 @@ async fn a_regulator_administrator_opens_changes_and_closes_a_window(app: TestAp
     assert!(
         page.body.contains("Change this window") && page.body.contains("Close this window now")
     );
+    // The regulator is not told about "your organisation's" uploads.
+    assert!(!page.body.contains("Your organisation"), "{}", page.body);
     assert!(
         page.body.contains("Open"),
         "the window is open on 1 September"
@@ -76,6 +78,10 @@ async fn a_regulator_administrator_opens_changes_and_closes_a_window(app: TestAp
     assert_eq!(r.status, 403);
     let page = c.get(&format!("/collections/{id}")).await;
     assert!(!page.body.contains("Close this window now"));
+    assert!(
+        page.body
+            .contains("Your organisation has not uploaded anything")
+    );
     let r = c.submit(&format!("/collections/{id}/close"), &[]).await;
     assert_eq!(r.status, 403);
     assert_eq!(app.snapshot().await, before);

@@ -203,6 +203,8 @@ struct AccountPage {
     activated: String,
     password_changed: bool,
     passwords: bool,
+    /// "Change your password", or "Set a password" for someone without one.
+    password_action: &'static str,
     /// Sessions and API tokens (issue 13).
     sessions: super::sessions::AccountSessions,
 }
@@ -234,6 +236,7 @@ async fn account(page: Page, RawQuery(raw): RawQuery) -> Response {
         activated,
         password_changed: first(&q, "password").as_deref() == Some("changed"),
         passwords: passwords_enabled(&page),
+        password_action: password_action(p),
         sessions: match super::sessions::account_sessions(&page, p, first(&q, "done")).await {
             Ok(s) => s,
             Err(e) => return page.error(e),
@@ -314,11 +317,22 @@ async fn activate_submit(form: Form<KeyInput>) -> Response {
 
 // ---- Change your password --------------------------------------------------
 
+/// What the password pages offer: to change the password one has, or to set
+/// one (someone who has only ever signed in with emailed codes).
+fn password_action(p: &app::Principal) -> &'static str {
+    if p.user.has_password {
+        "Change your password"
+    } else {
+        "Set a password"
+    }
+}
+
 #[derive(Template)]
 #[template(path = "pages/account/password.html")]
 struct PasswordStartPage {
     layout: Layout,
     email: String,
+    action: &'static str,
 }
 
 async fn password_start(page: Page) -> Response {
@@ -331,8 +345,9 @@ async fn password_start(page: Page) -> Response {
     page.render(
         StatusCode::OK,
         &PasswordStartPage {
-            layout: page.layout("Change your password"),
+            layout: page.layout(password_action(p)),
             email: p.user.email.to_string(),
+            action: password_action(p),
         },
     )
 }
