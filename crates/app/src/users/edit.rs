@@ -363,20 +363,6 @@ impl App {
         if !changes.is_empty() {
             u.audit(&permit, Some(id.to_string()), &details.join("; "))
                 .await?;
-            let to = patch
-                .email
-                .as_deref()
-                .map(str::trim)
-                .unwrap_or(user.email.as_str())
-                .to_owned();
-            u.email(crate::emails::account_changed(
-                &to,
-                &user.display_name(),
-                &changes,
-                &self.settings.base_url,
-                now,
-            ))
-            .await?;
         }
         // The answer is what this unit committed: the user as now stored, the
         // roles held less those removed with those added, by role id.
@@ -385,6 +371,18 @@ impl App {
             .user(id)
             .await?
             .ok_or_else(|| AppError::internal("changed user vanished"))?;
+        if !changes.is_empty() {
+            // One email for the whole change, to the address and by the name
+            // the account has now (the old address is told separately).
+            u.email(crate::emails::account_changed(
+                user.email.as_str(),
+                &user.display_name(),
+                &changes,
+                &self.settings.base_url,
+                now,
+            ))
+            .await?;
+        }
         let mut held: Vec<RoleGrant> = current
             .iter()
             .filter(|r| !removed.contains(r))

@@ -15,7 +15,57 @@ testkit::both_backends!(
     disabling_a_user_ends_their_sessions_at_once,
     another_providers_user_cannot_be_changed,
     a_role_change_with_disabling_the_last_portal_admin_is_refused_as_a_whole,
+    a_new_name_and_address_are_greeted_as_new_and_the_old_address_is_told,
 );
+
+/// Changing a person's name and address (issue 15, item 10): one email for
+/// the change, to the new address, greeting them by the new name; the old
+/// address is told where the account's email now goes.
+async fn a_new_name_and_address_are_greeted_as_new_and_the_old_address_is_told(app: TestApp) {
+    let pa = app
+        .user("10000093", "pa@three.example.ac.uk", &["portal-admin"])
+        .await;
+    let old = app.user("10000093", "harry@three.example.ac.uk", &[]).await;
+    let id = app.user_record(&old).await.id;
+    let token = app.api_sign_in(&pa).await;
+    let new = "harriet@three.example.ac.uk";
+    let (status, body) = call(
+        &app,
+        "PATCH",
+        &token,
+        &format!("/api/v1/users/{id}"),
+        json!({ "first_name": "Harriet", "email": new }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    app.deliver_mail().await;
+    let to_new = app.mailer.sent_to(new);
+    assert_eq!(to_new.len(), 1, "{to_new:?}");
+    assert!(
+        to_new[0].subject.contains("has changed"),
+        "{}",
+        to_new[0].subject
+    );
+    assert!(
+        to_new[0].body.starts_with("Dear Harriet "),
+        "{}",
+        to_new[0].body
+    );
+    let to_old: Vec<_> = app
+        .mailer
+        .sent_to(&old)
+        .into_iter()
+        .filter(|m| m.subject.contains("email address has been changed"))
+        .collect();
+    assert_eq!(to_old.len(), 1, "{to_old:?}");
+    assert!(
+        to_old[0]
+            .body
+            .contains("changed from this address to h***@three.example.ac.uk"),
+        "{}",
+        to_old[0].body
+    );
+}
 
 async fn call(app: &TestApp, method: &str, token: &str, path: &str, body: Value) -> (u16, Value) {
     let c = app.client();
