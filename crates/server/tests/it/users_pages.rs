@@ -13,7 +13,54 @@ testkit::both_backends!(
     the_list_downloads_as_csv_with_formulas_neutralised,
     edit_user_submit_with_a_role_and_disabling_the_last_portal_admin_changes_nothing,
     the_list_says_no_roles_yet_and_counts_one_user_as_one,
+    one_submit_changing_roles_and_access_sends_one_email_listing_both,
 );
+
+/// Edit user: one Submit that adds a role and turns access off is one change,
+/// told in one email listing both (issue 15, item 10).
+async fn one_submit_changing_roles_and_access_sends_one_email_listing_both(app: TestApp) {
+    let pa = app
+        .user("10000126", "pa@six.example.ac.uk", &["portal-admin"])
+        .await;
+    let colleague = app
+        .user("10000126", "colleague@six.example.ac.uk", &[])
+        .await;
+    let id = app.user_record(&colleague).await.id;
+    let mut b = page_sign_in(&app, &pa).await;
+    let edit = b.get(&format!("/users/{id}")).await;
+    assert_eq!(edit.status, 200, "{}", edit.body);
+    app.deliver_mail().await;
+    let before = app.mailer.sent_to(&colleague).len();
+    // The final role set with HESES added, and no access_enabled field (unticked).
+    let r = b
+        .submit(
+            &format!("/users/{id}"),
+            &[("role", "data-collection-contributor:heses")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(!app.user_record(&colleague).await.access_enabled);
+    app.deliver_mail().await;
+    let told: Vec<_> = app
+        .mailer
+        .sent_to(&colleague)
+        .into_iter()
+        .skip(before)
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(
+        told[0]
+            .body
+            .contains("Role added: Data collection contributor - HESES"),
+        "{}",
+        told[0].body
+    );
+    assert!(
+        told[0].body.to_lowercase().contains("access"),
+        "{}",
+        told[0].body
+    );
+}
 
 async fn the_list_says_no_roles_yet_and_counts_one_user_as_one(app: TestApp) {
     let pa = app
