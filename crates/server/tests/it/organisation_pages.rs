@@ -52,6 +52,20 @@ async fn the_regulator_adds_a_provider_and_invites_its_accountable_officer(app: 
     assert!(
         show.body.contains("University of Wessex") && show.body.contains("Prof Vee Chancellor")
     );
+    // Added: said so, and the invitation is ready for the accountable officer.
+    assert!(
+        show.body.contains("University of Wessex has been added"),
+        "{}",
+        show.body
+    );
+    for value in ["Prof", "Vee", "Chancellor", "vc@wessex.example.ac.uk"] {
+        assert!(
+            show.body.contains(&format!("value=\"{value}\"")),
+            "{value}: {}",
+            show.body
+        );
+    }
+    let page = page.split('?').next().unwrap().to_owned();
     assert!(
         b.get("/organisations")
             .await
@@ -86,6 +100,8 @@ async fn the_regulator_adds_a_provider_and_invites_its_accountable_officer(app: 
             .body
             .contains(&format!("href=\"/users/{vc_id}\""))
     );
+    // Once the officer has an account, the form is empty again.
+    assert!(!b.get(&page).await.body.contains("value=\"Vee\""));
     let edit = b.get(&format!("/users/{vc_id}")).await;
     assert_eq!(edit.status, 200);
     assert!(edit.body.contains("Portal Administrator"));

@@ -143,7 +143,7 @@ async fn add_submit(form: Form<OrganisationForm>) -> Response {
         .add_organisation(actor, &input, &page.ctx.meta)
         .await
     {
-        Ok(id) => return Redirect::to(&format!("/organisations/{id}")).into_response(),
+        Ok(id) => return Redirect::to(&format!("/organisations/{id}?added=1")).into_response(),
         Err(AppError::Invalid(fields)) => fields,
         Err(AppError::Conflict(why)) => {
             let mut f = FieldErrors::new();
@@ -191,6 +191,8 @@ struct ShowPage {
     members: Vec<Member>,
     total: i64,
     invited: String,
+    /// Just added: a success banner.
+    added: bool,
     roles: Vec<(String, String)>,
     title: String,
     first_name: String,
@@ -210,7 +212,7 @@ impl ShowPage {
 async fn show_page(
     page: &Page,
     org_id: OrgId,
-    invited: String,
+    (invited, added): (String, bool),
     form: Option<(InviteForm, FieldErrors)>,
 ) -> Response {
     let Some(actor) = page.principal() else {
@@ -246,6 +248,30 @@ async fn show_page(
         Err(e) => return page.error(e),
     };
     let now = app.clock.now();
+    // Until the accountable officer has an account, the invitation is for
+    // them: the form comes filled in with what the provider was added with.
+    let form = form.or_else(|| {
+        let email = organisation.accountable_officer_email.as_ref()?;
+        let invited = users
+            .items
+            .iter()
+            .any(|u| u.user.email.normalised() == email.normalised());
+        (!invited).then(|| {
+            let name = organisation
+                .accountable_officer_name
+                .as_deref()
+                .unwrap_or_default();
+            let (title, first_name, last_name) = split_name(name);
+            let form = InviteForm {
+                title,
+                first_name,
+                last_name,
+                email: email.to_string(),
+                role: String::new(),
+            };
+            (form, FieldErrors::new())
+        })
+    });
     let (form, fields) = form.unwrap_or_default();
     let view = ShowPage {
         layout: page.layout(if fields.is_empty() {
@@ -272,6 +298,7 @@ async fn show_page(
         total: users.total,
         organisation,
         invited,
+        added,
         roles,
         title: form.title,
         first_name: form.first_name,
@@ -294,8 +321,41 @@ async fn show_page(
 }
 
 async fn show(page: Page, PathId(id): PathId<OrgId>, RawQuery(raw): RawQuery) -> Response {
-    let invited = first(&pairs(raw), "invited").unwrap_or_default();
-    show_page(&page, id, invited, None).await
+    let q = pairs(raw);
+    let invited = first(&q, "invited").unwrap_or_default();
+    let added = first(&q, "added").is_some();
+    show_page(&page, id, (invited, added), None).await
+}
+
+/// An accountable officer's name as given ("Professor Jane Smith") split for
+/// the invite form: a leading title the form knows, the last word as the last
+/// name, the rest as the first name.
+fn split_name(name: &str) -> (String, String, String) {
+    const TITLES: &[&str] = &[
+        "Dr",
+        "Dr.",
+        "Prof",
+        "Prof.",
+        "Professor",
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Miss",
+        "Mx",
+        "Sir",
+        "Dame",
+        "Lord",
+        "Lady",
+    ];
+    let mut words: Vec<&str> = name.split_whitespace().collect();
+    let title = match words.first() {
+        Some(w) if words.len() > 2 && TITLES.iter().any(|t| t.eq_ignore_ascii_case(w)) => {
+            words.remove(0).to_owned()
+        }
+        _ => String::new(),
+    };
+    let last = words.pop().unwrap_or_default().to_owned();
+    (title, words.join(" "), last)
 }
 
 #[derive(Deserialize, Default)]
@@ -345,8 +405,27 @@ async fn invite(
                 .app
                 .record_refusal(&page.ctx.meta, Some(actor), "users.add", "invalid form")
                 .await;
-            show_page(&page, org_id, String::new(), Some((data, fields))).await
+            show_page(&page, org_id, (String::new(), false), Some((data, fields))).await
         }
         Err(e) => page.error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_name;
+
+    #[test]
+    fn an_officers_name_is_split_for_the_invite_form() {
+        let s = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+        assert_eq!(
+            split_name("Professor Jane Smith"),
+            s("Professor", "Jane", "Smith")
+        );
+        assert_eq!(split_name("Jane Anne Smith"), s("", "Jane Anne", "Smith"));
+        assert_eq!(split_name("  Jane   Smith "), s("", "Jane", "Smith"));
+        assert_eq!(split_name("Dr Smith"), s("", "Dr", "Smith"));
+        assert_eq!(split_name("Smith"), s("", "", "Smith"));
+        assert_eq!(split_name(""), s("", "", ""));
     }
 }
