@@ -14,7 +14,85 @@ testkit::both_backends!(
     edit_user_submit_with_a_role_and_disabling_the_last_portal_admin_changes_nothing,
     the_list_says_no_roles_yet_and_counts_one_user_as_one,
     one_submit_changing_roles_and_access_sends_one_email_listing_both,
+    error_summaries_list_the_fields_in_the_order_the_form_shows_them,
 );
+
+/// The links of a page's error summary, in order.
+fn summary_links(body: &str) -> Vec<String> {
+    let start = body.find("govuk-error-summary").expect("an error summary");
+    let end = start + body[start..].find("</ul>").unwrap();
+    body[start..end]
+        .split("href=\"#")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+/// Add user, Change details, Add a provider (issue 15, item 5): the error
+/// summary follows the fields, not the alphabet.
+async fn error_summaries_list_the_fields_in_the_order_the_form_shows_them(app: TestApp) {
+    let pa = app
+        .user("10000127", "pa@seven.example.ac.uk", &["portal-admin"])
+        .await;
+    let colleague = app
+        .user("10000127", "colleague@seven.example.ac.uk", &[])
+        .await;
+    let id = app.user_record(&colleague).await.id;
+    let mut b = page_sign_in(&app, &pa).await;
+    let person = ["title", "first_name", "last_name", "email"];
+    b.get("/users/add").await;
+    let r = b
+        .submit(
+            "/users/add",
+            &[
+                ("title", ""),
+                ("first_name", ""),
+                ("last_name", ""),
+                ("email", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(summary_links(&r.body), person);
+    let r = b
+        .submit(
+            &format!("/users/{id}/details"),
+            &[
+                ("title", ""),
+                ("first_name", ""),
+                ("last_name", ""),
+                ("email", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    // (A title may be left empty here: the others, in the form's order.)
+    assert_eq!(summary_links(&r.body), person[1..]);
+    let regulator = app
+        .regulator_user("order@ofs.example.org", &["regulator-admin"])
+        .await;
+    let mut r8 = page_sign_in(&app, &regulator).await;
+    r8.get("/organisations/add").await;
+    let r = r8
+        .submit(
+            "/organisations/add",
+            &[
+                ("name", ""),
+                ("ukprn", "1"),
+                ("accountable_officer_name", ""),
+                ("accountable_officer_email", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let links = summary_links(&r.body);
+    let rank = |f: &str| links.iter().position(|l| l == f);
+    assert!(rank("name") < rank("ukprn"), "{links:?}");
+    assert!(
+        rank("ukprn") < rank("accountable_officer_email"),
+        "{links:?}"
+    );
+}
 
 /// Edit user: one Submit that adds a role and turns access off is one change,
 /// told in one email listing both (issue 15, item 10).

@@ -12,6 +12,10 @@ pub fn summary(fields: &FieldErrors) -> Errors {
         .collect()
 }
 
+/// A person's fields in the order every form shows them (Add user, Change
+/// details, the regulator's invitation): its error summary lists them so.
+pub const PERSON_FIELDS: &[&str] = &["title", "first_name", "last_name", "email", "role"];
+
 /// As [`summary`], listing the fields in the order the form shows them
 /// (`order`); any other field comes last.
 pub fn summary_in(fields: &FieldErrors, order: &[&str]) -> Errors {

@@ -14,7 +14,7 @@ use axum::routing::get;
 use domain::OrgId;
 use serde::Deserialize;
 
-use super::forms::{Errors, encode, error_for, first, pairs, summary};
+use super::forms::{Errors, PERSON_FIELDS, encode, error_for, first, pairs, summary_in};
 use crate::layout::Layout;
 use crate::page::{Form, Page};
 use crate::path_id::{IdForm, PathId};
@@ -169,7 +169,15 @@ async fn add_submit(form: Form<OrganisationForm>) -> Response {
             ukprn: data.ukprn,
             officer_name: data.accountable_officer_name,
             officer_email: data.accountable_officer_email,
-            errors: summary(&fields),
+            errors: summary_in(
+                &fields,
+                &[
+                    "name",
+                    "ukprn",
+                    "accountable_officer_name",
+                    "accountable_officer_email",
+                ],
+            ),
             fields,
         },
     )
@@ -309,7 +317,7 @@ async fn show_page(
         } else {
             form.role
         },
-        errors: summary(&fields),
+        errors: summary_in(&fields, PERSON_FIELDS),
         fields,
     };
     let status = if view.fields.is_empty() {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::PersonInput;
 use crate::layout::Layout;
 use crate::page::{Form, Page};
-use crate::pages::forms::{Errors, encode, error_for, summary};
+use crate::pages::forms::{Errors, PERSON_FIELDS, encode, error_for, summary_in};
 
 #[derive(Template)]
 #[template(path = "pages/users/add.html")]
@@ -93,7 +93,7 @@ pub(super) async fn add_submit(form: Form<PersonInput>) -> Response {
                     first_name: data.first_name,
                     last_name: data.last_name,
                     email: data.email,
-                    errors: summary(&fields),
+                    errors: summary_in(&fields, PERSON_FIELDS),
                     fields,
                 },
             )

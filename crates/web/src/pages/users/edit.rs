@@ -17,7 +17,8 @@ use super::{PersonInput, when};
 use crate::layout::Layout;
 use crate::page::Page;
 use crate::pages::forms::{
-    DateParts, Errors, end_of_day, error_for, first, last_day, long_date, pairs, summary,
+    DateParts, Errors, PERSON_FIELDS, end_of_day, error_for, first, last_day, long_date, pairs,
+    summary_in,
 };
 use crate::path_id::{IdForm, PathId};
 
@@ -411,7 +412,7 @@ pub(super) async fn details_submit(
             first_name: data.first_name,
             last_name: data.last_name,
             email: data.email,
-            errors: summary(&fields),
+            errors: summary_in(&fields, PERSON_FIELDS),
             fields,
         },
     )
