@@ -43,6 +43,28 @@ async fn a_regulator_administrator_opens_changes_and_closes_a_window(app: TestAp
     assert_eq!(r.status, 400);
     assert!(r.body.contains("govuk-error-summary") && r.body.contains("Enter a real date"));
     assert_eq!(app.snapshot().await, before);
+    // Every error in one pass (issue 15, item 5): a bad date, no name, no area.
+    let mut all_wrong = fields("31");
+    all_wrong.retain(|(k, _)| *k != "area");
+    all_wrong[0] = ("name", "");
+    let r = b.submit("/collections/new", &all_wrong).await;
+    assert_eq!(r.status, 400);
+    let summary = &r.body[r.body.find("govuk-error-summary").unwrap()..];
+    let summary = &summary[..summary.find("</ul>").unwrap()];
+    for (href, words) in [
+        ("#area", ""),
+        ("#name", ""),
+        ("#opens_at", "Enter a real date"),
+    ] {
+        assert!(summary.contains(href), "{href} in {summary}");
+        assert!(summary.contains(words), "{words} in {summary}");
+    }
+    let at = |h: &str| summary.find(h).unwrap();
+    assert!(
+        at("#area") < at("#name") && at("#name") < at("#opens_at"),
+        "{summary}"
+    );
+    assert_eq!(app.snapshot().await, before);
     let r = b.submit("/collections/new", &fields("1")).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let at = r.location().unwrap().split('?').next().unwrap().to_owned();

@@ -382,10 +382,13 @@ impl WindowForm {
     }
 
     /// What the use case takes: a window opens at the start of its first day
-    /// and closes at the end of its last (UTC). A date that is not one is a
-    /// field error here.
-    fn input(&self) -> Result<WindowInput, FieldErrors> {
-        let mut fields = FieldErrors::new();
+    /// and closes at the end of its last (UTC); and what the form itself says
+    /// of a date typed that is not one. The use case still sees the rest, so
+    /// that every error is reported in one pass (an unreadable date goes to it
+    /// as missing, and the form's words replace its "Enter when…").
+    fn input(&self) -> (WindowInput, FieldErrors) {
+        let mut own = FieldErrors::new();
+        let typed = |parts: [&str; 3]| parts.iter().any(|p| !p.trim().is_empty());
         let opens = date(
             &self.opens_day,
             &self.opens_month,
@@ -402,23 +405,32 @@ impl WindowForm {
             59,
             59,
         );
-        if opens.is_none() {
-            fields.insert("opens_at", "Enter a real date, like 1 10 2026".into());
+        if opens.is_none() && typed([&self.opens_day, &self.opens_month, &self.opens_year]) {
+            own.insert("opens_at", "Enter a real date, like 1 10 2026".into());
         }
-        if closes.is_none() {
-            fields.insert("closes_at", "Enter a real date, like 31 10 2026".into());
+        if closes.is_none() && typed([&self.closes_day, &self.closes_month, &self.closes_year]) {
+            own.insert("closes_at", "Enter a real date, like 31 10 2026".into());
         }
-        if !fields.is_empty() {
-            return Err(fields);
-        }
-        Ok(WindowInput {
+        let input = WindowInput {
             area: self.area.clone(),
             name: self.name.clone(),
             opens_at: opens,
             closes_at: closes,
             guidance: self.guidance.clone(),
             file_types: self.file_types.clone(),
-        })
+        };
+        (input, own)
+    }
+}
+
+/// The use case's answer with the form's own date errors laid over it.
+fn with_own<T>(result: Result<T, AppError>, own: FieldErrors) -> Result<T, AppError> {
+    match result {
+        Err(AppError::Invalid(mut fields)) => {
+            fields.extend(own);
+            Err(AppError::Invalid(fields))
+        }
+        other => other,
     }
 }
 
@@ -428,15 +440,14 @@ async fn new_submit(form: Form<Vec<(String, String)>>) -> Response {
         return Redirect::to("/sign-in").into_response();
     };
     let form = WindowForm::from_pairs(&data);
-    let result = match form.input() {
-        Ok(input) => {
-            page.state
-                .app
-                .create_window(actor, &input, &page.ctx.meta)
-                .await
-        }
-        Err(fields) => Err(AppError::Invalid(fields)),
-    };
+    let (input, own) = form.input();
+    let result = with_own(
+        page.state
+            .app
+            .create_window(actor, &input, &page.ctx.meta)
+            .await,
+        own,
+    );
     match result {
         Ok(w) => Redirect::to(&format!("/collections/{}?opened=1", w.id)).into_response(),
         Err(AppError::Invalid(fields)) => {
@@ -499,15 +510,14 @@ async fn edit_submit(Path(id): Path<String>, form: Form<Vec<(String, String)>>) 
         area: w.area.slug.to_string(),
         ..WindowForm::from_pairs(&data)
     };
-    let result = match form.input() {
-        Ok(input) => {
-            page.state
-                .app
-                .update_window(actor, &id, &input, &page.ctx.meta)
-                .await
-        }
-        Err(fields) => Err(AppError::Invalid(fields)),
-    };
+    let (input, own) = form.input();
+    let result = with_own(
+        page.state
+            .app
+            .update_window(actor, &id, &input, &page.ctx.meta)
+            .await,
+        own,
+    );
     match result {
         Ok(_) => Redirect::to(&format!("/collections/{id}?changed=1")).into_response(),
         Err(AppError::Invalid(fields)) => {
