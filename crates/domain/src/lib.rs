@@ -18,6 +18,7 @@ pub mod password;
 pub mod person;
 pub mod role;
 pub mod session;
+pub mod uk_time;
 pub mod user;
 
 pub use email::EmailAddress;

@@ -1,0 +1,1 @@
+//! Issue 15: see the module list in main.rs.
