@@ -398,7 +398,7 @@ impl App {
             items.push(TrailItem {
                 id: e.seq,
                 at: e.at,
-                when: crate::emails::uk_time(e.at),
+                when: domain::uk_time::moment(e.at),
                 actor_id: e.actor_id.map(UserId),
                 actor_name: actor_name.unwrap_or_else(|| {
                     if e.actor_id.is_some() {
@@ -473,32 +473,7 @@ pub fn check_range(
     }
 }
 
-/// Midnight at the start of `date` in the UK (GMT in winter, BST in summer),
-/// for date filters given as days.
-pub fn uk_midnight(date: time::Date) -> OffsetDateTime {
-    let utc = date.midnight().assume_utc();
-    // At midnight UK time in summer it is 23:00 UTC the day before.
-    let summer = utc - time::Duration::hours(1);
-    if is_bst(summer) { summer } else { utc }
-}
-
-/// British Summer Time: from 01:00 UTC on the last Sunday of March to 01:00
-/// UTC on the last Sunday of October.
-fn is_bst(t: OffsetDateTime) -> bool {
-    use time::{Date, Month, Time};
-    let last_sunday = |month: Month| {
-        Date::from_calendar_date(t.year(), month, 31)
-            .map(|d| d - time::Duration::days(i64::from(d.weekday().number_days_from_sunday())))
-            .map(|d| d.with_time(Time::MIDNIGHT).assume_utc() + time::Duration::hours(1))
-    };
-    match (
-        last_sunday(time::Month::March),
-        last_sunday(time::Month::October),
-    ) {
-        (Ok(start), Ok(end)) => t >= start && t < end,
-        _ => false,
-    }
-}
+pub use domain::uk_time::uk_midnight;
 
 /// What a sentence is made from.
 struct Event<'a> {

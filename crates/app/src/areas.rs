@@ -3,14 +3,28 @@
 //! (`Role::for_area`), so the Areas pages change roles through the same path as
 //! Edit user, with the same checks: a sensitive area's role is never added here.
 
-use domain::authz::{Denial, RegulatorTask};
+use domain::OrganisationKind;
+use domain::authz::{Action, Denial, NOT_YOURSELF, RegulatorTask};
 use domain::role::{Area, AreaKind};
 use domain::{AreaSlug, Role, UserId};
 use store::{UserFilter, UserWithRoles};
 
 use crate::permit::{self, Permit, Refusal};
-use crate::users::{RoleChange, UserEdit, UserPage};
+use crate::users::{MAX_PER_PAGE, RoleChange, UserEdit, UserPage, catalogue};
 use crate::{App, AppError, AppResult, FieldErrors, Principal, RequestMeta};
+
+/// Someone with access to an area through a role other than the area's own.
+#[derive(Debug, Clone)]
+pub struct AccessThroughRole {
+    pub user: UserWithRoles,
+    /// The names of the roles that give it ("Portal Administrator").
+    pub through: Vec<String>,
+    /// The actor may change their roles (the decision Edit user's roles
+    /// change uses), so the page links to them.
+    pub may_change_roles: bool,
+    /// When not, whom to ask.
+    pub ask: Option<&'static str>,
+}
 
 /// A new area, as typed on the form or sent to the API.
 #[derive(Debug, Clone, Default)]
@@ -65,8 +79,85 @@ impl App {
             role: Some(self.area_role(actor, area).id()),
             offset: 0,
             limit: 0,
+            ..UserFilter::default()
         };
         self.list_users(actor, None, filter, page, meta).await
+    }
+
+    /// The people of the actor's organisation who have access to `area`
+    /// through another role than its own (a provider's Portal Administrators
+    /// and Delegated - Portal Administrators see every return), with the
+    /// roles that give it, as `domain::collection::may` decides for seeing
+    /// the area's returns or reading its documents. Members (holders of the
+    /// area's own role) are [`App::area_users`]' and are not repeated here.
+    pub async fn area_access_through_roles(
+        &self,
+        actor: &Principal,
+        area: &Area,
+        meta: &RequestMeta,
+    ) -> AppResult<Vec<AccessThroughRole>> {
+        let own = self.area_role(actor, area);
+        let areas = self.store.areas().await?;
+        let catalogue = catalogue(actor.organisation.kind, &areas);
+        let candidates: Vec<Role> = (catalogue.iter())
+            .map(|(role, _)| role.clone())
+            .filter(|role| *role != own)
+            .collect();
+        let opening = permit::roles_opening_area(actor, area, &candidates);
+        let name_of = |role: &Role| {
+            let area = catalogue
+                .iter()
+                .find(|(r, _)| r == role)
+                .and_then(|(_, a)| *a);
+            role.name(area.map(|a| a.name.as_str()).unwrap_or_default())
+        };
+        let mut people: Vec<AccessThroughRole> = Vec::new();
+        for role in &opening {
+            let mut page = 1;
+            loop {
+                let filter = UserFilter {
+                    role: Some(role.id()),
+                    limit: MAX_PER_PAGE,
+                    ..UserFilter::default()
+                };
+                let found = self.list_users(actor, None, filter, page, meta).await?;
+                for u in &found.items {
+                    if u.roles.iter().any(|g| g.role == own) {
+                        continue;
+                    }
+                    let name = name_of(role);
+                    match people.iter_mut().find(|p| p.user.user.id == u.user.id) {
+                        Some(p) => p.through.push(name),
+                        None => {
+                            let target = permit::TargetUser {
+                                user: u.user.clone(),
+                                kind: actor.organisation.kind,
+                                roles: u.roles.iter().map(|g| g.role.clone()).collect(),
+                            };
+                            let refusal = permit::user_refusal(actor, &target, Action::SetRoles);
+                            people.push(AccessThroughRole {
+                                user: u.clone(),
+                                through: vec![name],
+                                may_change_roles: refusal.is_none(),
+                                ask: refusal.map(|why| whom_to_ask(actor, why)),
+                            });
+                        }
+                    }
+                }
+                if page * found.per_page >= found.total || found.items.is_empty() {
+                    break;
+                }
+                page += 1;
+            }
+        }
+        people.sort_by_key(|p| {
+            (
+                p.user.user.last_name.to_lowercase(),
+                p.user.user.first_name.to_lowercase(),
+                p.user.user.email.to_string(),
+            )
+        });
+        Ok(people)
     }
 
     /// Adds a user to an area (seed 000 E3): gives them the area's role.
@@ -148,6 +239,17 @@ impl App {
             Ok(u.done(&permit, area.clone()))
         })
         .await
+    }
+}
+
+/// Whom someone refused a change to a user's roles (`why`) asks instead.
+fn whom_to_ask(actor: &Principal, why: &'static str) -> &'static str {
+    if why == NOT_YOURSELF {
+        "This is you: ask another administrator to change your role"
+    } else if actor.organisation.kind == OrganisationKind::Regulator {
+        "Ask a regulator administrator to change their role"
+    } else {
+        "Ask a Portal Administrator to change their role"
     }
 }
 

@@ -39,23 +39,14 @@ impl App {
         Ok((area, ticket))
     }
 
-    /// Step two: keeps the received file and shares it with `recipients`.
-    pub async fn publish_document(
+    /// A document's title and providers as given: the title trimmed, the
+    /// providers chosen, and what is wrong with either (nothing: empty). Also
+    /// asked when no file came, so that one submit reports every mistake.
+    pub async fn document_details<'t>(
         &self,
-        actor: &Principal,
-        ticket: UploadTicket,
-        title: &str,
+        title: &'t str,
         recipients: &[String],
-        (received, filename): (Received, String),
-        meta: &RequestMeta,
-    ) -> AppResult<DocumentRecord> {
-        if ticket.on().window.is_some() {
-            received.discard().await;
-            return Err(AppError::internal(
-                "a window's upload permit offered for a document",
-            ));
-        }
-        let area = &ticket.on().area;
+    ) -> AppResult<(&'t str, Vec<OrgId>, FieldErrors)> {
         let mut errors = FieldErrors::new();
         let title = title.trim();
         if title.is_empty() {
@@ -76,13 +67,40 @@ impl App {
                     }
                 }
                 _ => {
-                    errors.insert("recipients", "Choose providers from the list".into());
+                    errors.insert("recipients", "Select providers from the list".into());
                 }
             }
         }
         if orgs.is_empty() && !errors.contains_key("recipients") {
-            errors.insert("recipients", "Choose at least one provider".into());
+            errors.insert("recipients", "Select at least one provider".into());
         }
+        Ok((title, orgs, errors))
+    }
+
+    /// Step two: keeps the received file and shares it with `recipients`.
+    pub async fn publish_document(
+        &self,
+        actor: &Principal,
+        ticket: UploadTicket,
+        title: &str,
+        recipients: &[String],
+        (received, filename): (Received, String),
+        meta: &RequestMeta,
+    ) -> AppResult<DocumentRecord> {
+        if ticket.on().window.is_some() {
+            received.discard().await;
+            return Err(AppError::internal(
+                "a window's upload permit offered for a document",
+            ));
+        }
+        let area = &ticket.on().area;
+        let (title, orgs, errors) = match self.document_details(title, recipients).await {
+            Ok(d) => d,
+            Err(e) => {
+                received.discard().await;
+                return Err(e);
+            }
+        };
         if !errors.is_empty() {
             received.discard().await;
             return Err(AppError::Invalid(errors));

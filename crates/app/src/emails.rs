@@ -69,6 +69,69 @@ pub(crate) fn account_changed(
     }
 }
 
+/// Access turned off (issue 15, item 4): what changed, that the person can no
+/// longer sign in, and whom to ask. No invitation to sign in.
+pub(crate) fn access_ended(
+    to: &str,
+    name: &str,
+    // Still enabled: it is the expiry (now past) that ends access.
+    only_expired: bool,
+    changes: &[String],
+    contact: &str,
+    now: OffsetDateTime,
+) -> NewEmail {
+    let list: String = changes.iter().map(|c| format!("  - {c}\n")).collect();
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: if only_expired {
+            "Your access to Provider Portal has ended"
+        } else {
+            "Your access to Provider Portal has been turned off"
+        }
+        .into(),
+        body: format!(
+            "Dear {name},\n\n\
+             An administrator has changed your Provider Portal account:\n\n\
+             {list}\n\
+             You can no longer use Provider Portal, and you have been signed out\n\
+             everywhere.\n\n\
+             If you think this is a mistake, or you need access again,\n\
+             contact {contact}.\n"
+        ),
+        created_at: now,
+    }
+}
+
+/// Locked after wrong passwords in a row (seed 000 B3): when, that nobody can
+/// sign in to it until an administrator unlocks it, and whom to ask. Sent to
+/// the account's address only, so a stranger guessing learns nothing.
+pub(crate) fn account_locked(
+    to: &str,
+    name: &str,
+    failures: i64,
+    contact: &str,
+    now: OffsetDateTime,
+) -> NewEmail {
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: "Your Provider Portal account is locked".into(),
+        body: format!(
+            "Dear {name},\n\n\
+             Your Provider Portal account was locked on {when} because a wrong\n\
+             password was entered for it {failures} times in a row.\n\n\
+             While it is locked nobody can sign in to it, with a password or with a\n\
+             code, and you have been signed out everywhere. It stays locked until an\n\
+             administrator unlocks it: ask {contact}.\n\n\
+             If you did not enter those passwords, someone else may have tried to\n\
+             sign in as you: tell them, and portal@officeforstudents.org.uk.\n",
+            when = uk_time(now),
+        ),
+        created_at: now,
+    }
+}
+
 pub(crate) fn add_user_outcome(
     to: &str,
     person: &str,
@@ -201,6 +264,124 @@ pub(crate) fn submission_outcome(
     }
 }
 
+// The regulator's side and a data collection's notices (issue 15) ----------------
+
+/// To the address a provider's accountable officer had, when the regulator
+/// records another one (or none): the person who loses the role is told.
+pub(crate) fn accountable_officer_replaced(
+    to: &str,
+    name: &str,
+    organisation: &str,
+    now: OffsetDateTime,
+) -> NewEmail {
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: format!(
+            "You are no longer {organisation}'s accountable officer on Provider Portal"
+        ),
+        body: format!(
+            "Dear {name},\n\n\
+             On {when} the Office for Students changed the accountable officer it\n\
+             records for {organisation} on Provider Portal: this address is no longer\n\
+             recorded as the accountable officer's.\n\n\
+             Your Provider Portal account, if you have one, has not changed: your\n\
+             roles and your access are as they were.\n\n\
+             If this is not right, contact regulation@officeforstudents.org.uk. Do not\n\
+             reply to this email.\n",
+            when = uk_time(now),
+        ),
+        created_at: now,
+    }
+}
+
+/// To the address the regulator now records as a provider's accountable officer.
+pub(crate) fn accountable_officer_recorded(
+    to: &str,
+    name: &str,
+    organisation: &str,
+    now: OffsetDateTime,
+) -> NewEmail {
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: format!("You are now {organisation}'s accountable officer on Provider Portal"),
+        body: format!(
+            "Dear {name},\n\n\
+             On {when} the Office for Students recorded this address as the\n\
+             accountable officer's for {organisation} on Provider Portal.\n\n\
+             You do not need to do anything. This email does not give you a\n\
+             Provider Portal account: if you need one, the Office for Students or a\n\
+             Portal Administrator at {organisation} can invite you, and you will\n\
+             then receive an email telling you how to sign in.\n\n\
+             If this is not right, contact regulation@officeforstudents.org.uk. Do not\n\
+             reply to this email.\n",
+            when = uk_time(now),
+        ),
+        created_at: now,
+    }
+}
+
+/// A collection window has opened for a return the person works on at their
+/// provider; `because` says why they are the one told.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn window_opened(
+    to: &str,
+    name: &str,
+    window: &str,
+    organisation: &str,
+    closes_at: OffsetDateTime,
+    because: &str,
+    base_url: &str,
+    now: OffsetDateTime,
+) -> NewEmail {
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: format!("{window} is open for your return"),
+        body: format!(
+            "Dear {name},\n\n\
+             {window} is now open on Provider Portal for {organisation}'s return.\n\
+             It closes on {closes}.\n\n\
+             Sign in at {base_url}/collections to upload and submit the return.\n\n\
+             {because}\n",
+            closes = uk_time(closes_at),
+        ),
+        created_at: now,
+    }
+}
+
+/// A provider submitted a return to a window: to each of the regulator's
+/// officers for its area, who review it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn submission_to_review(
+    to: &str,
+    name: &str,
+    window: &str,
+    window_id: &str,
+    version: i64,
+    submitter: &str,
+    organisation: &str,
+    base_url: &str,
+    now: OffsetDateTime,
+) -> NewEmail {
+    NewEmail {
+        id: MessageId::random(),
+        to: to.to_owned(),
+        subject: format!("{organisation} has submitted its return to {window}"),
+        body: format!(
+            "Dear {name},\n\n\
+             {submitter} submitted version {version} of {organisation}'s return to\n\
+             {window} on {when}.\n\n\
+             Review it at {base_url}/collections/{window_id}.\n\n\
+             We tell the regulator's officers for a return whenever a provider\n\
+             submits to it.\n",
+            when = uk_time(now),
+        ),
+        created_at: now,
+    }
+}
+
 // Security alerts (PRODUCT §8, issue 13) ----------------------------------------
 
 /// A security alert to one of a provider's Portal Administrators: `lead` says
@@ -223,7 +404,7 @@ pub(crate) fn security_alert(
         subject: format!("Security alert: {subject} at {organisation}"),
         body: format!(
             "Dear {name},\n\n\
-             {lead} at {when}:\n\n\
+             {lead} on {when}:\n\n\
              {list}\n\
              We tell every Portal Administrator of {organisation} whenever someone\n\
              there is given or loses the Portal Administrator or Delegated - Portal\n\
@@ -257,7 +438,7 @@ pub(crate) fn email_changed_to_old(
         body: format!(
             "Dear {name},\n\n\
              The email address of your Provider Portal account at {organisation} was\n\
-             changed from this address to {new} by {by} at {when}.\n\n\
+             changed from this address to {new} by {by} on {when}.\n\n\
              From now on we will send everything about your account to the new\n\
              address, and you cannot sign in with this one.\n\n\
              If you did not expect this change, report it at once to\n\
@@ -283,46 +464,11 @@ pub(crate) fn masked(address: &str) -> String {
     }
 }
 
-/// A moment in UK time, as GOV.UK writes it: `10:23am on 3 December 2026 (UK
-/// time)`. British Summer Time runs from 01:00 UTC on the last Sunday of
-/// March to 01:00 UTC on the last Sunday of October.
+/// A moment in an email: UK time in the portal's one format
+/// ([`domain::uk_time::moment`]), said to be UK time because the reader may
+/// be elsewhere: "3 December 2026 at 10:23am (UK time)".
 pub(crate) fn uk_time(t: OffsetDateTime) -> String {
-    use time::{Date, Month, Time, UtcOffset};
-    let t = t.to_offset(UtcOffset::UTC);
-    let last_sunday = |month: Month| {
-        Date::from_calendar_date(t.year(), month, 31)
-            .map(|d| d - time::Duration::days(i64::from(d.weekday().number_days_from_sunday())))
-            .map(|d| d.with_time(Time::MIDNIGHT).assume_utc() + time::Duration::hours(1))
-    };
-    let summer = match (last_sunday(Month::March), last_sunday(Month::October)) {
-        (Ok(start), Ok(end)) => t >= start && t < end,
-        _ => false,
-    };
-    let local = if summer {
-        t + time::Duration::hours(1)
-    } else {
-        t
-    };
-    let (hour, minute) = (local.hour(), local.minute());
-    let (h12, half) = match hour {
-        0 => (12, "am"),
-        1..=11 => (hour, "am"),
-        12 => (12, "pm"),
-        _ => (hour - 12, "pm"),
-    };
-    let time = if minute == 0 && hour == 12 {
-        "midday".to_owned()
-    } else if minute == 0 && hour == 0 {
-        "midnight".to_owned()
-    } else {
-        format!("{h12}:{minute:02}{half}")
-    };
-    format!(
-        "{time} on {} {} {} (UK time)",
-        local.day(),
-        local.month(),
-        local.year()
-    )
+    format!("{} (UK time)", domain::uk_time::moment(t))
 }
 
 #[cfg(test)]
@@ -331,39 +477,14 @@ mod tests {
     use time::macros::datetime;
 
     #[test]
-    fn uk_time_is_gmt_in_winter_and_bst_in_summer() {
+    fn uk_time_is_the_one_format_in_gmt_in_winter_and_bst_in_summer() {
         assert_eq!(
             uk_time(datetime!(2026-12-03 10:23 UTC)),
-            "10:23am on 3 December 2026 (UK time)"
+            "3 December 2026 at 10:23am (UK time)"
         );
         assert_eq!(
             uk_time(datetime!(2026-07-01 13:05 UTC)),
-            "2:05pm on 1 July 2026 (UK time)"
-        );
-        // 2026: BST from 29 March 01:00 UTC to 25 October 01:00 UTC.
-        assert_eq!(
-            uk_time(datetime!(2026-03-29 00:59 UTC)),
-            "12:59am on 29 March 2026 (UK time)"
-        );
-        assert_eq!(
-            uk_time(datetime!(2026-03-29 01:00 UTC)),
-            "2:00am on 29 March 2026 (UK time)"
-        );
-        assert_eq!(
-            uk_time(datetime!(2026-10-25 00:59 UTC)),
-            "1:59am on 25 October 2026 (UK time)"
-        );
-        assert_eq!(
-            uk_time(datetime!(2026-10-25 01:00 UTC)),
-            "1:00am on 25 October 2026 (UK time)"
-        );
-        assert_eq!(
-            uk_time(datetime!(2026-06-30 23:00 UTC)),
-            "midnight on 1 July 2026 (UK time)"
-        );
-        assert_eq!(
-            uk_time(datetime!(2026-01-05 12:00 UTC)),
-            "midday on 5 January 2026 (UK time)"
+            "1 July 2026 at 2:05pm (UK time)"
         );
     }
 

@@ -1,8 +1,8 @@
 //! Feedback (seed 001): anyone signed in sends it; the regulator's
-//! administrators read it.
+//! administrators read it, with who sent it (their own Feedback page, issue 15).
 
 use domain::authz::RegulatorTask;
-use store::FeedbackRecord;
+use store::{FeedbackRecord, ReceivedFeedback};
 
 use crate::permit::{self, Refusal};
 use crate::{App, AppError, AppResult, Principal, RequestMeta};
@@ -58,5 +58,54 @@ impl App {
             .store
             .feedback((page.max(1) - 1) * per_page, per_page)
             .await?)
+    }
+}
+
+/// Feedback items on one page of the regulator's Feedback page.
+pub const PER_PAGE: i64 = 25;
+
+/// One page of the feedback received, newest first, with who sent each.
+pub struct ReceivedPage {
+    pub items: Vec<ReceivedFeedback>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl ReceivedPage {
+    /// How many pages there are (at least one).
+    pub fn pages(&self) -> i64 {
+        ((self.total + self.per_page - 1) / self.per_page).max(1)
+    }
+}
+
+impl App {
+    /// The feedback received, a page at a time, each with its sender's name,
+    /// address and organisation (regulator administrators only; audited
+    /// refusal otherwise).
+    pub async fn received_feedback(
+        &self,
+        actor: &Principal,
+        page: i64,
+        meta: &RequestMeta,
+    ) -> AppResult<ReceivedPage> {
+        let decision = permit::regulator_task(actor, RegulatorTask::Feedback, "feedback.read");
+        self.permitted(meta, Some(actor), decision).await?;
+        let page = page.max(1);
+        let offset = (page - 1).saturating_mul(PER_PAGE);
+        let (items, total) = self.store.received_feedback(offset, PER_PAGE).await?;
+        Ok(ReceivedPage {
+            items,
+            total,
+            page,
+            per_page: PER_PAGE,
+        })
+    }
+}
+
+impl Principal {
+    /// Whether the regulator's Feedback page is for this person.
+    pub fn may_read_feedback(&self) -> bool {
+        permit::may_do(self, RegulatorTask::Feedback)
     }
 }

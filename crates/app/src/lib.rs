@@ -56,6 +56,9 @@ pub struct AppSettings {
     /// Password sign-in and registration with an access key (seed 000).
     pub password_sign_in: bool,
     pub password_policy: domain::password::Policy,
+    /// A session ends after this long without a request (PRODUCT §3: 30
+    /// minutes; shorter in tests of the timeout warning).
+    pub session_idle_timeout: time::Duration,
     /// Where uploaded files are kept (the local file store's directory).
     pub files_dir: std::path::PathBuf,
     /// The largest file one upload may carry (`PORTAL_MAX_UPLOAD_MB`).

@@ -1,5 +1,6 @@
-//! The background worker: processes add-user requests, and sends what use
-//! cases queued in the outbox, at least once.
+//! The background worker: announces collection windows whose opening time
+//! has come (`collections::notices`), processes add-user requests, and sends
+//! what use cases queued in the outbox, at least once.
 //!
 //! A message is leased before sending and marked sent right after the transport
 //! accepted it, one commit per message. If the worker dies in between, the lease
@@ -141,7 +142,11 @@ pub async fn run_worker(
         if futures_util::FutureExt::now_or_never(&mut shutdown).is_some() {
             return;
         }
-        // Add-user requests first: they queue the emails sent just below.
+        // Windows whose opening time has come, and add-user requests, first:
+        // they queue the emails sent just below.
+        if let Err(e) = app.announce_opened_windows().await {
+            tracing::error!(error = ?e, "could not announce an opened collection window");
+        }
         let requests_waiting = match app.process_next_user_request().await {
             Ok(more) => more,
             Err(e) => {

@@ -276,6 +276,19 @@ impl App {
                     let why = "account locked after consecutive wrong passwords: an administrator must unlock it";
                     u.record(&permit, refuse(why, Some(&user)).action("sign_in.locked"))
                         .await?;
+                    // Told at the account's address, never on the page: the
+                    // page answers every refusal alike (PRODUCT §3).
+                    let Some(org) = u.tx().organisation(user.organisation_id).await? else {
+                        return Err(AppError::internal("user of a missing organisation"));
+                    };
+                    u.email(emails::account_locked(
+                        user.email.as_str(),
+                        &user.display_name(),
+                        failures,
+                        &crate::session::Contact::of(&org).to_string(),
+                        now,
+                    ))
+                    .await?;
                 }
                 return Ok(u.done(&permit, Err(AppError::CodeRejected)));
             }
@@ -331,6 +344,20 @@ impl App {
         .await
     }
 
+    /// What is wrong with the code and the new password as typed, before
+    /// either is checked against anything (nothing: empty). The page asks this
+    /// too when the confirmation differs, so that one submit says it all.
+    pub fn new_password_errors(&self, code: &str, new_password: &str) -> FieldErrors {
+        let mut errors = FieldErrors::new();
+        if Passcode::parse(code).is_none() {
+            errors.insert("code", "Enter the 6-digit code from the email".into());
+        }
+        if let Err(why) = self.settings.password_policy.check(new_password) {
+            errors.insert("password", why.into());
+        }
+        errors
+    }
+
     /// Sets the signed-in person's password, given the code emailed to them.
     /// A policy failure uses up no guess; a wrong code does (five void it).
     pub async fn set_password(
@@ -343,14 +370,8 @@ impl App {
     ) -> AppResult<()> {
         const ACTION: &str = "password.changed";
         self.passwords_enabled()?;
-        let mut errors = FieldErrors::new();
+        let errors = self.new_password_errors(code, new_password);
         let code = Passcode::parse(code);
-        if code.is_none() {
-            errors.insert("code", "Enter the 6-digit code from the email".into());
-        }
-        if let Err(why) = self.settings.password_policy.check(new_password) {
-            errors.insert("password", why.into());
-        }
         let (Some(code), true) = (code, errors.is_empty()) else {
             let refusal = Refusal::because(ACTION, "invalid form", AppError::Invalid(errors));
             return Err(self.refused(meta, Some(actor), refusal).await);

@@ -221,6 +221,42 @@ pub(crate) fn user_refusal(
     .map(|d| d.reason())
 }
 
+/// Sending `target` their welcome email again (issue 15): by the rules for
+/// changing their account, and only while they have never signed in and
+/// could sign in at `now`.
+pub(crate) fn resend_invitation(
+    actor: &Principal,
+    target: TargetUser,
+    now: time::OffsetDateTime,
+    action: &'static str,
+) -> Result<Permit<TargetUser>, Refusal> {
+    match resend_refusal(actor, &target, now) {
+        None => {
+            let org = target.user.organisation_id;
+            Ok(Permit::grant(target, action, Some(org)))
+        }
+        Some(d) => Err(Refusal::denied(action, Some(target.user.id.to_string()), d)),
+    }
+}
+
+/// Why `actor` may not resend `target`'s invitation at `now` (`None`: they
+/// may): what a page offers, from the decision the action uses.
+pub(crate) fn resend_refusal(
+    actor: &Principal,
+    target: &TargetUser,
+    now: time::OffsetDateTime,
+) -> Option<Denial> {
+    let roles = actor.role_list();
+    authz::may_resend_invitation(
+        &subject(actor, &roles),
+        target.user.organisation_id,
+        &target.subject(),
+        &target.user.account_state(),
+        now,
+    )
+    .err()
+}
+
 /// Every role added to or removed from the permitted user must be one the
 /// actor may grant (`areas` says which are sensitive). Removing a sensitive
 /// area's role is an ordinary change: ending access needs no key.
@@ -254,6 +290,55 @@ pub(crate) fn roles(
         })?;
     }
     Ok(())
+}
+
+/// For a change that gives what it may and reports the rest (copying
+/// permissions): each of `roles`, with whether the actor may give it to the
+/// permitted user or the denial saying why not (`areas` says which are
+/// sensitive). [`roles`] must still pass for the ones given.
+pub(crate) fn role_decisions(
+    actor: &Principal,
+    permit: &Permit<TargetUser>,
+    roles: &[Role],
+    areas: &[Area],
+) -> Vec<(Role, Result<(), Denial>)> {
+    let mine = actor.role_list();
+    let me = subject(actor, &mine);
+    let them = permit.on.subject();
+    roles
+        .iter()
+        .map(|role| {
+            let sensitive = crate::users::area_of(areas, role).is_some_and(|a| a.sensitive);
+            (role.clone(), authz::may_grant(&me, &them, role, sensitive))
+        })
+        .collect()
+}
+
+/// The roles among `roles` that, each on its own, let someone of the actor's
+/// organisation into `area` (see its returns, or read its documents in a
+/// communication area), as [`collection::may`] decides: "Users with access"
+/// lists the people who hold them (a provider's administrators see every
+/// return).
+pub(crate) fn roles_opening_area(actor: &Principal, area: &Area, roles: &[Role]) -> Vec<Role> {
+    let task = match area.kind {
+        domain::role::AreaKind::DataReturn => Task::SeeReturns,
+        domain::role::AreaKind::Communication => Task::ReadDocuments,
+    };
+    let org = actor.organisation.id;
+    roles
+        .iter()
+        .filter(|role| {
+            let held = [(*role).clone()];
+            let someone = Subject {
+                user: UserId::random(),
+                org,
+                org_kind: actor.organisation.kind,
+                roles: &held,
+            };
+            collection::may(&someone, task, &area.slug, area.sensitive, org).is_ok()
+        })
+        .cloned()
+        .collect()
 }
 
 /// Whether `actor` may give `role` to someone of `org` (of `kind`) who holds
@@ -300,6 +385,39 @@ pub(crate) fn regulator_task(
 /// Whether `actor` may do `task` (for menus and pages).
 pub fn may_do(actor: &Principal, task: RegulatorTask) -> bool {
     authz::may_do_regulator_task(actor.organisation.kind, &actor.role_list(), task).is_ok()
+}
+
+/// Changing an organisation's details and accountable officer (issue 15):
+/// the organisation as the change's transaction read it.
+pub(crate) fn edit_organisation(
+    actor: &Principal,
+    org: store::OrganisationRecord,
+    action: &'static str,
+) -> Result<Permit<store::OrganisationRecord>, Refusal> {
+    match authz::may_edit_organisation(actor.organisation.kind, &actor.role_list(), org.kind) {
+        Ok(()) => {
+            let id = org.id;
+            Ok(Permit::grant(org, action, Some(id)))
+        }
+        Err(d) => Err(Refusal::denied(action, Some(org.id.to_string()), d)),
+    }
+}
+
+/// Before organisation `id` is looked up to be changed: refused as not found
+/// for a provider's user unless it is their own (a refusal that is the same
+/// whether or not it exists); their own is then refused on its record.
+pub(crate) fn organisation_to_edit(
+    actor: &Principal,
+    id: OrgId,
+    action: &'static str,
+) -> Result<(), Refusal> {
+    authz::may_look_up_organisation(actor.organisation.kind, actor.organisation.id, id)
+        .map_err(|d| Refusal::denied(action, Some(id.to_string()), d))
+}
+
+/// Whether `actor` may change an organisation of `kind` (the page's Change links).
+pub fn may_edit_organisation(actor: &Principal, kind: OrganisationKind) -> bool {
+    authz::may_edit_organisation(actor.organisation.kind, &actor.role_list(), kind).is_ok()
 }
 
 // --- Reading the audit trail (issue 13) ----------------------------------------

@@ -8,5 +8,5 @@
 
 pub use store::{
     DocumentRecord, FileRecord, OrganisationRecord, RoleGrant, SessionKind, SubmissionRecord,
-    UserFilter, UserRecord, UserRequestRecord, UserWithRoles, WindowRecord,
+    UserFilter, UserRecord, UserRequestRecord, UserSort, UserSortKey, UserWithRoles, WindowRecord,
 };

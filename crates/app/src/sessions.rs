@@ -46,12 +46,21 @@ const END: &str = "sessions.end";
 const SIGN_OUT_EVERYWHERE: &str = "users.sign_out_everywhere";
 
 /// Whether a session or token is still usable at `now` (ended ones are not
-/// looked at here): a token until its expiry, a session until its idle or
-/// absolute timeout.
-pub fn is_live(s: &SessionRecord, now: OffsetDateTime) -> bool {
+/// looked at here): a token until its expiry, a session until its idle
+/// timeout (`idle`, the configured one) or its absolute timeout.
+pub fn is_live(s: &SessionRecord, now: OffsetDateTime, idle: Duration) -> bool {
+    ends_at(s, idle).is_some_and(|end| now < end)
+}
+
+/// When a session or token stops being usable if nothing more happens: a
+/// token at its expiry, a session `idle` after it was last seen (at most 12
+/// hours after sign-in). `None` for a token row without an expiry.
+pub fn ends_at(s: &SessionRecord, idle: Duration) -> Option<OffsetDateTime> {
     match s.kind {
-        SessionKind::Token => s.expires_at.is_some_and(|e| now < e),
-        SessionKind::Web | SessionKind::Api => session::is_live(s.created_at, s.last_seen_at, now),
+        SessionKind::Token => s.expires_at,
+        SessionKind::Web | SessionKind::Api => {
+            Some((s.last_seen_at + idle).min(s.created_at + session::ABSOLUTE_TIMEOUT))
+        }
     }
 }
 
@@ -116,7 +125,7 @@ impl App {
             .await?;
         Ok(found
             .into_iter()
-            .filter(|s| is_live(s, now))
+            .filter(|s| is_live(s, now, self.settings.session_idle_timeout))
             .map(|s| ListedSession {
                 current: s.id == actor.session_id,
                 id: s.id,
@@ -141,7 +150,9 @@ impl App {
             .await?;
         Ok(found
             .into_iter()
-            .filter(|s| s.kind == SessionKind::Token && is_live(s, now))
+            .filter(|s| {
+                s.kind == SessionKind::Token && is_live(s, now, self.settings.session_idle_timeout)
+            })
             .map(ListedToken::from_record)
             .collect())
     }
@@ -158,9 +169,11 @@ impl App {
         self.change(meta, Some(actor), async |u| {
             let now = u.now;
             let found = u.tx().session_by_id(id).await?;
-            let Some(s) = found
-                .filter(|s| s.user_id == actor.user.id && s.ended_at.is_none() && is_live(s, now))
-            else {
+            let Some(s) = found.filter(|s| {
+                s.user_id == actor.user.id
+                    && s.ended_at.is_none()
+                    && is_live(s, now, self.settings.session_idle_timeout)
+            }) else {
                 return Err(Refusal::denied(END, Some(id.to_string()), Denial::NotFound).into());
             };
             u.tx().end_session(&s.token_hash, now).await?;
@@ -349,7 +362,9 @@ impl App {
             }
             let live: Vec<&SessionRecord> = tokens
                 .iter()
-                .filter(|t| t.ended_at.is_none() && is_live(t, now))
+                .filter(|t| {
+                    t.ended_at.is_none() && is_live(t, now, self.settings.session_idle_timeout)
+                })
                 .collect();
             if live.len() >= MOST_LIVE_TOKENS {
                 let soonest = live
@@ -541,14 +556,23 @@ mod tests {
     #[test]
     fn a_token_lives_until_its_expiry_and_a_session_until_its_timeouts() {
         let start = datetime!(2026-01-01 09:00 UTC);
+        let idle = session::IDLE_TIMEOUT;
         let token = record(SessionKind::Token, Some(start + Duration::days(30)));
-        assert!(is_live(&token, start + Duration::days(29)));
-        assert!(!is_live(&token, start + Duration::days(30)));
+        assert!(is_live(&token, start + Duration::days(29), idle));
+        assert!(!is_live(&token, start + Duration::days(30), idle));
         let web = record(SessionKind::Web, None);
-        assert!(is_live(&web, start + Duration::minutes(29)));
-        assert!(!is_live(&web, start + Duration::minutes(30)));
+        assert!(is_live(&web, start + Duration::minutes(29), idle));
+        assert!(!is_live(&web, start + Duration::minutes(30), idle));
+        // A shorter configured idle timeout ends it sooner.
+        let short = Duration::minutes(10);
+        assert!(!is_live(&web, start + Duration::minutes(10), short));
+        assert_eq!(ends_at(&web, short), Some(start + short));
+        // However busy, 12 hours after sign-in.
+        let mut busy = web.clone();
+        busy.last_seen_at = start + Duration::hours(11) + Duration::minutes(59);
+        assert_eq!(ends_at(&busy, idle), Some(start + Duration::hours(12)));
         // A token row without an expiry (which the database forbids) is dead.
-        assert!(!is_live(&record(SessionKind::Token, None), start));
+        assert!(!is_live(&record(SessionKind::Token, None), start, idle));
     }
 
     #[test]

@@ -244,13 +244,6 @@ impl App {
 /// action (`sign_in`, `users`, … : the part before the first dot, always
 /// one of the code's own names) and by the kind of answer: few label values.
 fn count_refusal(refusal: &Refusal) {
-    let area = refusal
-        .action
-        .split('.')
-        .next()
-        .filter(|a| a.len() <= 32 && a.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        .unwrap_or("other")
-        .to_owned();
     let kind = match &refusal.answer {
         AppError::Invalid(_) => "invalid",
         AppError::CodeRejected => "code_rejected",
@@ -261,5 +254,17 @@ fn count_refusal(refusal: &Refusal) {
         AppError::RateLimited { .. } => "rate_limited",
         AppError::Internal(_) | AppError::Refused(_) => "other",
     };
+    count_refused(&refusal.action, kind);
+}
+
+/// Counts a refusal a unit keeps as its committed outcome (its audit row
+/// written by the unit, not by [`App::refused`]), as [`count_refusal`] does.
+pub(crate) fn count_refused(action: &str, kind: &'static str) {
+    let area = action
+        .split('.')
+        .next()
+        .filter(|a| a.len() <= 32 && a.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .unwrap_or("other")
+        .to_owned();
     metrics::counter!("portal_refusals_total", "area" => area, "kind" => kind).increment(1);
 }

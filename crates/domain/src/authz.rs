@@ -27,10 +27,13 @@ pub enum Action {
     Unlock,
     /// Change roles (each role added or removed is also checked by [`may_grant`]).
     SetRoles,
+    /// Send the welcome email again to someone who has never signed in
+    /// ([`may_resend_invitation`] also looks at their account).
+    ResendInvitation,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::ListUsers,
         Action::ViewUser,
         Action::AddUser,
@@ -39,6 +42,7 @@ impl Action {
         Action::SetExpiry,
         Action::Unlock,
         Action::SetRoles,
+        Action::ResendInvitation,
     ];
 
     /// Actions on one user, as opposed to on the organisation.
@@ -182,7 +186,8 @@ pub const NOT_REGULATOR_ADMIN_KEYS: &str =
 /// Work that is the regulator administrators' alone (PRODUCT §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegulatorTask {
-    /// Create and list organisations.
+    /// Create, list and change organisations (a provider's details and its
+    /// accountable officer: [`may_edit_organisation`]).
     Organisations,
     /// Define areas.
     Areas,
@@ -222,6 +227,71 @@ pub fn may_do_regulator_task(
 /// Creating and listing organisations is the regulator administrators' (PRODUCT §5).
 pub fn may_manage_organisations(kind: OrganisationKind, roles: &[Role]) -> Decision {
     may_do_regulator_task(kind, roles, RegulatorTask::Organisations)
+}
+
+pub const NOT_A_PROVIDER: &str =
+    "Only a provider's details and accountable officer are changed here";
+
+/// May someone of an organisation of `kind`, holding `roles`, change the
+/// details and accountable officer of an organisation of `target` kind? The
+/// regulator's administrators, of a provider (seed 001: a provider asks the
+/// regulator to correct its accountable officer; it does not change it itself).
+pub fn may_edit_organisation(
+    kind: OrganisationKind,
+    roles: &[Role],
+    target: OrganisationKind,
+) -> Decision {
+    may_do_regulator_task(kind, roles, RegulatorTask::Organisations)?;
+    if target == OrganisationKind::Provider {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden(NOT_A_PROVIDER))
+    }
+}
+
+/// May an actor of organisation `own` (of `kind`) have organisation
+/// `target` looked up at all? A provider's user only their own: another is
+/// "not found" whether or not it exists (PRODUCT §2 rule 1). The regulator's
+/// staff may know which organisations exist.
+pub fn may_look_up_organisation(kind: OrganisationKind, own: OrgId, target: OrgId) -> Decision {
+    if kind == OrganisationKind::Provider && own != target {
+        Err(Denial::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+pub const ALREADY_SIGNED_IN: &str =
+    "They have already signed in, so there is no invitation to resend";
+pub const INVITE_ACCESS_DISABLED: &str =
+    "Their access is disabled: turn it on before resending the invitation";
+pub const INVITE_EXPIRED: &str =
+    "Their account has expired: change its expiry date before resending the invitation";
+pub const INVITE_LOCKED: &str =
+    "Their account is locked: unlock it before resending the invitation";
+
+/// May `actor` send `target` (of organisation `org`, whose account is
+/// `account`) their welcome email again? By the rules for changing that
+/// person's account ([`decide`]: a Delegated - Portal Administrator not for an
+/// administrator), and only while the invitation is still what they need:
+/// they have never signed in, and could sign in now.
+pub fn may_resend_invitation(
+    actor: &Subject,
+    org: OrgId,
+    target: &Subject,
+    account: &crate::user::AccountState,
+    now: time::OffsetDateTime,
+) -> Decision {
+    decide(actor, Action::ResendInvitation, org, Some(target))?;
+    if account.last_signed_in_at.is_some() {
+        return Err(Denial::Forbidden(ALREADY_SIGNED_IN));
+    }
+    match account.status(now) {
+        crate::user::UserStatus::Disabled => Err(Denial::Forbidden(INVITE_ACCESS_DISABLED)),
+        crate::user::UserStatus::Expired => Err(Denial::Forbidden(INVITE_EXPIRED)),
+        crate::user::UserStatus::Locked => Err(Denial::Forbidden(INVITE_LOCKED)),
+        crate::user::UserStatus::Invited | crate::user::UserStatus::Active => Ok(()),
+    }
 }
 
 /// Why an access key may not be activated by someone of `actor_org` (rule 5:
@@ -528,5 +598,152 @@ mod tests {
         assert_eq!(keeps_a_portal_admin(P, 0), Err(Denial::LastPortalAdmin));
         assert!(keeps_a_portal_admin(P, 1).is_ok());
         assert!(keeps_a_portal_admin(R, 0).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod regulator_side_tests {
+    use super::*;
+    use crate::AreaSlug;
+    use crate::user::AccountState;
+    use time::macros::datetime;
+
+    const P: OrganisationKind = OrganisationKind::Provider;
+    const R: OrganisationKind = OrganisationKind::Regulator;
+
+    fn who(org: OrgId, kind: OrganisationKind, roles: &[Role]) -> Subject<'_> {
+        Subject {
+            user: UserId::random(),
+            org,
+            org_kind: kind,
+            roles,
+        }
+    }
+
+    fn invited() -> AccountState {
+        AccountState {
+            access_enabled: true,
+            expires_at: None,
+            locked_until: None,
+            locked: false,
+            last_signed_in_at: None,
+        }
+    }
+
+    #[test]
+    fn only_regulator_administrators_edit_a_provider_and_only_a_provider() {
+        let officer = [Role::RegulatorOfficer(AreaSlug::parse("heses").unwrap())];
+        assert_eq!(may_edit_organisation(R, &[Role::RegulatorAdmin], P), Ok(()));
+        assert_eq!(
+            may_edit_organisation(R, &[Role::RegulatorAdmin], R),
+            Err(Denial::Forbidden(NOT_A_PROVIDER))
+        );
+        for (kind, roles) in [
+            (R, &officer[..]),
+            (R, &[][..]),
+            (P, &[Role::PortalAdmin][..]),
+            (P, &[Role::RegulatorAdmin][..]),
+        ] {
+            assert_eq!(
+                may_edit_organisation(kind, roles, P),
+                Err(Denial::Forbidden(NOT_REGULATOR_ADMIN)),
+                "{kind:?} {roles:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_organisation_is_not_found_by_a_providers_user_before_any_look_up() {
+        let (own, other) = (OrgId::random(), OrgId::random());
+        assert_eq!(may_look_up_organisation(P, own, own), Ok(()));
+        assert_eq!(
+            may_look_up_organisation(P, own, other),
+            Err(Denial::NotFound)
+        );
+        assert_eq!(may_look_up_organisation(R, own, other), Ok(()));
+    }
+
+    #[test]
+    fn an_invitation_is_resent_only_to_someone_who_never_signed_in_and_could() {
+        let now = datetime!(2026-09-01 09:00 UTC);
+        let (provider, other, regulator) = (OrgId::random(), OrgId::random(), OrgId::random());
+        let ra = [Role::RegulatorAdmin];
+        let admin = who(regulator, R, &ra);
+        let pa_roles = [Role::PortalAdmin];
+        let pa = who(provider, P, &pa_roles);
+        let contributor_roles = [Role::DataCollectionContributor(
+            AreaSlug::parse("heses").unwrap(),
+        )];
+        let newcomer = who(provider, P, &contributor_roles);
+        let fresh = invited();
+        assert_eq!(
+            may_resend_invitation(&admin, provider, &newcomer, &fresh, now),
+            Ok(())
+        );
+        assert_eq!(
+            may_resend_invitation(&pa, provider, &newcomer, &fresh, now),
+            Ok(())
+        );
+        // Another provider's people do not exist for a provider's administrator.
+        let stranger = who(other, P, &contributor_roles);
+        assert_eq!(
+            may_resend_invitation(&pa, other, &stranger, &fresh, now),
+            Err(Denial::NotFound)
+        );
+        // A delegate leaves administrators alone; a contributor manages nobody.
+        let dpa_roles = [Role::DelegatedPortalAdmin];
+        let dpa = who(provider, P, &dpa_roles);
+        let new_admin = who(provider, P, &pa_roles);
+        assert_eq!(
+            may_resend_invitation(&dpa, provider, &new_admin, &fresh, now),
+            Err(Denial::Forbidden(DELEGATE_ON_ADMIN))
+        );
+        assert_eq!(
+            may_resend_invitation(&dpa, provider, &newcomer, &fresh, now),
+            Ok(())
+        );
+        let plain = who(provider, P, &contributor_roles);
+        assert_eq!(
+            may_resend_invitation(&plain, provider, &newcomer, &fresh, now),
+            Err(Denial::Forbidden(NOT_AN_ADMIN))
+        );
+        // The account decides too: signed in once is never "invited" again.
+        let cases = [
+            (
+                AccountState {
+                    last_signed_in_at: Some(now),
+                    access_enabled: false,
+                    ..fresh
+                },
+                ALREADY_SIGNED_IN,
+            ),
+            (
+                AccountState {
+                    access_enabled: false,
+                    ..fresh
+                },
+                INVITE_ACCESS_DISABLED,
+            ),
+            (
+                AccountState {
+                    expires_at: Some(now),
+                    ..fresh
+                },
+                INVITE_EXPIRED,
+            ),
+            (
+                AccountState {
+                    locked: true,
+                    ..fresh
+                },
+                INVITE_LOCKED,
+            ),
+        ];
+        for (account, why) in cases {
+            assert_eq!(
+                may_resend_invitation(&admin, provider, &newcomer, &account, now),
+                Err(Denial::Forbidden(why))
+            );
+        }
     }
 }

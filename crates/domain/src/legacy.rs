@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
-use time::{Date, OffsetDateTime, Time};
+use time::{Date, OffsetDateTime};
 
 use crate::role::{Area, AreaSlug};
 use crate::{EmailAddress, OrganisationKind, Role, Ukprn};
@@ -82,10 +82,10 @@ pub struct Export {
 }
 
 /// When an account whose old expiry date is `date` stops working: the last
-/// second of that day, UTC. It works through the whole of `date`, and its
-/// expiry still reads as `date`.
+/// second of that day in the UK (the old portal was a UK service). It works
+/// through the whole of `date`, and its expiry still reads as `date`.
 pub fn end_of_day(date: Date) -> OffsetDateTime {
-    date.with_time(Time::MIDNIGHT).assume_utc() + time::Duration::seconds(86_399)
+    crate::uk_time::uk_midnight(date.next_day().unwrap_or(date)) - time::Duration::seconds(1)
 }
 
 /// Reads an export (UTF-8 CSV, RFC 4180 quoting, a header row) against the
@@ -439,7 +439,8 @@ mod tests {
         assert_eq!(u.email.as_str(), "Ada@Example.ac.uk");
         assert_eq!(u.title, "Dr");
         assert!(u.locked);
-        assert_eq!(u.expires_at, Some(datetime!(2027-07-31 23:59:59 UTC)));
+        // The last second of 31 July in the UK (BST).
+        assert_eq!(u.expires_at, Some(datetime!(2027-07-31 22:59:59 UTC)));
         let roles: Vec<Role> = u.roles.iter().cloned().collect();
         assert_eq!(
             roles,

@@ -54,6 +54,20 @@ pub fn uk_date(t: OffsetDateTime) -> Date {
     in_uk(t).date()
 }
 
+/// How long something lasts that ends at `end`: "until the end of 3
+/// December 2026" when `end` is a UK midnight (an expiry date), otherwise
+/// "until 3 December 2026 at 2:15pm" (an expiry set to any moment).
+pub fn until(end: OffsetDateTime) -> String {
+    if uk_midnight(uk_date(end)) == end {
+        format!(
+            "until the end of {}",
+            day_of(end - Duration::microseconds(1))
+        )
+    } else {
+        format!("until {}", moment(end))
+    }
+}
+
 /// Midnight at the start of `d` in the UK, as a moment.
 pub fn uk_midnight(d: Date) -> OffsetDateTime {
     let utc = d.midnight().assume_utc();

@@ -50,6 +50,10 @@ pub struct Config {
     pub sign_in_per_ip_per_minute: u32,
     /// Password sign-in and registration with an access key (seed 000). Off by default.
     pub password_sign_in: bool,
+    /// A signed-in session ends after this many seconds without a request
+    /// (PRODUCT §3: 30 minutes, the default and the longest allowed). The
+    /// timeout warning appears 2 minutes before (half the time if shorter).
+    pub session_idle_timeout_secs: u64,
     /// `modern` (default) or `legacy`.
     pub password_policy: String,
     /// `pretty` (development default) or `json` (production default).
@@ -96,6 +100,7 @@ impl Default for Config {
             demo: true,
             sign_in_per_ip_per_minute: 30,
             password_sign_in: false,
+            session_idle_timeout_secs: 1800,
             password_policy: "modern".into(),
             log_format: None,
             header_timeout_secs: 10,
@@ -128,6 +133,7 @@ impl std::fmt::Debug for Config {
             .field("demo", &self.demo)
             .field("sign_in_per_ip_per_minute", &self.sign_in_per_ip_per_minute)
             .field("password_sign_in", &self.password_sign_in)
+            .field("session_idle_timeout_secs", &self.session_idle_timeout_secs)
             .field("password_policy", &self.password_policy)
             .field("header_timeout_secs", &self.header_timeout_secs)
             .field("idle_timeout_secs", &self.idle_timeout_secs)
@@ -171,6 +177,7 @@ const KEYS: &[&str] = &[
     "demo",
     "sign_in_per_ip_per_minute",
     "password_sign_in",
+    "session_idle_timeout_secs",
     "password_policy",
     "log_format",
     "header_timeout_secs",
@@ -223,6 +230,12 @@ impl Config {
             return Err(ConfigError::Refused(
                 "PORTAL_OUTBOX_LEASE_SECS must be from 1 to 86400 (a day)".into(),
             ));
+        }
+        if !(10..=1_800).contains(&self.session_idle_timeout_secs) {
+            return Err(ConfigError::Refused(format!(
+                "PORTAL_SESSION_IDLE_TIMEOUT_SECS must be from 10 to 1800 (30 minutes, PRODUCT §3), not {}",
+                self.session_idle_timeout_secs
+            )));
         }
         if self.max_upload_mb == 0 {
             return Err(ConfigError::Refused(

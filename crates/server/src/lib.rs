@@ -131,6 +131,9 @@ impl Portal {
                 password_sign_in: config.password_sign_in,
                 password_policy: domain::password::Policy::parse(&config.password_policy)
                     .unwrap_or_default(),
+                session_idle_timeout: time::Duration::seconds(
+                    i64::try_from(config.session_idle_timeout_secs).unwrap_or(1800),
+                ),
                 files_dir: config.files_dir.clone(),
                 max_upload_bytes: config.max_upload_mb.saturating_mul(1024 * 1024),
             },

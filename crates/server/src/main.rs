@@ -35,31 +35,35 @@ enum Command {
     Migrate,
     /// Load demonstration data into an empty database.
     Demo,
-    /// Access keys (seed 000): the secret a head of provider receives by post.
+    /// Issue access keys (seed 000): the secret a head of provider receives
+    /// by post, which gives one role at one provider.
     #[command(subcommand, name = "access-key")]
     AccessKey(AccessKeyCommand),
-    /// Organisations.
+    /// Create organisations: providers and the regulator.
     #[command(subcommand)]
     Org(OrgCommand),
-    /// Users.
+    /// Create users, such as a provider's first Portal Administrator.
     #[command(subcommand)]
     User(UserCommand),
-    /// The audit trail.
+    /// Check and export the audit trail, and keep its hash chain.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Import the old portal's users, areas and memberships from its CSV export
-    /// (docs/legacy-import.md). All or nothing; running it again changes nothing.
     /// Fill a new, empty database with a benchmark dataset (docs/performance.md):
     /// the same for the same seed. Never in production.
     BenchData {
+        /// Providers in the dataset.
         #[arg(long, default_value_t = 1_000)]
         providers: usize,
+        /// Users in the dataset, spread over the providers.
         #[arg(long, default_value_t = 50_000)]
         users: usize,
+        /// Live sessions in the dataset (their tokens go into the manifest).
         #[arg(long, default_value_t = 100_000)]
         sessions: usize,
+        /// Rows of audit trail in the dataset.
         #[arg(long, default_value_t = 100_000)]
         audit_events: usize,
+        /// Seed of the generator: the same seed, the same data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Where to write what the load harness needs (it holds session tokens).
@@ -69,16 +73,22 @@ enum Command {
     /// Build a benchmark dataset, run the portal on it and measure it under
     /// load, beside /healthz in the same run (docs/performance.md).
     Bench(server::bench::BenchArgs),
-    // --- backup and restore (issue 14) ---
     /// Write a consistent copy of the database and of every uploaded file it
     /// names into DIR (new or empty; created 0700), with a manifest of counts
     /// and checksums, while the portal serves. PostgreSQL needs pg_dump on PATH.
-    Backup { dir: PathBuf },
+    Backup {
+        /// The directory to write the backup into: new, or empty.
+        dir: PathBuf,
+    },
     /// Load a backup into an empty database of the same kind and put its files
     /// into the configured file store, after checking every checksum; the row
     /// counts are then checked against the manifest. PostgreSQL needs pg_restore.
-    Restore { dir: PathBuf },
-    // --- end backup and restore ---
+    Restore {
+        /// The directory `portal backup` wrote.
+        dir: PathBuf,
+    },
+    /// Import the old portal's users, areas and memberships from its CSV export
+    /// (docs/legacy-import.md). All or nothing; running it again changes nothing.
     ImportLegacy {
         /// The export: UTF-8 CSV with a header row.
         file: PathBuf,
@@ -90,7 +100,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AccessKeyCommand {
-    /// Issue a key for one role at one provider; prints the key (shown this once).
+    /// Issue an access key for one role at one provider; prints the key (shown
+    /// this once).
     Issue {
         /// The provider's id or UKPRN.
         #[arg(long)]
@@ -98,6 +109,7 @@ enum AccessKeyCommand {
         /// A provider role id, e.g. portal-admin or area-member:financial-sustainability.
         #[arg(long)]
         role: String,
+        /// How many people may activate the key.
         #[arg(long, default_value_t = 1)]
         max_uses: i64,
         /// Days until the key expires (at most 366).
@@ -110,11 +122,13 @@ enum AccessKeyCommand {
 enum OrgCommand {
     /// Create an organisation; prints its id.
     Create {
+        /// The organisation's name, as its users will see it.
         #[arg(long)]
         name: String,
         /// provider or regulator
         #[arg(long)]
         kind: String,
+        /// A provider's UK Provider Reference Number: 8 digits.
         #[arg(long)]
         ukprn: Option<String>,
     },
@@ -128,12 +142,16 @@ enum UserCommand {
         /// The organisation's id or UKPRN.
         #[arg(long)]
         org: String,
+        /// Their email address: the welcome email and sign-in codes go there.
         #[arg(long)]
         email: String,
+        /// Their first name.
         #[arg(long)]
         first_name: String,
+        /// Their last name.
         #[arg(long)]
         last_name: String,
+        /// Their title, such as Dr or Ms (optional).
         #[arg(long, default_value = "")]
         title: String,
         /// A role id such as portal-admin or data-collection-contributor:heses (repeatable).
@@ -144,7 +162,7 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the keyed hash chain; report the first broken row. Earlier keys
+    /// Recompute the audit trail's keyed hash chain; report the first broken row. Earlier keys
     /// (after a rotation) come from PORTAL_PREVIOUS_SECRET_KEYS.
     Verify {
         /// Also compare with an earlier `portal audit export`: every exported row
@@ -164,8 +182,10 @@ enum AuditCommand {
     /// to FILE, ending with the chain's head vouched for by the key. Keep it away
     /// from the database.
     Export {
+        /// Export only the rows after this one (0: all).
         #[arg(long, value_name = "SEQ", default_value_t = 0)]
         since: i64,
+        /// Where to write the export (readable by its owner only).
         file: PathBuf,
     },
 }
@@ -199,9 +219,9 @@ async fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
-    // --- backup and restore (issue 14): before `run`, which would migrate the
-    // database and open the audit chain; these write nothing to the source,
-    // and restore needs the target empty. ---
+    // Backup and restore run before `run`, which would migrate the database
+    // and open the audit chain: these write nothing to the source, and
+    // restore needs the target empty.
     match &cli.command {
         Some(Command::Backup { dir }) => {
             return match server::backup::backup(&config, dir).await {
@@ -245,7 +265,6 @@ async fn main() -> ExitCode {
         }
         _ => {}
     }
-    // --- end backup and restore ---
     if let Some(Command::Bench(args)) = &cli.command {
         let exe = match std::env::current_exe() {
             Ok(exe) => exe,
@@ -436,15 +455,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             bar.0.finish_and_clear();
             match result {
                 Ok(s) => println!(
-                    "{} rows: {} created, {} updated, {} unchanged; {} roles granted; \
-                     {} providers created; {} welcome emails queued; {:.2} s, {:.0} users/s",
-                    s.rows,
+                    "{}: {} created, {} updated, {} unchanged; {} granted; {} created; {} \
+                     queued; {:.2} s, {:.0} users/s",
+                    count(s.rows, "row", "rows"),
                     s.created,
                     s.updated,
                     s.unchanged,
-                    s.roles_granted,
-                    s.providers_created,
-                    s.emails_queued,
+                    count(s.roles_granted, "role", "roles"),
+                    count(s.providers_created, "provider", "providers"),
+                    count(s.emails_queued, "welcome email", "welcome emails"),
                     s.elapsed.as_secs_f64(),
                     s.rate()
                 ),
@@ -608,6 +627,12 @@ impl Progress for Bar {
     fn advance(&self, n: u64) {
         self.0.inc(n);
     }
+}
+
+/// "1 row", "2 rows": never "1 rows".
+fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Turns a refused operator command into a readable message.

@@ -273,6 +273,26 @@ pub struct UserRoleRow {
     pub area_name: Option<String>,
 }
 
+/// Someone holding a role, with their organisation's name (`StoreTx::role_holders`).
+#[derive(Debug, sqlx::FromRow)]
+pub struct RoleHolderRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    role_id: String,
+    organisation_name: String,
+}
+
+impl TryFrom<RoleHolderRow> for store::RoleHolder {
+    type Error = StoreError;
+    fn try_from(r: RoleHolderRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            role: Role::parse(&r.role_id).ok_or_else(|| corrupt("role", &r.role_id))?,
+            user: UserRecord::try_from(r.user)?,
+            organisation_name: r.organisation_name,
+        })
+    }
+}
+
 /// Read only through `Debug`, for snapshots.
 #[allow(dead_code)] // read through Debug
 #[derive(Debug, sqlx::FromRow)]
@@ -531,6 +551,23 @@ impl TryFrom<AuditRow> for AuditRecord {
 pub const WINDOW_COLUMNS: &str = "id, area_slug, name, opens_at, closes_at, guidance, file_types, \
      closed_at, created_by, created_at";
 
+/// The first window that is open at `$1` and still waits for its opening
+/// notice (`Store::window_awaiting_notice`, `StoreTx::claim_window_notice`),
+/// passing over the `skip` windows bound as `$2`, `$3`, ….
+pub fn window_awaiting_notice_sql(skip: usize) -> String {
+    let skipped = if skip == 0 {
+        String::new()
+    } else {
+        let params: Vec<String> = (2..skip + 2).map(|n| format!("${n}")).collect();
+        format!(" AND id NOT IN ({})", params.join(", "))
+    };
+    format!(
+        "SELECT id FROM collection_windows \
+         WHERE opened_notice_sent_at IS NULL AND opens_at <= $1 AND closes_at > $1 \
+         AND (closed_at IS NULL OR closed_at > $1){skipped} ORDER BY opens_at, id LIMIT 1"
+    )
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub struct WindowRow {
     id: Uuid,
@@ -692,4 +729,37 @@ pub struct FeedbackRow {
     pub organisation_id: Uuid,
     pub body: String,
     pub created_at: Ts,
+}
+
+/// Feedback with its sender (`Store::received_feedback`).
+#[derive(Debug, sqlx::FromRow)]
+pub struct ReceivedFeedbackRow {
+    #[sqlx(flatten)]
+    pub feedback: FeedbackRow,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub organisation_name: String,
+}
+
+impl TryFrom<ReceivedFeedbackRow> for store::ReceivedFeedback {
+    type Error = StoreError;
+    fn try_from(r: ReceivedFeedbackRow) -> Result<Self, StoreError> {
+        let f = r.feedback;
+        Ok(Self {
+            feedback: store::FeedbackRecord {
+                id: f.id,
+                user_id: UserId(f.user_id),
+                organisation_id: OrgId(f.organisation_id),
+                body: f.body,
+                created_at: f.created_at.0,
+            },
+            title: r.title,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            email: email(&r.email)?,
+            organisation: r.organisation_name,
+        })
+    }
 }

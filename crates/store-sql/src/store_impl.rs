@@ -9,7 +9,7 @@ use domain::{AreaSlug, OrgId, Ukprn, UserId};
 use store::{
     AuditRecord, ChainEpoch, DocumentRecord, FeedbackRecord, FileRecord, OrganisationRecord,
     OutboxMessage, RoleGrant, SessionWithUser, Snapshot, Store, StoreError, StoreResult, StoreTx,
-    UserFilter, UserRecord, UserWithRoles, WindowRecord,
+    UserFilter, UserRecord, UserSort, UserSortKey, UserWithRoles, WindowRecord,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -19,6 +19,62 @@ use crate::db_err;
 use crate::rows::*;
 use crate::ts::Ts;
 use crate::tx_impl::{SqlTx, TxInner};
+
+/// The `ORDER BY` of a user list. Only these fixed texts reach the SQL: the
+/// sort is an enum parsed at the edge, never text from a request. Ties on the
+/// column go by name (ascending), then id, so the order is total and paging is
+/// stable; sorting by name descending is the exact reverse of ascending.
+fn user_order(sort: UserSort) -> String {
+    const NAME: &str = "lower(u.last_name), lower(u.first_name), u.id";
+    match (sort.key, sort.descending) {
+        (UserSortKey::Name, false) => NAME.to_owned(),
+        (UserSortKey::Name, true) => {
+            "lower(u.last_name) DESC, lower(u.first_name) DESC, u.id DESC".to_owned()
+        }
+        // "Never" is the oldest: first going up, last coming down.
+        (UserSortKey::LastSignedIn, false) => {
+            format!("u.last_signed_in_at ASC NULLS FIRST, {NAME}")
+        }
+        (UserSortKey::LastSignedIn, true) => {
+            format!("u.last_signed_in_at DESC NULLS LAST, {NAME}")
+        }
+        (UserSortKey::Status(_), descending) => {
+            let direction = if descending { "DESC" } else { "ASC" };
+            format!("{} {direction}, {NAME}", status_rank_sql())
+        }
+    }
+}
+
+/// A user's status ([`domain::user::AccountState::status`], the same tests in
+/// the same order) as its rank among the labels in alphabetical order, worked
+/// out at `$7`.
+fn status_rank_sql() -> String {
+    use domain::user::UserStatus::{Active, Disabled, Expired, Invited, Locked};
+    let rank = |status: domain::user::UserStatus| {
+        // Every status is listed below: a new one fails to compile here.
+        match status {
+            Invited | Active | Disabled | Locked | Expired => {}
+        }
+        let mut labels = [Invited, Active, Disabled, Locked, Expired].map(|s| s.label());
+        labels.sort_unstable();
+        labels
+            .iter()
+            .position(|l| *l == status.label())
+            .unwrap_or(0)
+    };
+    format!(
+        "CASE WHEN NOT u.access_enabled THEN {} \
+         WHEN u.expires_at IS NOT NULL AND u.expires_at <= $7 THEN {} \
+         WHEN u.locked OR (u.locked_until IS NOT NULL AND u.locked_until > $7) THEN {} \
+         WHEN u.last_signed_in_at IS NULL THEN {} \
+         ELSE {} END",
+        rank(Disabled),
+        rank(Expired),
+        rank(Locked),
+        rank(Invited),
+        rank(Active)
+    )
+}
 
 impl SqlStore {
     /// [`Store::open_audit_chain`], or with `adopt` [`Store::adopt_unkeyed_audit`].
@@ -302,8 +358,12 @@ impl Store for SqlStore {
             "FROM users u WHERE {text} \
              AND ($4 IS NULL OR EXISTS (SELECT 1 FROM user_roles f WHERE f.user_id = u.id AND f.role_id = $4))"
         );
-        const ORDER: &str =
-            "ORDER BY lower(u.last_name), lower(u.first_name), u.id LIMIT $5 OFFSET $6";
+        let order = format!("ORDER BY {} LIMIT $5 OFFSET $6", user_order(filter.sort));
+        // Sorting by status works each status out at the list's moment ($7).
+        let at = match filter.sort.key {
+            UserSortKey::Status(at) => Some(Ts(at)),
+            UserSortKey::Name | UserSortKey::LastSignedIn => None,
+        };
         let low = filter
             .q
             .as_deref()
@@ -319,16 +379,20 @@ impl Store for SqlStore {
             .map(|c| format!("u.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let page_sql = format!("SELECT {columns} {matching} {ORDER}");
-        let users = read!(self, |ex| sqlx::query_as::<_, UserRow>(&page_sql)
-            .bind(org.0)
-            .bind(low.as_deref())
-            .bind(high.as_deref())
-            .bind(role)
-            .bind(filter.limit)
-            .bind(filter.offset)
-            .fetch_all(ex)
-            .await)
+        let page_sql = format!("SELECT {columns} {matching} {order}");
+        let users = read!(self, |ex| {
+            let q = sqlx::query_as::<_, UserRow>(&page_sql)
+                .bind(org.0)
+                .bind(low.as_deref())
+                .bind(high.as_deref())
+                .bind(role)
+                .bind(filter.limit)
+                .bind(filter.offset);
+            match at {
+                Some(at) => q.bind(at).fetch_all(ex).await,
+                None => q.fetch_all(ex).await,
+            }
+        })
         .map_err(db_err)?;
         // The page's roles, by the page's ids (the filter is not run again).
         let roles = if users.is_empty() {
@@ -982,6 +1046,45 @@ impl Store for SqlStore {
                 .collect(),
             total,
         ))
+    }
+
+    async fn received_feedback(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<store::ReceivedFeedback>, i64)> {
+        let rows = read!(self, |ex| sqlx::query_as::<_, ReceivedFeedbackRow>(
+            "SELECT f.id, f.user_id, f.organisation_id, f.body, f.created_at, u.title, \
+             u.first_name, u.last_name, u.email, o.name AS organisation_name FROM feedback f \
+             JOIN users u ON u.id = f.user_id JOIN organisations o ON o.id = f.organisation_id \
+             ORDER BY f.created_at DESC, f.id LIMIT $1 OFFSET $2"
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        let total = read!(self, |ex| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM feedback"
+        )
+        .fetch_one(ex)
+        .await)
+        .map_err(db_err)?;
+        let items = rows
+            .into_iter()
+            .map(store::ReceivedFeedback::try_from)
+            .collect::<StoreResult<_>>()?;
+        Ok((items, total))
+    }
+
+    async fn window_awaiting_notice(&self, now: OffsetDateTime) -> StoreResult<bool> {
+        let sql = window_awaiting_notice_sql(0);
+        let found = read!(self, |ex| sqlx::query_scalar::<_, Uuid>(&sql)
+            .bind(Ts(now))
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?;
+        Ok(found.is_some())
     }
 
     // Snapshot ------------------------------------------------------------

@@ -578,6 +578,37 @@ impl StoreTx for SqlTx {
         rows.into_iter().map(UserRecord::try_from).collect()
     }
 
+    async fn role_holders(&mut self, roles: &[Role]) -> StoreResult<Vec<store::RoleHolder>> {
+        if roles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let placeholders = (1..=roles.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, r.role_id, o.name AS organisation_name FROM user_roles r \
+             JOIN users u ON u.id = r.user_id JOIN organisations o ON o.id = u.organisation_id \
+             WHERE r.role_id IN ({placeholders}) \
+             ORDER BY o.name, o.id, u.last_name, u.first_name, u.id, r.role_id"
+        );
+        let ids: Vec<String> = roles.iter().map(Role::id).collect();
+        let rows = tx!(self, |c| {
+            let mut q = sqlx::query_as::<_, RoleHolderRow>(&sql);
+            for id in &ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(&mut *c).await
+        })
+        .map_err(db_err)?;
+        rows.into_iter().map(store::RoleHolder::try_from).collect()
+    }
+
     // Organisations -------------------------------------------------------
 
     async fn insert_organisation(&mut self, org: &NewOrganisation) -> StoreResult<()> {
@@ -620,6 +651,23 @@ impl StoreTx for SqlTx {
         .map_err(db_err)?
         .map(OrganisationRecord::try_from)
         .transpose()
+    }
+
+    async fn update_organisation(&mut self, org: &OrganisationRecord) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "UPDATE organisations SET name = $2, ukprn = $3, accountable_officer_name = $4, \
+             accountable_officer_email = $5 WHERE id = $1"
+        )
+        .bind(org.id.0)
+        .bind(&org.name)
+        .bind(org.ukprn.as_ref().map(|u| u.as_str()))
+        .bind(org.accountable_officer_name.as_deref())
+        .bind(org.accountable_officer_email.as_ref().map(|e| e.as_str()))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
     }
 
     async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()> {
@@ -918,10 +966,14 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
-    async fn update_window(&mut self, w: &WindowRecord) -> StoreResult<()> {
+    async fn update_window(&mut self, w: &WindowRecord, now: OffsetDateTime) -> StoreResult<()> {
+        // Moved to open later: announced again when it opens.
+        let unannounce = w.opens_at > now;
         tx!(self, |c| sqlx::query(
             "UPDATE collection_windows SET name = $2, opens_at = $3, closes_at = $4, guidance = $5, \
-             file_types = $6 WHERE id = $1"
+             file_types = $6, \
+             opened_notice_sent_at = CASE WHEN $7 THEN NULL ELSE opened_notice_sent_at END \
+             WHERE id = $1"
         )
         .bind(w.id)
         .bind(&w.name)
@@ -929,6 +981,7 @@ impl StoreTx for SqlTx {
         .bind(Ts(w.closes_at))
         .bind(&w.guidance)
         .bind(file_types(w))
+        .bind(unannounce)
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))
@@ -947,6 +1000,37 @@ impl StoreTx for SqlTx {
         .map(|r| r.rows_affected()))
         .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn claim_window_notice(
+        &mut self,
+        now: OffsetDateTime,
+        skip: &[Uuid],
+    ) -> StoreResult<Option<WindowRecord>> {
+        // The sub-select picks a window; the outer condition makes the claim
+        // conditional: on PostgreSQL a second transaction that picked the
+        // same window waits for the first, then finds the mark set and
+        // matches nothing (and with SKIP LOCKED it picks another instead).
+        let skip_locked = match self.inner {
+            TxInner::Sqlite(_) => "",
+            TxInner::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        };
+        let awaiting = window_awaiting_notice_sql(skip.len());
+        let sql = format!(
+            "UPDATE collection_windows SET opened_notice_sent_at = $1 \
+             WHERE id = ({awaiting}{skip_locked}) \
+             AND opened_notice_sent_at IS NULL RETURNING {WINDOW_COLUMNS}"
+        );
+        tx!(self, |c| {
+            let mut q = sqlx::query_as::<_, WindowRow>(&sql).bind(Ts(now));
+            for id in skip {
+                q = q.bind(*id);
+            }
+            q.fetch_optional(&mut *c).await
+        })
+        .map_err(db_err)?
+        .map(WindowRecord::try_from)
+        .transpose()
     }
 
     // Data returns: submissions -------------------------------------------

@@ -31,6 +31,7 @@ macro_rules! conformance_tests {
             sessions_end_one_or_all,
             roles_are_read_back_with_their_area_names,
             users_are_listed_per_organisation_searched_filtered_and_paged,
+            users_are_sorted_by_each_column_both_ways_in_a_total_order,
             bulk_import_writes_span_statements_and_read_back,
             windows_are_read_back_listed_newest_first_updated_and_closed,
             submissions_are_read_back_with_their_files_per_organisation_and_window,
@@ -39,6 +40,7 @@ macro_rules! conformance_tests {
             audit_pages_are_filtered_newest_first_and_counted,
             hits_are_counted_up_to_the_limit_even_concurrently_and_windows_start_again,
             outbox_stats_count_the_queue_its_oldest_and_dead_letters,
+            a_windows_opening_notice_is_claimed_once_even_concurrently,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -562,6 +564,7 @@ pub async fn users_are_listed_per_organisation_searched_filtered_and_paged(store
             role: role.map(str::to_owned),
             offset,
             limit,
+            ..UserFilter::default()
         };
         async move {
             let (items, total) = store.list_users(mine, &filter).await.unwrap();
@@ -643,6 +646,136 @@ pub async fn users_are_listed_per_organisation_searched_filtered_and_paged(store
     let areas = store.areas().await.unwrap();
     assert_eq!(areas.len(), 6);
     assert!(areas.iter().any(|a| a.name == "HESES" && !a.sensitive));
+}
+
+/// Every order of a user list is the one the list shows: the column (a
+/// status worked out at the list's moment, as `AccountState::status` works it
+/// out, in the labels' alphabetical order; "never signed in" before any time),
+/// then name, then id; and pages of it never repeat or skip anyone.
+pub async fn users_are_sorted_by_each_column_both_ways_in_a_total_order(store: Arc<dyn Store>) {
+    let o = org(&store, "10000008").await;
+    let at = t0() + Duration::days(30);
+    let people = [
+        ("Ada", "Lovelace"),
+        ("Charles", "babbage"),
+        ("Grace", "Hopper"),
+        ("Alan", "Turing"),
+        ("Edsger", "Dijkstra"),
+        ("Barbara", "Liskov"),
+        ("Ada", "Lovelace"),
+        ("Ada", "lovelace"),
+        ("Frances", "Allen"),
+        ("Radia", "Perlman"),
+    ];
+    let mut tx = store.begin().await.unwrap();
+    let mut ids = Vec::new();
+    for (i, (first, last)) in people.iter().enumerate() {
+        let id = UserId::random();
+        let mut u = new_user(id, o, &format!("person{i}@example.ac.uk"));
+        u.first_name = (*first).to_owned();
+        u.last_name = (*last).to_owned();
+        tx.insert_user(&u).await.unwrap();
+        ids.push(id);
+    }
+    let day = Duration::days(1);
+    // Ada: active. Charles: invited. Grace: disabled. Alan: locked by an
+    // administrator. Edsger: expired exactly now. Barbara: a temporary lock
+    // still on. Ada 2: a temporary lock that has ended (active). Ada 3: to
+    // expire tomorrow (active). Frances: invited and disabled. Radia: signed
+    // in at the same time as Ada.
+    tx.record_sign_in(ids[0], at - day * 3).await.unwrap();
+    tx.record_sign_in(ids[2], at - day * 2).await.unwrap();
+    tx.set_access(ids[2], false).await.unwrap();
+    tx.record_sign_in(ids[3], at - day * 5).await.unwrap();
+    tx.lock_account(ids[3]).await.unwrap();
+    tx.record_sign_in(ids[4], at - day * 9).await.unwrap();
+    tx.set_expiry(ids[4], Some(at)).await.unwrap();
+    tx.record_sign_in(ids[5], at - day).await.unwrap();
+    tx.lock_sign_in(ids[5], at + Duration::hours(1))
+        .await
+        .unwrap();
+    tx.record_sign_in(ids[6], at - day * 4).await.unwrap();
+    tx.lock_sign_in(ids[6], at - Duration::hours(1))
+        .await
+        .unwrap();
+    tx.record_sign_in(ids[7], at - day * 7).await.unwrap();
+    tx.set_expiry(ids[7], Some(at + day)).await.unwrap();
+    tx.set_access(ids[8], false).await.unwrap();
+    tx.record_sign_in(ids[9], at - day * 3).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let list = |key: UserSortKey, descending: bool, offset: i64, limit: i64| {
+        let store = store.clone();
+        async move {
+            let filter = UserFilter {
+                sort: UserSort { key, descending },
+                offset,
+                limit,
+                ..UserFilter::default()
+            };
+            let (items, total) = store.list_users(o, &filter).await.unwrap();
+            assert_eq!(total, 10);
+            items.into_iter().map(|u| u.user).collect::<Vec<_>>()
+        }
+    };
+    let everyone = list(UserSortKey::Name, false, 0, 100).await;
+    let name = |u: &UserRecord| {
+        (
+            u.last_name.to_lowercase(),
+            u.first_name.to_lowercase(),
+            u.id.0,
+        )
+    };
+    let label = |u: &UserRecord| u.account_state().status(at).label();
+    for key in [
+        UserSortKey::Name,
+        UserSortKey::LastSignedIn,
+        UserSortKey::Status(at),
+    ] {
+        for descending in [false, true] {
+            let mut expected = everyone.clone();
+            expected.sort_by(|a, b| {
+                let column = match key {
+                    UserSortKey::Name => std::cmp::Ordering::Equal,
+                    UserSortKey::LastSignedIn => {
+                        // None (never) is the oldest.
+                        a.last_signed_in_at.cmp(&b.last_signed_in_at)
+                    }
+                    UserSortKey::Status(_) => label(a).cmp(label(b)),
+                };
+                match key {
+                    UserSortKey::Name if descending => name(b).cmp(&name(a)),
+                    UserSortKey::Name => name(a).cmp(&name(b)),
+                    _ if descending => column.reverse().then(name(a).cmp(&name(b))),
+                    _ => column.then(name(a).cmp(&name(b))),
+                }
+            });
+            let want: Vec<UserId> = expected.iter().map(|u| u.id).collect();
+            let got: Vec<UserId> = list(key, descending, 0, 100)
+                .await
+                .iter()
+                .map(|u| u.id)
+                .collect();
+            assert_eq!(got, want, "{key:?} descending: {descending}");
+            // Pages of three, end to end, are the same list.
+            let mut paged = Vec::new();
+            for page in 0..4 {
+                paged.extend(
+                    list(key, descending, page * 3, 3)
+                        .await
+                        .iter()
+                        .map(|u| u.id),
+                );
+            }
+            assert_eq!(paged, want, "{key:?} descending: {descending}, paged");
+        }
+    }
+    // The statuses the test meant to set up, so that it tests them all.
+    let labels: std::collections::BTreeSet<&str> = everyone.iter().map(label).collect();
+    assert_eq!(
+        labels.into_iter().collect::<Vec<_>>(),
+        ["Access disabled", "Active", "Expired", "Invited", "Locked"]
+    );
 }
 
 /// The legacy import's bulk methods, across more rows than one statement takes.
@@ -917,7 +1050,7 @@ pub async fn windows_are_read_back_listed_newest_first_updated_and_closed(store:
         ..heses.clone()
     };
     let mut tx = store.begin().await.unwrap();
-    tx.update_window(&changed).await.unwrap();
+    tx.update_window(&changed, t0()).await.unwrap();
     tx.commit().await.unwrap();
     let updated = WindowRecord {
         name: changed.name.clone(),
@@ -1539,4 +1672,82 @@ pub async fn hits_are_counted_up_to_the_limit_even_concurrently_and_windows_star
             .unwrap(),
         Err(next + window)
     );
+}
+
+/// Issue 15: a window's opening notice is claimed by one transaction only,
+/// once it has opened and while it is open; the claim is the window's mark.
+pub async fn a_windows_opening_notice_is_claimed_once_even_concurrently(store: Arc<dyn Store>) {
+    let opens = t0() + Duration::hours(1);
+    let heses = window_record("heses", "HESES 2026", opens);
+    let closed = window_record("prevent", "Prevent 2026", opens);
+    insert_window(&store, &heses).await;
+    insert_window(&store, &closed).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.close_window(closed.id, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    // Not before it opens.
+    assert!(!store.window_awaiting_notice(t0()).await.unwrap());
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.claim_window_notice(t0(), &[]).await.unwrap(), None);
+    tx.commit().await.unwrap();
+    // Opened: two transactions try at once, one claims it.
+    let at = opens + Duration::minutes(5);
+    assert!(store.window_awaiting_notice(at).await.unwrap());
+    let claim = async |store: Arc<dyn Store>| {
+        let mut tx = store.begin().await.unwrap();
+        let got = tx.claim_window_notice(at, &[]).await.unwrap();
+        // Held a moment, as a transaction queuing emails would be.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tx.commit().await.unwrap();
+        got
+    };
+    let (a, b) = tokio::join!(claim(store.clone()), claim(store.clone()));
+    let claimed: Vec<WindowRecord> = [a, b].into_iter().flatten().collect();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0].id, heses.id);
+    assert_eq!(claimed[0].name, "HESES 2026");
+    // Claimed for good; the window closed before it opened never is.
+    assert!(!store.window_awaiting_notice(at).await.unwrap());
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.claim_window_notice(at, &[]).await.unwrap(), None);
+    tx.commit().await.unwrap();
+    // Changed but still open: it keeps its mark.
+    let mut tx = store.begin().await.unwrap();
+    tx.update_window(
+        &WindowRecord {
+            name: "HESES 2026 (2)".into(),
+            ..heses.clone()
+        },
+        at,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(!store.window_awaiting_notice(at).await.unwrap());
+    // Moved to open later: announced again when it opens.
+    let later = at + Duration::days(1);
+    let moved = WindowRecord {
+        opens_at: later,
+        ..heses.clone()
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.update_window(&moved, at).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(!store.window_awaiting_notice(at).await.unwrap());
+    let after = later + Duration::hours(1);
+    assert!(store.window_awaiting_notice(after).await.unwrap());
+    // A window passed over (its notice failed this round) does not stop
+    // the next from being claimed.
+    let next = window_record("prevent", "Prevent 2027", later + Duration::minutes(1));
+    insert_window(&store, &next).await;
+    let mut tx = store.begin().await.unwrap();
+    let got = tx.claim_window_notice(after, &[heses.id]).await.unwrap();
+    assert_eq!(got.map(|w| w.id), Some(next.id));
+    assert_eq!(
+        tx.claim_window_notice(after, &[heses.id]).await.unwrap(),
+        None
+    );
+    let got = tx.claim_window_notice(after, &[]).await.unwrap();
+    assert_eq!(got.map(|w| w.id), Some(heses.id));
+    tx.commit().await.unwrap();
 }

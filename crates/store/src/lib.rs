@@ -133,8 +133,8 @@ pub trait Store: Send + Sync + 'static {
     /// names an audit page shows, read in one query rather than one per row.
     async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<UserRecord>>;
 
-    /// One page of an organisation's users with their roles, ordered by last
-    /// then first name, and how many match in all.
+    /// One page of an organisation's users with their roles, in the order
+    /// `filter.sort` asks for, and how many match in all.
     async fn list_users(
         &self,
         org: OrgId,
@@ -203,6 +203,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Feedback, newest first, a page at a time, and how much there is.
     async fn feedback(&self, offset: i64, limit: i64) -> StoreResult<(Vec<FeedbackRecord>, i64)>;
+
+    /// As [`Store::feedback`], each with who sent it and from which
+    /// organisation (the regulator's Feedback page, issue 15).
+    async fn received_feedback(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<(Vec<ReceivedFeedback>, i64)>;
+
+    /// Whether a window that is open at `now` still waits for its opening
+    /// notice: a cheap look, so that the job takes the write lock only when
+    /// it has work (issue 15).
+    async fn window_awaiting_notice(&self, now: OffsetDateTime) -> StoreResult<bool>;
 
     /// Every row of every table but the audit log, as text: tests compare two
     /// snapshots to show that a refused request changed nothing.
@@ -345,8 +358,13 @@ pub trait StoreTx: Send {
 
     async fn insert_window(&mut self, window: &WindowRecord) -> StoreResult<()>;
 
-    /// Name, times, guidance and file types.
-    async fn update_window(&mut self, window: &WindowRecord) -> StoreResult<()>;
+    /// Name, times, guidance and file types. A window moved to open after
+    /// `now` waits for its opening notice again, even if it was announced.
+    async fn update_window(
+        &mut self,
+        window: &WindowRecord,
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
 
     async fn close_window(&mut self, id: uuid::Uuid, now: OffsetDateTime) -> StoreResult<()>;
 
@@ -386,6 +404,27 @@ pub trait StoreTx: Send {
     async fn insert_document(&mut self, document: &DocumentRecord) -> StoreResult<()>;
 
     async fn insert_feedback(&mut self, feedback: &FeedbackRecord) -> StoreResult<()>;
+
+    /// Claims one window that is open at `now` and whose opening notice has
+    /// not been sent, marking it sent at `now` (issue 15). Only one
+    /// transaction ever claims a window: the mark is set by an `UPDATE` that
+    /// matches only while it is unset, and on PostgreSQL a window another
+    /// transaction is claiming is skipped. Windows in `skip` (whose notice
+    /// failed this round) are passed over. `None` when no window waits.
+    async fn claim_window_notice(
+        &mut self,
+        now: OffsetDateTime,
+        skip: &[uuid::Uuid],
+    ) -> StoreResult<Option<WindowRecord>>;
+
+    /// Everyone holding any of `roles`, in any organisation, with their
+    /// organisation's name: whom a notice about an area goes to. By
+    /// organisation name, then user. Access is not checked here.
+    async fn role_holders(&mut self, roles: &[Role]) -> StoreResult<Vec<RoleHolder>>;
+
+    /// An organisation's name, UKPRN and accountable officer; `Conflict` if
+    /// another organisation has the UKPRN.
+    async fn update_organisation(&mut self, org: &OrganisationRecord) -> StoreResult<()>;
 
     /// Counts one more consecutive sign-in failure; returns the new count.
     async fn add_sign_in_failure(&mut self, user: UserId) -> StoreResult<i64>;

@@ -276,13 +276,37 @@ pub struct ChainEpoch {
 pub type Snapshot = BTreeMap<&'static str, Vec<String>>;
 
 /// Which users to list: `q` matches the start of the first name, last name,
-/// full name or email address (case-insensitive); `role` is a role id.
+/// full name or email address (case-insensitive); `role` is a role id;
+/// `sort` is the order of the list.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
     pub q: Option<String>,
     pub role: Option<String>,
+    pub sort: UserSort,
     pub offset: i64,
     pub limit: i64,
+}
+
+/// The column a user list is sorted by (User management's sortable columns).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserSortKey {
+    /// Last name, then first name, ignoring case.
+    #[default]
+    Name,
+    /// When they last signed in; "never" comes before every time.
+    LastSignedIn,
+    /// Their status as the list shows it at this moment (which decides
+    /// whether an expiry date or a temporary lock has passed), in the
+    /// alphabetical order of the status labels.
+    Status(OffsetDateTime),
+}
+
+/// A user list's order. Users that tie on the column come by name, then by
+/// id, so every order is total and pages never repeat or skip anyone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserSort {
+    pub key: UserSortKey,
+    pub descending: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -492,6 +516,25 @@ pub struct FeedbackRecord {
     pub organisation_id: OrgId,
     pub body: String,
     pub created_at: OffsetDateTime,
+}
+
+/// Feedback with who sent it, as the regulator's administrators read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedFeedback {
+    pub feedback: FeedbackRecord,
+    pub title: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: EmailAddress,
+    pub organisation: String,
+}
+
+/// Someone holding a role, with their organisation's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleHolder {
+    pub user: UserRecord,
+    pub role: Role,
+    pub organisation_name: String,
 }
 /// A user as the legacy import writes it. New users are inserted with every
 /// field; for an existing user only the title, names, expiry and lock are set

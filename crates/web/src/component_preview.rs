@@ -14,6 +14,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::assets::{INLINE_SCRIPT, inline_script_csp_hash};
 use crate::layout::{Layout, LayoutUser};
+use crate::pages::pagination::PageLink;
 
 const SPLIT: &str = "<!--split-->";
 
@@ -30,6 +31,7 @@ const COMPONENTS: &[&str] = &[
     "warning-text",
     "details",
     "panel",
+    "pagination",
 ];
 
 /// Fixtures left out, as (component, fixture name, reason): only those whose
@@ -662,6 +664,58 @@ impl Panel {
     }
 }
 
+/// The `pagination` macro's arguments.
+struct PaginationArgs {
+    items: Vec<PageLink>,
+    previous_href: String,
+    next_href: String,
+    previous_text: String,
+    previous_html: String,
+    previous_label: String,
+    previous_attributes: Attributes,
+    next_text: String,
+    next_html: String,
+    next_label: String,
+    next_attributes: Attributes,
+    landmark_label: String,
+    classes: String,
+    attributes: Attributes,
+}
+
+impl PaginationArgs {
+    fn new(o: &Json) -> Self {
+        Self {
+            items: o
+                .items("items")
+                .iter()
+                // Nunjucks skips items that are null or empty objects.
+                .filter(|item| matches!(item, Json::Object(members) if !members.is_empty()))
+                .map(|item| PageLink {
+                    number: item.text("number"),
+                    href: item.text("href"),
+                    current: item.flag("current"),
+                    ellipsis: item.flag("ellipsis"),
+                    visually_hidden_text: item.text("visuallyHiddenText"),
+                    attributes: item.attributes("attributes"),
+                })
+                .collect(),
+            previous_href: o.text("previous/href"),
+            next_href: o.text("next/href"),
+            previous_text: o.text("previous/text"),
+            previous_html: o.text("previous/html"),
+            previous_label: o.text("previous/labelText"),
+            previous_attributes: o.attributes("previous/attributes"),
+            next_text: o.text("next/text"),
+            next_html: o.text("next/html"),
+            next_label: o.text("next/labelText"),
+            next_attributes: o.attributes("next/attributes"),
+            landmark_label: o.text("landmarkLabel"),
+            classes: o.text("classes"),
+            attributes: o.attributes("attributes"),
+        }
+    }
+}
+
 /// One macro call per fixture, component by component in the order of
 /// [`COMPONENTS`], every argument taken from the fixture's options.
 #[derive(Template, Default)]
@@ -678,7 +732,8 @@ impl Panel {
 {% for f in summary_lists %}{% call govuk::summary_list(f.rows, classes = f.classes, attributes = f.attributes, card = f.card, card_title = f.card_title, card_title_html = f.card_title_html, card_heading_level = f.card_heading_level, card_title_classes = f.card_title_classes, card_actions = f.card_actions, card_actions_classes = f.card_actions_classes, card_classes = f.card_classes, card_attributes = f.card_attributes) %}<!--split-->{% endfor %}
 {% for f in warning_texts %}{% call govuk::warning_text(f.text, icon_fallback_text = f.icon_fallback_text, html = f.html, classes = f.classes, attributes = f.attributes) %}<!--split-->{% endfor %}
 {% for f in details %}{% call govuk::details(f.summary, f.text, html = f.html, open = f.open, id = f.id, summary_html = f.summary_html, classes = f.classes, attributes = f.attributes) %}<!--split-->{% endfor %}
-{% for f in panels %}{% call govuk::panel(f.title, text = f.text, html = f.html, title_html = f.title_html, heading_level = f.heading_level, classes = f.classes, attributes = f.attributes, actions = f.actions, actions_classes = f.actions_classes, actions_attributes = f.actions_attributes) %}<!--split-->{% endfor %}"##
+{% for f in panels %}{% call govuk::panel(f.title, text = f.text, html = f.html, title_html = f.title_html, heading_level = f.heading_level, classes = f.classes, attributes = f.attributes, actions = f.actions, actions_classes = f.actions_classes, actions_attributes = f.actions_attributes) %}<!--split-->{% endfor %}
+{% for f in paginations %}{% call govuk::pagination(f.items, previous_href = f.previous_href, next_href = f.next_href, previous_text = f.previous_text, previous_html = f.previous_html, previous_label = f.previous_label, previous_attributes = f.previous_attributes, next_text = f.next_text, next_html = f.next_html, next_label = f.next_label, next_attributes = f.next_attributes, landmark_label = f.landmark_label, classes = f.classes, attributes = f.attributes) %}<!--split-->{% endfor %}"##
 )]
 struct Preview {
     buttons: Vec<Button>,
@@ -692,6 +747,7 @@ struct Preview {
     warning_texts: Vec<WarningText>,
     details: Vec<Details>,
     panels: Vec<Panel>,
+    paginations: Vec<PaginationArgs>,
 }
 
 fn compare(checked: &[(&str, Fixture)], rendered: &str) -> Vec<String> {
@@ -746,6 +802,7 @@ fn macros_render_every_govuk_frontend_fixture_of_their_component() {
                 "warning-text" => preview.warning_texts.push(WarningText::new(o)),
                 "details" => preview.details.push(Details::new(o)),
                 "panel" => preview.panels.push(Panel::new(o)),
+                "pagination" => preview.paginations.push(PaginationArgs::new(o)),
                 other => panic!("no macro for {other}"),
             }
             checked.push((component, fixture));
@@ -923,6 +980,7 @@ fn page(user: Option<LayoutUser>, show_dev_mail: bool) -> String {
             user,
             csrf_token: "tok+/=\"en".to_owned(),
             show_dev_mail,
+            ..Layout::default()
         },
     }
     .render()
@@ -937,6 +995,7 @@ fn signed_in() -> Option<LayoutUser> {
         manages_organisations: false,
         manages_access_keys: false,
         reads_activity: false,
+        reads_feedback: false,
     })
 }
 
@@ -1021,20 +1080,19 @@ fn signed_out_layout_has_no_navigation() {
 }
 
 #[test]
-fn development_mail_link_is_shown_when_asked_for_even_signed_out() {
+fn development_mail_link_is_in_the_footer_when_asked_for_even_signed_out() {
     let html = page(None, true);
     assert_in_order(
         &html,
         &[
-            r#"<nav aria-label="Menu" class="govuk-service-navigation__wrapper">"#,
-            r#"<a class="govuk-service-navigation__link" href="/dev/mail">"#,
-            "Development mail",
-            "</nav>",
+            r#"<footer class="govuk-template__footer">"#,
+            r#"<a class="govuk-footer__link" href="/dev/mail">Development mail</a>"#,
+            "</footer>",
         ],
     );
     assert!(!html.contains("Sign out"));
-    // A single item: no collapsing menu button.
-    assert!(!html.contains("govuk-service-navigation__toggle"));
+    // No section of the service for someone signed out: no navigation.
+    assert!(!html.contains("govuk-service-navigation__list"));
 }
 
 #[test]
@@ -1043,17 +1101,21 @@ fn signed_in_layout_has_navigation_sign_out_and_who() {
     assert_in_order(
         &html,
         &[
+            // The account links are the header's, as GOV.UK services with
+            // accounts have them.
+            r#"<nav aria-label="Your account" class="portal-account-nav">"#,
+            r#"<a class="portal-account-nav__link" href="/account">"#,
+            "My account",
+            r#"<form method="post" action="/sign-out" class="portal-inline-form" novalidate>"#,
+            r#"<input type="hidden" name="csrf_token" value="tok+/=&#34;en">"#,
+            r#"<button type="submit" class="portal-link-button portal-account-nav__link">Sign out</button>"#,
+            "</form>",
+            "</nav>",
             r#"<nav aria-label="Menu" class="govuk-service-navigation__wrapper">"#,
             r#"aria-controls="navigation" hidden aria-hidden="true">"#,
             r#"<ul class="govuk-service-navigation__list" id="navigation">"#,
             r#"<a class="govuk-service-navigation__link" href="/home">"#,
             "Home",
-            r#"<a class="govuk-service-navigation__link" href="/account">"#,
-            "My account",
-            r#"<form method="post" action="/sign-out" class="portal-inline-form" novalidate>"#,
-            r#"<input type="hidden" name="csrf_token" value="tok+/=&#34;en">"#,
-            r#"<button type="submit" class="portal-link-button">Sign out</button>"#,
-            "</form>",
             "</nav>",
             r#"<p class="portal-signed-in">Signed in as <strong>Ann &#60;Admin&#62; &#38; Co</strong>, University of Example</p>"#,
             "</header>",
@@ -1070,6 +1132,36 @@ fn signed_in_layout_has_navigation_sign_out_and_who() {
 }
 
 #[test]
+fn the_current_section_is_marked_as_govuk_frontend_marks_it() {
+    let html = Page {
+        layout: Layout {
+            title: "Users".to_owned(),
+            user: signed_in().map(|u| LayoutUser {
+                manages_users: true,
+                ..u
+            }),
+            path: "/users/123".to_owned(),
+            ..Layout::default()
+        },
+    }
+    .render()
+    .unwrap();
+    let start = html.find("govuk-service-navigation__list").unwrap();
+    let nav = normalise(&html[start..start + html[start..].find("</ul>").unwrap()]);
+    assert!(
+        nav.contains(&normalise(
+            r#"<li class="govuk-service-navigation__item govuk-service-navigation__item--active">
+              <a class="govuk-service-navigation__link" href="/users" aria-current="true">
+                <strong class="govuk-service-navigation__active-fallback">User management</strong>
+              </a>
+            </li>"#
+        )),
+        "{nav}"
+    );
+    assert_eq!(nav.matches("aria-current").count(), 1, "{nav}");
+}
+
+#[test]
 fn administrators_navigation_follows_what_they_may_do() {
     let user = |users: bool, regulator: bool| {
         signed_in().map(|u| LayoutUser {
@@ -1083,21 +1175,25 @@ fn administrators_navigation_follows_what_they_may_do() {
     assert_in_order(
         &provider_admin,
         &[
+            r#"href="/account""#,
             r#"href="/home""#,
             r#"href="/users""#,
             r#"href="/areas""#,
-            r#"href="/account""#,
         ],
     );
     assert!(!provider_admin.contains(r#"href="/access-keys""#));
+    // A regulator administrator's access keys are found from Areas (their
+    // navigation fits one row at 1200 px); the account links are first, in
+    // the header.
+    let regulator = page(user(true, true), false);
     assert_in_order(
-        &page(user(true, true), false),
+        &regulator,
         &[
+            r#"href="/account""#,
             r#"href="/organisations""#,
-            r#"href="/access-keys""#,
             r#"href="/users""#,
             r#"href="/areas""#,
-            r#"href="/account""#,
         ],
     );
+    assert!(!regulator.contains(r#"href="/access-keys""#));
 }

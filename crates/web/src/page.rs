@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::body::{self, BodyError};
 use crate::context::Ctx;
 use crate::error::PageError;
-use crate::layout::{Layout, LayoutUser};
+use crate::layout::{Layout, LayoutUser, TimeoutWarning};
 use crate::state::{WebState, read_cookie};
 
 /// Binds form tokens for visitors who are not signed in yet.
@@ -27,6 +27,8 @@ pub struct Page {
     binding: Vec<u8>,
     /// A visitor cookie made for this response (none was sent).
     new_cookie: Option<String>,
+    /// The path asked for (no query): the layout marks its section.
+    path: String,
 }
 
 impl Page {
@@ -39,6 +41,8 @@ impl Page {
     }
 
     pub fn layout(&self, title: impl Into<String>) -> Layout {
+        let now = self.state.app.clock.now();
+        let idle = self.state.app.settings.session_idle_timeout;
         Layout {
             title: title.into(),
             user: self.principal().map(|p| LayoutUser {
@@ -48,9 +52,18 @@ impl Page {
                 manages_organisations: p.may_manage_organisations(),
                 manages_access_keys: p.may_manage_access_keys(),
                 reads_activity: p.may_read_activity(),
+                reads_feedback: p.may_read_feedback(),
             }),
             csrf_token: self.csrf_token(),
             show_dev_mail: self.state.config.dev_mail_dir.is_some(),
+            path: self.path.clone(),
+            timeout_warning: self.principal().map(|p| TimeoutWarning {
+                seconds_left: (p.ends_at - now).whole_seconds().max(0),
+                warn_seconds: warning_before(idle).whole_seconds(),
+                last_moment: domain::uk_time::moment(
+                    p.session_started_at + domain::session::ABSOLUTE_TIMEOUT,
+                ),
+            }),
         }
     }
 
@@ -87,6 +100,12 @@ impl Page {
     }
 }
 
+/// How long before the idle timeout the timeout warning appears: 2 minutes
+/// (the GOV.UK pattern's usual lead), or half the timeout if that is shorter.
+pub fn warning_before(idle: time::Duration) -> time::Duration {
+    (idle / 2_i32).min(time::Duration::minutes(2))
+}
+
 impl FromRequestParts<WebState> for Page {
     type Rejection = Response;
 
@@ -114,6 +133,7 @@ impl FromRequestParts<WebState> for Page {
             state: state.clone(),
             binding,
             new_cookie,
+            path: parts.uri.path().to_owned(),
         })
     }
 }

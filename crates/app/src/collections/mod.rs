@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use crate::permit::{self, Permit};
 use crate::{App, AppError, AppResult};
 
+mod notices;
 mod submissions;
 mod windows;
 
@@ -60,12 +61,7 @@ impl App {
 }
 
 pub(super) fn not_open(w: &WindowRecord, now: OffsetDateTime) -> Option<String> {
-    let fmt = |t: OffsetDateTime| {
-        t.format(time::macros::format_description!(
-            "[day] [month repr:long] [year] at [hour]:[minute] UTC"
-        ))
-        .unwrap_or_default()
-    };
+    let fmt = domain::uk_time::moment;
     match w.state(now) {
         WindowState::Open => None,
         WindowState::Upcoming => Some(format!(

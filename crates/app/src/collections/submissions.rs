@@ -290,6 +290,27 @@ impl App {
             ))
             .await?;
         }
+        // The regulator's officers for the return review it (collection::may,
+        // Work::Review): each is told once, in this change (issue 15).
+        let officer = Role::RegulatorOfficer(s.window.area.clone());
+        let officers = u.tx().role_holders(&[officer]).await?;
+        for o in officers
+            .iter()
+            .filter(|o| o.user.account_state().may_keep_session(now))
+        {
+            u.email(crate::emails::submission_to_review(
+                o.user.email.as_str(),
+                &o.user.display_name(),
+                &s.window.name,
+                &s.window.id.to_string(),
+                s.version,
+                &actor.display_name(),
+                &actor.organisation.name,
+                &self.settings.base_url,
+                now,
+            ))
+            .await?;
+        }
         Ok(())
     }
 
@@ -304,6 +325,7 @@ impl App {
                 role: Some(role.clone()),
                 offset,
                 limit: 500,
+                ..store::UserFilter::default()
             };
             let (page, total) = self.store.list_users(org, &filter).await?;
             let n = page.len() as i64;

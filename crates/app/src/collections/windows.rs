@@ -197,6 +197,9 @@ impl App {
             let detail = format!("{} {}", window.area, window.name);
             u.audit(&permit, Some(window.id.to_string()), &detail)
                 .await?;
+            // A window open at once is announced by the worker's next round,
+            // which this wakes (collections::notices).
+            u.wake_workers();
             Ok(u.done(&permit, window.clone()))
         })
         .await
@@ -232,9 +235,12 @@ impl App {
             ..current
         };
         self.change(meta, Some(actor), async |u| {
-            u.tx().update_window(&window).await?;
+            let now = u.now;
+            u.tx().update_window(&window, now).await?;
             u.audit(&permit, Some(window.id.to_string()), &window.name)
                 .await?;
+            // It may open now: the worker looks at once.
+            u.wake_workers();
             Ok(u.done(&permit, window.clone()))
         })
         .await

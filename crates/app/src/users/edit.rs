@@ -1,14 +1,15 @@
 //! Changing a user: roles, access, expiry, lock and details, validated, decided
 //! and applied together in one unit of work (PRODUCT §2 rules 2–5 and 7).
 
+use domain::audit::Outcome;
 use domain::authz::{Action, Denial};
 use domain::person::{NameError, NamePart, PersonName, Title};
 use domain::{Role, UserId};
 use store::{RoleGrant, UserRecord, UserWithRoles};
 
 use super::{Alert, actor_name, area_of, is_alerted_role, parse_roles, person_named};
-use crate::permit::{self, Refusal, TargetUser};
-use crate::unit::{Done, Unit};
+use crate::permit::{self, Permit, Refusal, TargetUser};
+use crate::unit::{Done, Entry, Unit};
 use crate::{App, AppError, AppResult, Principal, RequestMeta};
 
 /// How a user's roles are to change.
@@ -43,6 +44,36 @@ pub struct UserPatch {
 pub struct UserEdit {
     pub patch: UserPatch,
     pub roles: Option<RoleChange>,
+}
+
+/// What copying permissions did (seed 000 D2–D3).
+#[derive(Debug, Clone)]
+pub struct CopyOutcome {
+    /// Whose permissions were copied.
+    pub source: UserRecord,
+    /// The user they were copied to, as now.
+    pub target: UserWithRoles,
+    /// The roles given.
+    pub copied: Vec<RoleGrant>,
+    /// The roles the actor may not give, each with the reason.
+    pub skipped: Vec<Skipped>,
+    /// The source's roles the target already held.
+    pub already: Vec<RoleGrant>,
+}
+
+impl CopyOutcome {
+    /// Nothing could be given though something was asked: nothing changed,
+    /// and the copy was audited as refused.
+    pub fn refused(&self) -> bool {
+        self.copied.is_empty() && !self.skipped.is_empty()
+    }
+}
+
+/// A role not copied, and why (the domain's [`Denial`] reason).
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub role: RoleGrant,
+    pub why: &'static str,
 }
 
 impl UserPatch {
@@ -171,8 +202,9 @@ impl App {
     }
 
     /// Gives `to` every role `from` holds that `to` lacks (seed 000 D: "Copy
-    /// permissions to another user"). Every role must be one the actor may
-    /// grant: if any is not, nothing is copied and the reason is given.
+    /// permissions to another user"), answering only the user as now (the
+    /// API). As [`App::copy_permissions`]; when nothing at all may be given,
+    /// the answer is refused with the reasons.
     pub async fn copy_roles(
         &self,
         actor: &Principal,
@@ -180,27 +212,149 @@ impl App {
         to: UserId,
         meta: &RequestMeta,
     ) -> AppResult<UserWithRoles> {
-        const ACTION: &str = "users.copy_roles";
-        let source = self.view_user(actor, from, meta).await?;
-        if from == to {
-            return Err(AppError::invalid(
-                "to_user_id",
-                "Choose another user to copy the permissions to",
-            ));
-        }
-        let roles = source.roles.iter().map(|g| g.role.clone()).collect();
-        self.change(meta, Some(actor), async |u| {
-            let target = target_for_change(u, actor, to, ACTION).await?;
-            if target.user.organisation_id != source.user.organisation_id {
-                return Err(Refusal::denied(ACTION, Some(to.to_string()), Denial::NotFound).into());
+        let copy = self.copy_permissions(actor, from, to, meta).await?;
+        if copy.refused() {
+            let mut reasons: Vec<&str> = Vec::new();
+            for s in &copy.skipped {
+                if !reasons.contains(&s.why) {
+                    reasons.push(s.why);
+                }
             }
-            let edit = UserEdit {
-                roles: Some(RoleChange::Add(roles)),
-                ..UserEdit::default()
-            };
-            self.apply_edit(u, actor, target, edit, ACTION).await
-        })
-        .await
+            return Err(AppError::Forbidden(format!(
+                "Nothing has been copied. {}",
+                reasons.join(". ")
+            )));
+        }
+        Ok(copy.target)
+    }
+
+    /// Copies `from`'s roles to `to` (seed 000 D2: "All the associated areas
+    /// will be copied"): in one unit, every role `to` lacks that the actor may
+    /// give is given; each one they may not (a sensitive area's, which only an
+    /// access key gives; an administrator role a delegate cannot give) is
+    /// skipped, with the domain's reason. The copy is audited once, with what
+    /// was copied and what was skipped, and the person is emailed once. When
+    /// nothing at all may be given, nothing changes and the copy is audited
+    /// as refused (a kept refusal: the unit commits only that row). Someone
+    /// who may not change `to`'s roles, or a user of another organisation as
+    /// either, is refused outright.
+    pub async fn copy_permissions(
+        &self,
+        actor: &Principal,
+        from: UserId,
+        to: UserId,
+        meta: &RequestMeta,
+    ) -> AppResult<CopyOutcome> {
+        const ACTION: &str = "users.copy_roles";
+        let outcome = self
+            .change(meta, Some(actor), async |u| {
+                // The source, read (not locked) in this unit: someone the actor may see.
+                let Some(user) = u.tx().user(from).await? else {
+                    return Err(
+                        Refusal::denied(ACTION, Some(from.to_string()), Denial::NotFound).into(),
+                    );
+                };
+                let kind = match u.tx().organisation(user.organisation_id).await? {
+                    Some(org) => org.kind,
+                    None => return Err(AppError::internal("user without organisation")),
+                };
+                let roles = u.tx().user_roles(from).await?;
+                let source = TargetUser {
+                    user,
+                    kind,
+                    roles: roles.iter().map(|g| g.role.clone()).collect(),
+                };
+                let source = permit::user(actor, source, &[], ACTION)?.into_inner();
+                if from == to {
+                    return Err(AppError::invalid(
+                        "to_user_id",
+                        "Choose another user to copy the permissions to",
+                    ));
+                }
+                let target = target_for_change(u, actor, to, ACTION).await?;
+                if target.user.organisation_id != source.user.organisation_id {
+                    return Err(
+                        Refusal::denied(ACTION, Some(to.to_string()), Denial::NotFound).into(),
+                    );
+                }
+                let permit = permit::user(actor, target, &[Action::SetRoles], ACTION)?;
+                let areas = u.tx().areas().await?;
+                let grant = |role: &Role| RoleGrant {
+                    role: role.clone(),
+                    area_name: area_of(&areas, role).map(|a| a.name.clone()),
+                };
+                let held = &permit.on().roles;
+                let already: Vec<RoleGrant> = (source.roles.iter())
+                    .filter(|r| held.contains(r))
+                    .map(grant)
+                    .collect();
+                let wanted: Vec<Role> = (source.roles.iter())
+                    .filter(|r| !held.contains(r))
+                    .cloned()
+                    .collect();
+                let mut given = Vec::new();
+                let mut skipped = Vec::new();
+                for (role, decision) in permit::role_decisions(actor, &permit, &wanted, &areas) {
+                    match decision {
+                        Ok(()) => given.push(role),
+                        Err(denial) => skipped.push(Skipped {
+                            role: grant(&role),
+                            why: denial.reason(),
+                        }),
+                    }
+                }
+                let not_copied: Vec<String> = skipped
+                    .iter()
+                    .map(|s| format!("Not copied: {} ({})", s.role.name(), s.why))
+                    .collect();
+                if given.is_empty() && !skipped.is_empty() {
+                    // Nothing may be given: nothing changes, and the refusal is
+                    // the unit's one row.
+                    let ids: Vec<String> = skipped.iter().map(|s| s.role.role.id()).collect();
+                    let detail = format!(
+                        "added=[{}] removed=[]; {}",
+                        ids.join(","),
+                        not_copied.join("; ")
+                    );
+                    let entry = Entry::new(Outcome::Refused, Some(to.to_string()), &detail);
+                    u.record(&permit, entry).await?;
+                    let target = permit.on();
+                    let answer = CopyOutcome {
+                        source: source.user.clone(),
+                        target: UserWithRoles {
+                            user: target.user.clone(),
+                            roles: target.roles.iter().map(grant).collect(),
+                        },
+                        copied: Vec::new(),
+                        skipped,
+                        already,
+                    };
+                    return Ok(u.done(&permit, answer));
+                }
+                let copied: Vec<RoleGrant> = given.iter().map(grant).collect();
+                let edit = UserEdit {
+                    roles: Some(RoleChange::Add(given)),
+                    ..UserEdit::default()
+                };
+                let (permit, target) = self
+                    .apply_edit_noting(u, actor, permit.into_inner(), edit, ACTION, &not_copied)
+                    .await?;
+                let answer = CopyOutcome {
+                    source: source.user,
+                    target,
+                    copied,
+                    skipped,
+                    already,
+                };
+                Ok(u.done(&permit, answer))
+            })
+            .await?;
+        // Nothing could be given: a refusal the unit kept (and committed),
+        // counted as App::refused counts every other.
+        if outcome.copied.is_empty() && !outcome.skipped.is_empty() {
+            crate::unit::count_refused(ACTION, "forbidden");
+        }
+        Ok(outcome)
     }
 
     /// Changes details, access, expiry or lock, each checked as its own action.
@@ -253,6 +407,24 @@ impl App {
         edit: UserEdit,
         action: &'static str,
     ) -> AppResult<Done<UserWithRoles>> {
+        let (permit, user) = self
+            .apply_edit_noting(u, actor, target, edit, action, &[])
+            .await?;
+        Ok(u.done(&permit, user))
+    }
+
+    /// [`App::apply_edit`], with `notes` added to the audit row's detail
+    /// when one is written (what a copy did not give, and why); answers the
+    /// permit it acted under and the user as now.
+    async fn apply_edit_noting(
+        &self,
+        u: &mut Unit<'_>,
+        actor: &Principal,
+        target: TargetUser,
+        edit: UserEdit,
+        action: &'static str,
+        notes: &[String],
+    ) -> AppResult<(Permit<TargetUser>, UserWithRoles)> {
         let UserEdit { patch, roles } = edit;
         let email = patch.check()?;
         let now = u.now;
@@ -354,6 +526,7 @@ impl App {
             ));
         }
         details.extend(changes.iter().cloned());
+        details.extend(notes.iter().cloned());
         changes.extend(added.iter().map(|r| format!("Role added: {}", name_of(r))));
         changes.extend(
             removed
@@ -373,15 +546,32 @@ impl App {
             .ok_or_else(|| AppError::internal("changed user vanished"))?;
         if !changes.is_empty() {
             // One email for the whole change, to the address and by the name
-            // the account has now (the old address is told separately).
-            u.email(crate::emails::account_changed(
-                user.email.as_str(),
-                &user.display_name(),
-                &changes,
-                &self.settings.base_url,
-                now,
-            ))
-            .await?;
+            // the account has now (the old address is told separately). Access
+            // turned off by this change: no invitation to sign in, but whom to ask.
+            let turned_off =
+                before.may_keep_session(now) && !user.account_state().may_keep_session(now);
+            let email = if !turned_off {
+                crate::emails::account_changed(
+                    user.email.as_str(),
+                    &user.display_name(),
+                    &changes,
+                    &self.settings.base_url,
+                    now,
+                )
+            } else {
+                let Some(org) = u.tx().organisation(user.organisation_id).await? else {
+                    return Err(AppError::internal("user of a missing organisation"));
+                };
+                crate::emails::access_ended(
+                    user.email.as_str(),
+                    &user.display_name(),
+                    user.access_enabled,
+                    &changes,
+                    &crate::session::Contact::of(&org).to_string(),
+                    now,
+                )
+            };
+            u.email(email).await?;
         }
         let mut held: Vec<RoleGrant> = current
             .iter()
@@ -403,7 +593,7 @@ impl App {
             &removed,
         )
         .await?;
-        Ok(u.done(&permit, UserWithRoles { user, roles: held }))
+        Ok((permit, UserWithRoles { user, roles: held }))
     }
 
     /// The security alerts of one edit (PRODUCT §8), queued in its unit:
@@ -515,7 +705,10 @@ impl App {
         if let Some(expiry) = patch.expires_at.filter(|e| *e != user.expires_at) {
             u.tx().set_expiry(id, expiry).await?;
             changes.push(match expiry {
-                Some(t) => format!("Account expiry date set to {}", t.date()),
+                Some(t) => format!(
+                    "Account expiry set: it can be used {}",
+                    domain::uk_time::until(t)
+                ),
                 None => "Account expiry date removed".to_owned(),
             });
         }

@@ -38,12 +38,18 @@ pub struct UserPermissions {
     /// Unlock the account (only offered when it is locked).
     pub unlock: bool,
     pub roles: bool,
-    /// Copy this user's roles to a colleague: every role they hold is one
-    /// the actor may give.
+    /// Copy this user's roles to a colleague: some role they hold is one
+    /// the actor may give (a copy gives those, and says which it did not).
     pub copy: bool,
+    /// Send their invitation again: they have never signed in and could
+    /// (`domain::authz::may_resend_invitation`, issue 15).
+    pub resend: bool,
     /// Why the actor may change nothing about this user's roles or access,
     /// when they may not (shown where the controls would be).
     pub why_not: Option<&'static str>,
+    /// Why there is no "Copy permissions" link, for an actor who may change
+    /// someone's roles here and so would expect one.
+    pub why_not_copy: Option<&'static str>,
 }
 
 /// A role the portal offers, with whether the caller may give it.
@@ -207,12 +213,7 @@ impl App {
         let allowed = permit::user_actions(actor, target);
         let may = |a| allowed.contains(&a);
         let areas = self.store.areas().await?;
-        let org = target.user.organisation_id;
-        let copy = may(Action::SetRoles)
-            && target.roles.iter().all(|r| {
-                let sensitive = area_of(&areas, r).is_some_and(|a| a.sensitive);
-                permit::may_grant_newcomer(actor, org, target.kind, r, sensitive).is_ok()
-            });
+        let (copy, why_not_copy) = self.copy_offer(actor, target, &areas).await?;
         let may = UserPermissions {
             details: may(Action::EditDetails),
             access: may(Action::SetAccess),
@@ -220,7 +221,9 @@ impl App {
             unlock: may(Action::Unlock),
             roles: may(Action::SetRoles),
             copy,
+            resend: permit::resend_refusal(actor, target, self.clock.now()).is_none(),
             why_not: permit::user_refusal(actor, target, Action::SetRoles),
+            why_not_copy,
         };
         Ok(UserView {
             user: UserWithRoles {
@@ -229,6 +232,79 @@ impl App {
             },
             may,
         })
+    }
+
+    /// Whether copying `source`'s roles could give anything, on the basis the
+    /// copy uses (`copy_permissions`): some colleague the copy page offers (one
+    /// whose roles the actor may change, neither the actor nor `source`) lacks
+    /// some role of `source` the actor may give them. When not, why, for an
+    /// actor who may change someone's roles in the organisation.
+    async fn copy_offer(
+        &self,
+        actor: &Principal,
+        source: &TargetUser,
+        areas: &[Area],
+    ) -> AppResult<(bool, Option<&'static str>)> {
+        const ACTION: &str = "users.copy_roles";
+        const PAGE: i64 = 200;
+        let mut may_change_someone =
+            permit::user_actions(actor, source).contains(&Action::SetRoles);
+        let mut a_colleague = false;
+        let mut offset = 0;
+        loop {
+            let filter = UserFilter {
+                offset,
+                limit: PAGE,
+                ..UserFilter::default()
+            };
+            let (users, _) = self
+                .store
+                .list_users(source.user.organisation_id, &filter)
+                .await?;
+            for u in &users {
+                if u.user.id == source.user.id || u.user.id == actor.user.id {
+                    continue;
+                }
+                let target = TargetUser {
+                    user: u.user.clone(),
+                    kind: source.kind,
+                    roles: u.roles.iter().map(|g| g.role.clone()).collect(),
+                };
+                let Ok(permit) = permit::user(actor, target, &[Action::SetRoles], ACTION) else {
+                    continue;
+                };
+                (may_change_someone, a_colleague) = (true, true);
+                let held = &permit.on().roles;
+                let wanted: Vec<Role> = (source.roles.iter())
+                    .filter(|r| !held.contains(r))
+                    .cloned()
+                    .collect();
+                if permit::role_decisions(actor, &permit, &wanted, areas)
+                    .iter()
+                    .any(|(_, d)| d.is_ok())
+                {
+                    return Ok((true, None));
+                }
+            }
+            if (users.len() as i64) < PAGE {
+                break;
+            }
+            offset += PAGE;
+        }
+        let why = if !may_change_someone {
+            None
+        } else if source.roles.is_empty() {
+            Some("This user has no roles to copy.")
+        } else if !a_colleague {
+            Some(
+                "Their permissions cannot be copied: there is no other user here whose roles you may change.",
+            )
+        } else {
+            Some(
+                "Their permissions cannot be copied: you may not give any of their roles to another user here who does not already have it.",
+            )
+        };
+        Ok((false, why))
     }
 
     /// The colleagues `from`'s roles may be copied to (seed 000 D1), searched:

@@ -24,17 +24,31 @@ pub struct Measured {
 }
 
 impl Measured {
-    pub fn per_second(&self) -> f64 {
-        self.completed as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    /// Requests completed per second; `None` when no time was measured.
+    pub fn per_second(&self) -> Option<f64> {
+        let secs = self.elapsed.as_secs_f64();
+        (secs > 0.0).then(|| self.completed as f64 / secs)
     }
 
-    /// The latency below which `pct` per cent of requests finished, in ms.
-    pub fn percentile_ms(&self, pct: usize) -> f64 {
-        if self.latencies.is_empty() {
-            return f64::NAN;
+    /// The latency below which `pct` per cent of requests finished, in ms;
+    /// `None` when no request finished.
+    pub fn percentile_ms(&self, pct: usize) -> Option<f64> {
+        let last = self.latencies.len().checked_sub(1)?;
+        let i = (self.latencies.len() * pct / 100).min(last);
+        Some(f64::from(self.latencies[i]) / 1000.0)
+    }
+
+    /// A measurement as the report's tests need one.
+    #[cfg(test)]
+    pub fn with(completed: u64, elapsed: Duration, latencies_us: &[u32]) -> Self {
+        let mut latencies = latencies_us.to_vec();
+        latencies.sort_unstable();
+        Self {
+            completed,
+            elapsed,
+            latencies,
+            ..Self::default()
         }
-        let i = (self.latencies.len() * pct / 100).min(self.latencies.len() - 1);
-        f64::from(self.latencies[i]) / 1000.0
     }
 }
 

@@ -7,9 +7,9 @@
 //! start-up are the real ones and the load generator's are not counted.
 
 mod load;
+mod report;
 mod scenarios;
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,31 +19,36 @@ use std::time::{Duration, Instant};
 use app::bench_data::{Manifest, Scale};
 use hyper::StatusCode;
 
-use load::{Call, Client, Measured, Once, expect, measure};
+use load::{Call, Client, Once, expect, measure};
+use report::{Import, Report, Row};
 use scenarios::{AuditPage, Healthz, Mailbox, Me, RoleChange, Search, SignIn, UsersPage};
 
 /// What to measure, and where.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
+    /// Providers in the dataset.
     #[arg(long, default_value_t = 1_000)]
     pub providers: usize,
+    /// Users in the dataset, spread over the providers.
     #[arg(long, default_value_t = 50_000)]
     pub users: usize,
     /// Live sessions in the dataset; each is used once for the memory figure.
     #[arg(long, default_value_t = 100_000)]
     pub sessions: usize,
+    /// Rows of audit trail in the dataset.
     #[arg(long, default_value_t = 100_000)]
     pub audit_events: usize,
+    /// Seed of the dataset's generator: the same seed, the same data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Users in the legacy import measured at the end (default: --users; 0: none).
     #[arg(long)]
     pub import_users: Option<usize>,
     /// Seconds each scenario runs at each concurrency.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = positive_seconds)]
     pub seconds: f64,
     /// Concurrencies (connections), comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 32])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 32], value_parser = at_least_one)]
     pub connections: Vec<usize>,
     /// Run only the scenarios whose name contains this (e.g. `me`, to profile
     /// one); `/healthz` always runs. Memory, sessions and import still run.
@@ -58,6 +63,22 @@ pub struct BenchArgs {
     /// temporary directory, removed afterwards).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+}
+
+/// `--seconds`: a time that can be measured over (not zero, NaN or infinite).
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 86_400.0 => Ok(x),
+        _ => Err("give the seconds as a number above 0, at most 86400, like 5 or 0.5".into()),
+    }
+}
+
+/// `--connections`: each at least one.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("give each number of connections as a whole number from 1, like 1,32".into()),
+    }
 }
 
 /// Runs the whole benchmark with `portal` (this program) at `exe`.
@@ -85,9 +106,7 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
     } else {
         "SQLite"
     };
-    let mut report = String::new();
-    writeln!(
-        report,
+    let heading = format!(
         "portal bench: {backend}, {} providers, {} users, {} sessions, {} audit rows, seed {}, \
          {} s per scenario, {} cores",
         scale.providers,
@@ -97,7 +116,7 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
         scale.seed,
         args.seconds,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-    )?;
+    );
 
     // The dataset.
     let data_name = format!("portal_bench_{}", std::process::id());
@@ -116,11 +135,7 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
         .args(scale_args(&scale))
         .output()?;
     check(&out, "portal bench-data")?;
-    writeln!(
-        report,
-        "dataset built in {:.1} s",
-        t.elapsed().as_secs_f64()
-    )?;
+    let dataset_built_in = t.elapsed();
     let manifest: Manifest = serde_json::from_slice(&std::fs::read(&manifest_path)?)?;
 
     // The server, from process start to ready.
@@ -152,16 +167,12 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
         let baseline = measure(addr, Arc::new(Healthz), c, duration).await?;
         let only = args.only.clone();
         let wanted = move |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
-        let mut add = |name: &'static str, m: Measured, baseline: f64| {
-            failed |= m.errors > 0;
-            rows.push(Row {
-                name,
-                connections: c,
-                ratio: m.per_second() / baseline,
-                m,
-            });
+        let mut add = |name: &'static str, m, baseline| {
+            let row = Row::beside(name, c, m, baseline);
+            failed |= row.m.errors > 0;
+            rows.push(row);
         };
-        let base = baseline.per_second();
+        let base = &baseline;
         let sign_in = SignIn {
             emails: sign_ins.clone(),
             mailbox: mailbox.clone(),
@@ -209,7 +220,7 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
             let m = measure(addr, Arc::new(me), c, duration).await?;
             add("GET /api/v1/me", m, base);
         }
-        add("GET /healthz (baseline)", baseline, base);
+        add("GET /healthz (baseline)", baseline.clone(), base);
     }
     let rss_loaded = rss_kb(server.0.id())?;
 
@@ -223,20 +234,25 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
     failed |= m.errors > 0;
     let sessions_used = m.completed;
     let rss_sessions = rss_kb(server.0.id())?;
-    rows.push(Row {
-        name: "GET /api/v1/me, each live session once",
-        connections: most,
-        ratio: f64::NAN,
+    rows.push(Row::alone(
+        "GET /api/v1/me, each live session once",
+        most,
         m,
-    });
+    ));
     drop(server);
 
     // The legacy import, into a new database.
     let import_users = args.import_users.unwrap_or(args.users);
-    let (import_secs, import_said) = if import_users == 0 {
-        (f64::NAN, "not run".to_owned())
+    let import = if import_users == 0 {
+        Import::NotRun
     } else {
-        legacy_import(args, &scale, import_users, &dir, &import_name, exe).await?
+        let (took, said) =
+            legacy_import(args, &scale, import_users, &dir, &import_name, exe).await?;
+        Import::Ran {
+            users: import_users,
+            took,
+            said,
+        }
     };
     if let Some(url) = &args.database_url {
         for name in [&data_name, &import_name] {
@@ -244,68 +260,18 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
         }
     }
 
-    // The table.
-    writeln!(report)?;
-    writeln!(
-        report,
-        "| scenario | connections | completed | per second | × /healthz | p50 ms | p99 ms | errors |"
-    )?;
-    writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
-    for r in &rows {
-        writeln!(
-            report,
-            "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {} |",
-            r.name,
-            r.connections,
-            r.m.completed,
-            r.m.per_second(),
-            if r.ratio.is_nan() {
-                "–".to_owned()
-            } else {
-                format!("{:.3}", r.ratio)
-            },
-            r.m.percentile_ms(50),
-            r.m.percentile_ms(99),
-            r.m.errors,
-        )?;
-    }
-    writeln!(report)?;
-    writeln!(report, "| measure | value |")?;
-    writeln!(report, "|---|---:|")?;
-    writeln!(
-        report,
-        "| start to /readyz (existing database) | {:.0} ms |",
-        ready.as_secs_f64() * 1000.0
-    )?;
-    writeln!(report, "| RSS idle | {:.1} MB |", rss_idle as f64 / 1024.0)?;
-    writeln!(
-        report,
-        "| RSS after the load | {:.1} MB |",
-        rss_loaded as f64 / 1024.0
-    )?;
-    writeln!(
-        report,
-        "| RSS after {sessions_used} live sessions each made a request | {:.1} MB |",
-        rss_sessions as f64 / 1024.0
-    )?;
-    writeln!(
-        report,
-        "| legacy import, {import_users} users (whole command) | {import_secs:.1} s, {:.0} users/s |",
-        import_users as f64 / import_secs.max(1e-9)
-    )?;
-    writeln!(report)?;
-    writeln!(report, "import-legacy said: {import_said}")?;
-    for r in rows.iter().filter(|r| r.m.errors > 0) {
-        writeln!(
-            report,
-            "ERRORS in {} at {} connections: {} (first: {})",
-            r.name,
-            r.connections,
-            r.m.errors,
-            r.m.first_error.as_deref().unwrap_or("?")
-        )?;
-    }
-    print!("{report}");
+    let report = Report {
+        heading,
+        dataset_built_in,
+        rows,
+        ready_in: ready,
+        rss_idle_kb: rss_idle,
+        rss_loaded_kb: rss_loaded,
+        sessions_used,
+        rss_sessions_kb: rss_sessions,
+        import,
+    };
+    print!("{}", report.render());
     if failed {
         eprintln!("portal bench: some requests failed; the figures above are not valid");
     }
@@ -320,7 +286,7 @@ async fn legacy_import(
     dir: &Path,
     import_name: &str,
     exe: &Path,
-) -> anyhow::Result<(f64, String)> {
+) -> anyhow::Result<(Duration, String)> {
     let import_scale = Scale {
         users,
         providers: (users / 50).max(1),
@@ -342,17 +308,10 @@ async fn legacy_import(
         .arg("import-legacy")
         .arg(&csv)
         .output()?;
-    let import_secs = t.elapsed().as_secs_f64();
+    let took = t.elapsed();
     check(&out, "portal import-legacy")?;
     let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Ok((import_secs, said))
-}
-
-struct Row {
-    name: &'static str,
-    connections: usize,
-    ratio: f64,
-    m: Measured,
+    Ok((took, said))
 }
 
 /// The settings every `portal` process of the run gets.

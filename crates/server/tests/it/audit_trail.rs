@@ -356,7 +356,7 @@ async fn a_delegates_refused_grant_reads_as_a_refused_sentence_found_by_person_a
         "users.set_roles",
         "Refused",
         "Request ID",
-        "(UK time)",
+        "September 2026 at ",
     ] {
         assert!(detail.body.contains(text), "{text}");
     }

@@ -43,6 +43,10 @@ enum Action {
     GrantPortalAdmin,
     GrantDelegate,
     RemoveARole,
+    /// `organisations.update`: PATCH /api/v1/organisations/{id} (issue 15).
+    UpdateOrganisation,
+    /// `users.invitation_resent`: POST /api/v1/users/{id}/resend-invitation.
+    ResendInvitation,
 }
 
 const ACTORS: [Actor; 6] = [
@@ -65,6 +69,27 @@ const USER_ACTIONS: [Action; 7] = [
 
 /// PRODUCT §2, rule by rule. `same_org`: the target is at the actor's provider.
 fn expected(actor: Actor, action: Action, target: Option<Target>, same_org: bool) -> u16 {
+    if action == Action::UpdateOrganisation {
+        // PRODUCT §5: the regulator's administrators change providers; to a
+        // provider's user another provider is not there at all (rule 1).
+        return match actor {
+            Actor::RegulatorAdmin => 200,
+            Actor::RegulatorOfficer => 403,
+            _ if !same_org => 404,
+            _ => 403,
+        };
+    }
+    if action == Action::ResendInvitation {
+        // By the rules for changing the person, and only to someone who has
+        // never signed in: the actor themself has.
+        if target == Some(Target::Myself) {
+            return 403;
+        }
+        return match expected(actor, Action::EditDetails, target, same_org) {
+            200 => 204,
+            refused => refused,
+        };
+    }
     let ok = match action {
         Action::List | Action::View | Action::EditDetails | Action::SetAccess => 200,
         Action::Add => 202,
@@ -199,9 +224,14 @@ async fn every_actor_action_and_target_gets_the_documented_answer(app: TestApp) 
         let me = app.user_record(&actor_email).await;
         // Organisation-level actions.
         for (org, same) in [(mine, true), (theirs, false)] {
-            for action in [Action::List, Action::Add] {
+            for action in [Action::List, Action::Add, Action::UpdateOrganisation] {
                 let (method, path, body) = match action {
                     Action::List => ("GET", format!("/api/v1/users?organisation_id={org}"), None),
+                    Action::UpdateOrganisation => (
+                        "PATCH",
+                        format!("/api/v1/organisations/{org}"),
+                        Some(json!({ "name": format!("Renamed {}", email()) })),
+                    ),
                     _ => (
                         "POST",
                         format!("/api/v1/organisations/{org}/users"),
@@ -230,7 +260,7 @@ async fn every_actor_action_and_target_gets_the_documented_answer(app: TestApp) 
         }
         targets.push((Target::Myself, true));
         for (target, same) in targets {
-            for action in USER_ACTIONS {
+            for action in USER_ACTIONS.into_iter().chain([Action::ResendInvitation]) {
                 let (id, current) = if target == Target::Myself {
                     (me.id, app.store().user_roles(me.id).await.unwrap())
                 } else {
@@ -247,6 +277,11 @@ async fn every_actor_action_and_target_gets_the_documented_answer(app: TestApp) 
                 let mut roles: Vec<String> = current.iter().map(|r| r.role.id()).collect();
                 let (method, path, body) = match action {
                     Action::View => ("GET", format!("/api/v1/users/{id}"), None),
+                    Action::ResendInvitation => (
+                        "POST",
+                        format!("/api/v1/users/{id}/resend-invitation"),
+                        None,
+                    ),
                     Action::EditDetails => (
                         "PATCH",
                         format!("/api/v1/users/{id}"),
@@ -288,7 +323,9 @@ async fn every_actor_action_and_target_gets_the_documented_answer(app: TestApp) 
             }
         }
     }
-    assert_eq!(cases, 6 * (4 + 7 * 7));
+    // The invitations resent are sent.
+    app.deliver_mail().await;
+    assert_eq!(cases, 6 * (2 * 3 + 7 * 8));
 }
 
 async fn check(

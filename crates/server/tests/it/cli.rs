@@ -288,3 +288,220 @@ async fn production_without_a_key_or_smtp_refuses_to_start() {
     assert!(!err.contains("PORTAL_SECRET_KEY"), "{err}");
     assert!(err.contains("PORTAL_SMTP_URL"), "{err}");
 }
+
+/// What `portal <path> --help` says, read as clap writes it: the first
+/// paragraph (what the command does) and, under each heading ("Commands:",
+/// "Arguments:", "Options:"), every item with its description.
+struct Help {
+    about: String,
+    sections: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl Help {
+    fn parse(text: &str) -> Self {
+        // A command without a description starts with its usage.
+        let about = text
+            .split("\n\n")
+            .next()
+            .filter(|p| !p.starts_with("Usage:"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let mut sections: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        for line in text.lines() {
+            if !line.starts_with(' ') && line.ends_with(':') {
+                sections.push((line.trim_end_matches(':').to_owned(), Vec::new()));
+                continue;
+            }
+            let Some((_, items)) = sections.last_mut() else {
+                continue;
+            };
+            let indent = line.len() - line.trim_start().len();
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            // An item starts two spaces in; its description follows after two
+            // spaces or more, or on the lines below, further in.
+            if indent == 2 {
+                let (name, description) = match text.split_once("  ") {
+                    Some((n, d)) => (n.trim(), d.trim()),
+                    None => (text, ""),
+                };
+                items.push((name.to_owned(), description.to_owned()));
+            } else if let Some((_, description)) = items.last_mut() {
+                if !description.is_empty() {
+                    description.push(' ');
+                }
+                description.push_str(text);
+            }
+        }
+        Self { about, sections }
+    }
+
+    /// The items under `heading`, each with its description less what clap
+    /// adds by itself (`[default: …]`, `[possible values: …]`).
+    fn items(&self, heading: &str) -> Vec<(String, String)> {
+        self.sections
+            .iter()
+            .filter(|(h, _)| h == heading)
+            .flat_map(|(_, items)| items.clone())
+            .map(|(name, description)| {
+                let own = match description.find(" [") {
+                    _ if description.starts_with('[') => "",
+                    Some(i) => &description[..i],
+                    None => &description,
+                };
+                (name, own.trim().to_owned())
+            })
+            .collect()
+    }
+}
+
+async fn help_of(path: &[String]) -> String {
+    let mut c = portal();
+    c.args(path).arg("--help");
+    let (code, out, err) = run(c).await;
+    assert_eq!(code, 0, "portal {} --help: {err}", path.join(" "));
+    out
+}
+
+/// Every command and subcommand of `portal`, with a word or two each one's
+/// description must contain (its purpose, in the operator's terms). A command
+/// added without a line here fails the test below until it is described.
+const PURPOSES: &[(&str, &[&str])] = &[
+    ("serve", &["web server", "email"]),
+    ("migrate", &["database schema"]),
+    ("demo", &["demonstration data"]),
+    ("access-key", &["access key"]),
+    ("access-key issue", &["Issue", "access key"]),
+    ("org", &["organisation"]),
+    ("org create", &["Create", "organisation"]),
+    ("user", &["user"]),
+    ("user create", &["Create", "user"]),
+    ("audit", &["audit trail"]),
+    ("audit verify", &["chain"]),
+    ("audit adopt-unkeyed", &["key"]),
+    ("audit export", &["rows", "FILE"]),
+    ("import-legacy", &["Import", "legacy", "CSV"]),
+    ("bench-data", &["benchmark dataset"]),
+    ("bench", &["benchmark", "load"]),
+    ("backup", &["copy of the database"]),
+    ("restore", &["backup"]),
+];
+
+#[tokio::test]
+async fn every_command_subcommand_and_argument_says_what_it_does() {
+    let top = Help::parse(&help_of(&[]).await);
+    assert!(top.about.contains("Provider Portal"), "{}", top.about);
+    // From `portal --help`, every command down the tree.
+    let mut todo: Vec<Vec<String>> = vec![Vec::new()];
+    let mut described: Vec<(String, String, String)> = Vec::new();
+    while let Some(path) = todo.pop() {
+        let help = Help::parse(&help_of(&path).await);
+        let here = path.join(" ");
+        assert!(
+            !help.about.is_empty(),
+            "`portal {here} --help` says nothing"
+        );
+        for (name, description) in help.items("Commands") {
+            if name == "help" {
+                continue;
+            }
+            let mut sub = path.clone();
+            sub.push(name.clone());
+            let full = sub.join(" ");
+            assert!(
+                !description.is_empty(),
+                "`portal {here} --help` lists {name} without a description"
+            );
+            described.push((full, description, String::new()));
+            todo.push(sub);
+        }
+        for heading in ["Arguments", "Options"] {
+            for (name, description) in help.items(heading) {
+                assert!(
+                    !description.is_empty(),
+                    "`portal {here} --help`: {name} has no description"
+                );
+            }
+        }
+        if let Some(d) = described.iter_mut().find(|(p, _, _)| *p == here) {
+            d.2 = help.about.clone();
+        }
+    }
+    let mut names: Vec<&str> = described.iter().map(|(p, _, _)| p.as_str()).collect();
+    names.sort_unstable();
+    let mut expected: Vec<&str> = PURPOSES.iter().map(|(p, _)| *p).collect();
+    expected.sort_unstable();
+    assert_eq!(names, expected, "every command has its purpose in PURPOSES");
+    for (path, listed, about) in &described {
+        let words = PURPOSES.iter().find(|(p, _)| p == path).unwrap().1;
+        for word in words {
+            // In the list of its parent, and atop its own help.
+            assert!(
+                listed.contains(word),
+                "`portal {path}` is listed as {listed:?}, which does not say {word:?}"
+            );
+            assert!(
+                about.contains(word),
+                "`portal {path} --help` begins {about:?}, which does not say {word:?}"
+            );
+        }
+    }
+    // The two that were mixed up: each has its own description, and only its own.
+    let listed = |name: &str| {
+        described
+            .iter()
+            .find(|(p, _, _)| p == name)
+            .map(|(_, l, a)| format!("{l}\n{a}"))
+            .unwrap()
+    };
+    assert!(
+        !listed("bench-data").contains("legacy"),
+        "{}",
+        listed("bench-data")
+    );
+    assert!(
+        !listed("import-legacy").contains("benchmark"),
+        "{}",
+        listed("import-legacy")
+    );
+}
+
+/// `portal bench --import-users 0` printed "NaN s" for the import it did not
+/// run. A small run, one scenario, with nothing to import: every figure is a
+/// number or says why there is none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_without_the_import_prints_no_nan_or_inf() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = portal();
+    c.args([
+        "bench",
+        "--providers",
+        "2",
+        "--users",
+        "20",
+        "--sessions",
+        "2",
+    ])
+    .args([
+        "--audit-events",
+        "20",
+        "--seconds",
+        "0.2",
+        "--connections",
+        "1",
+    ])
+    .args(["--only", "/api/v1/me", "--import-users", "0", "--dir"])
+    .arg(dir.path());
+    let (code, out, err) = run(c).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let lower = out.to_lowercase();
+    assert!(!lower.contains("nan") && !lower.contains("inf"), "{out}");
+    assert!(
+        out.contains("| legacy import | not run (--import-users 0) |"),
+        "{out}"
+    );
+    assert!(out.contains("| GET /healthz (baseline) | 1 |"), "{out}");
+}

@@ -286,13 +286,13 @@ async fn the_feedback_page_sends_audits_and_shows_feedback_to_the_regulator(app:
             && r.entry.actor_id == Some(hana.id.0)),
         "{rows:?}"
     );
-    // A regulator administrator reads it on the same page, escaped.
+    // A regulator administrator reads it on their own Feedback page (issue
+    // 15), escaped.
     app.regulator_user("rita@ofs.example.org", &["regulator-admin"])
         .await;
     let mut rita = page_sign_in(&app, "rita@ofs.example.org").await;
-    let page = rita.get("/feedback").await;
+    let page = rita.get("/feedback/received").await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("Feedback received"));
     assert!(
         page.body
             .contains("Uploading was &#60;easy&#62; &#38; quick.")

@@ -362,7 +362,7 @@ async fn old_portal_flags_and_areas_become_the_new_portals_roles(app: TestApp) {
     );
     let gone = app.user_record("gone@eleven.example.ac.uk").await;
     assert!(gone.locked);
-    assert_eq!(gone.expires_at, Some(datetime!(2027-07-31 23:59:59 UTC)));
+    assert_eq!(gone.expires_at, Some(datetime!(2027-07-31 22:59:59 UTC)));
     let admin = app.user_record("admin@ten.example.ac.uk").await;
     assert!(!admin.locked && admin.expires_at.is_none() && admin.access_enabled);
     assert_eq!(admin.display_name(), "Dr Ada Admin");

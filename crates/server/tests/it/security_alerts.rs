@@ -29,7 +29,7 @@ testkit::both_backends!(
 const A: &str = "10000131";
 const B: &str = "10000132";
 /// The test clock's time (2026-09-01 09:00 UTC), in British Summer Time.
-const WHEN: &str = "10:00am on 1 September 2026 (UK time)";
+const WHEN: &str = "1 September 2026 at 10am (UK time)";
 
 /// Security alerts sent so far to `to`.
 fn alerts(app: &TestApp, to: &str) -> Vec<OutboxMessage> {
@@ -96,7 +96,7 @@ async fn granting_portal_admin_emails_every_portal_admin_of_that_provider_and_no
         );
         assert!(
             m.body.contains(&format!(
-                "Test Person changed the account of Test Person (colleague@a.example.ac.uk) at {WHEN}:"
+                "Test Person changed the account of Test Person (colleague@a.example.ac.uk) on {WHEN}:"
             )),
             "{}",
             m.body
@@ -227,7 +227,7 @@ async fn activating_an_access_key_emails_the_portal_admins(app: TestApp) {
             "Security alert: access key activated at Provider 10000131"
         );
         assert!(m.body.contains(&format!(
-            "Test Person (newcomer@a.example.ac.uk) activated an access key at {WHEN}:"
+            "Test Person (newcomer@a.example.ac.uk) activated an access key on {WHEN}:"
         )));
         assert!(
             m.body
@@ -463,7 +463,7 @@ async fn a_new_user_made_portal_admin_is_announced_to_the_admins(app: TestApp) {
         assert!(
             m.body.contains(&format!(
                 "Regulator User (Office for Students) added a new user, \
-                 Dr Grace Hopper (grace@a.example.ac.uk) at {WHEN}:"
+                 Dr Grace Hopper (grace@a.example.ac.uk) on {WHEN}:"
             )),
             "{}",
             m.body

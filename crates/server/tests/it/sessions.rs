@@ -72,10 +72,11 @@ async fn my_sessions(app: &TestApp, token: &str) -> Vec<Value> {
     body.as_array().unwrap().clone()
 }
 
-/// A browser page asks to sign in again: the session is over.
+/// A browser page asks to sign in again (and to return to the page after):
+/// the session is over.
 async fn signed_out(b: &mut testkit::Browser) -> bool {
     let r = b.get("/account").await;
-    r.status == 303 && r.location() == Some("/sign-in")
+    r.status == 303 && r.location() == Some("/sign-in?return=%2Faccount")
 }
 
 async fn ending_a_session_from_my_account_signs_that_browser_out(app: TestApp) {

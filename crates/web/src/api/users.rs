@@ -129,6 +129,7 @@ async fn list(
         role: q.get("role").cloned(),
         offset: 0,
         limit: per_page,
+        ..UserFilter::default()
     };
     match state
         .app
@@ -439,7 +440,8 @@ struct CopyBody {
 }
 
 /// Copy this user's roles to another user of the organisation (seed 000 D):
-/// every role or none.
+/// every role the caller may give (the answer is the target, holding them);
+/// `403` naming the reasons when none may be given.
 #[utoipa::path(post, path = "/users/{id}/copy-roles", tag = "Users", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = CopyBody,
     responses((status = 200, description = "The target user", body = UserView), (status = 400, body = ApiErrorBody),

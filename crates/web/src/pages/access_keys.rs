@@ -239,7 +239,7 @@ async fn issued(Path(id): Path<String>, page: Page, headers: axum::http::HeaderM
             organisation: listed.organisation_name.clone(),
             role: listed.role_name.clone(),
             max_uses: record.max_uses,
-            issued: long_date(record.created_at.date()),
+            issued: domain::uk_time::day_of(record.created_at),
             expires: long_date(last_day(record.expires_at)),
         },
     );

@@ -432,7 +432,8 @@ async fn password_submit(form: Form<NewPasswordInput>) -> Response {
             "the two passwords differ",
         )
         .await;
-        let mut f = FieldErrors::new();
+        // Every mistake at once: the code's and the password's too.
+        let mut f = app.new_password_errors(&data.code, &data.password);
         f.insert("confirm", "The passwords do not match".to_owned());
         f
     } else {

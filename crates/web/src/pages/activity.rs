@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use super::forms::{DateParts, Errors, encode, error_for, first, pairs, summary_in};
+use super::pagination::{self, Pagination};
 use crate::api::audit::{AuditItemView, download, trail_csv};
 use crate::layout::Layout;
 use crate::page::Page;
@@ -178,8 +179,7 @@ struct ListPage {
     all_organisations: bool,
     rows: Vec<Row>,
     showing: String,
-    previous: String,
-    next: String,
+    pages: Pagination,
     csv: String,
     json: String,
     searched: bool,
@@ -222,8 +222,7 @@ async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
         all_organisations: scope.is_none(),
         rows: Vec::new(),
         showing: String::new(),
-        previous: String::new(),
-        next: String::new(),
+        pages: Pagination::default(),
         csv: format!("/activity.csv?{}", filters.encoded(&[])),
         json: format!("/activity.json?{}", filters.encoded(&[])),
         searched: q.iter().any(|(k, v)| k != "page" && !v.is_empty()),
@@ -232,7 +231,17 @@ async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
     let trail_query = match query(&page, &view.filters, number).await {
         Ok(t) => t,
         Err(fields) => {
-            view.errors = summary_in(&fields, &["person", "action", "from", "to", "organisation"]);
+            view.errors = summary_in(&fields, &["person", "action", "from", "to", "organisation"])
+                .into_iter()
+                .map(|(message, href)| {
+                    // A date's error leads to its first box.
+                    let href = match href.as_str() {
+                        "#from" | "#to" => format!("{href}-day"),
+                        _ => href,
+                    };
+                    (message, href)
+                })
+                .collect();
             view.person_error = error_for(&fields, "person");
             view.action_error = error_for(&fields, "action");
             view.from_error = error_for(&fields, "from");
@@ -245,6 +254,19 @@ async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
         Ok(t) => t,
         Err(e) => return page.error(e),
     };
+    // Beyond the last page (when it is known): the last page, filters kept.
+    let last = pagination::last_page(trail.total, trail.per_page);
+    if !trail.total_capped && number > last {
+        let n = last.to_string();
+        let extra: &[(&str, &str)] = if last == 1 { &[] } else { &[("page", &n)] };
+        let query = view.filters.encoded(extra);
+        return Redirect::to(&if query.is_empty() {
+            "/activity".to_owned()
+        } else {
+            format!("/activity?{query}")
+        })
+        .into_response();
+    }
     fill(&mut view, &trail);
     page.render(StatusCode::OK, &view)
 }
@@ -283,19 +305,26 @@ fn fill(view: &mut ListPage, trail: &Trail) {
         )
     };
     let link = |n: i64| {
-        format!(
-            "/activity?{}",
-            view.filters.encoded(&[("page", &n.to_string())])
+        let page = n.to_string();
+        let extra: &[(&str, &str)] = if n == 1 { &[] } else { &[("page", &page)] };
+        let query = view.filters.encoded(extra);
+        if query.is_empty() {
+            "/activity".to_owned()
+        } else {
+            format!("/activity?{query}")
+        }
+    };
+    // Above the count's limit the last page is not known: the pages go on
+    // while a page is full.
+    view.pages = if trail.total_capped {
+        Pagination::open_ended(trail.page, trail.items.len() as i64 == trail.per_page, link)
+    } else {
+        Pagination::new(
+            trail.page,
+            pagination::last_page(trail.total, trail.per_page),
+            link,
         )
     };
-    if trail.page > 1 {
-        view.previous = link(trail.page - 1);
-    }
-    if trail.page * trail.per_page < trail.total
-        || (trail.total_capped && trail.items.len() as i64 == trail.per_page)
-    {
-        view.next = link(trail.page + 1);
-    }
 }
 
 /// 12345 → "12,345".

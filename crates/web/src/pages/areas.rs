@@ -17,6 +17,7 @@ use domain::role::{Area, AreaKind};
 use serde::Deserialize;
 
 use super::forms::{Errors, encode, error_for, first, pairs, summary_in};
+use super::pagination::{self, Pagination};
 use crate::layout::Layout;
 use crate::page::{Form, Page};
 use crate::path_id::parse_id;
@@ -203,6 +204,19 @@ struct Member {
     status: &'static str,
 }
 
+/// Someone with access through their role, not the area's own.
+struct Through {
+    name: String,
+    email: String,
+    /// "Through their role: Portal Administrator".
+    access: String,
+    status: &'static str,
+    /// Their user page, when the actor may change their roles.
+    edit: String,
+    /// Otherwise whom to ask.
+    ask: &'static str,
+}
+
 #[derive(Template)]
 #[template(path = "pages/areas/show.html")]
 struct ShowPage {
@@ -213,9 +227,9 @@ struct ShowPage {
     sensitive: bool,
     role: String,
     members: Vec<Member>,
+    through: Vec<Through>,
     showing: String,
-    previous: String,
-    next: String,
+    pages: Pagination,
     removed: String,
     problem: Errors,
 }
@@ -239,9 +253,34 @@ async fn show_page(
         Ok(u) => u,
         Err(e) => return page.error(e),
     };
+    // Who has access through their role: from the decision the area's
+    // pages and returns use (`App::area_access_through_roles`).
+    let through = match app
+        .area_access_through_roles(actor, &area, &page.ctx.meta)
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => return page.error(e),
+    };
     let now = app.clock.now();
-    let link = |n: i64| format!("/areas/{}?page={n}", area.slug);
-    let last_page = (users.total + users.per_page - 1) / users.per_page;
+    let link = |n: i64| {
+        if n == 1 {
+            format!("/areas/{}", area.slug)
+        } else {
+            format!("/areas/{}?page={n}", area.slug)
+        }
+    };
+    let last_page = pagination::last_page(users.total, users.per_page);
+    // Beyond the last page: the last page, the rest of the address kept.
+    if problem.is_none() && number > last_page {
+        let mut to = link(last_page);
+        if !removed.is_empty() {
+            let q = encode(&[("removed", removed.as_str())]);
+            to.push(if last_page == 1 { '?' } else { '&' });
+            to.push_str(&q);
+        }
+        return Redirect::to(&to).into_response();
+    }
     let from = (users.page - 1) * users.per_page + 1;
     let to = from + users.items.len() as i64 - 1;
     let status = problem.as_ref().map_or(StatusCode::OK, |(s, _)| *s);
@@ -266,6 +305,29 @@ async fn show_page(
                 status: u.user.account_state().status(now).label(),
             })
             .collect(),
+        through: through
+            .iter()
+            .map(|t| Through {
+                name: t.user.user.display_name(),
+                email: t.user.user.email.to_string(),
+                access: format!(
+                    "Through their {}: {}",
+                    if t.through.len() == 1 {
+                        "role"
+                    } else {
+                        "roles"
+                    },
+                    t.through.join(", ")
+                ),
+                status: t.user.user.account_state().status(now).label(),
+                edit: if t.may_change_roles {
+                    format!("/users/{}", t.user.user.id)
+                } else {
+                    String::new()
+                },
+                ask: t.ask.unwrap_or_default(),
+            })
+            .collect(),
         showing: if users.total == 0 {
             String::new()
         } else {
@@ -275,16 +337,7 @@ async fn show_page(
                 super::noun(users.total, "user", "users")
             )
         },
-        previous: if users.page > 1 {
-            link(users.page - 1)
-        } else {
-            String::new()
-        },
-        next: if users.page < last_page {
-            link(users.page + 1)
-        } else {
-            String::new()
-        },
+        pages: Pagination::new(users.page, last_page, link),
         removed,
         problem: problem
             .map(|(_, why)| vec![(why, "#members".to_owned())])
@@ -380,6 +433,7 @@ async fn add_page(page: &Page, slug: &str, q: String, added: String, problem: Pr
         role: None,
         offset: 0,
         limit: 0,
+        ..UserFilter::default()
     };
     let users = match app.list_users(actor, None, filter, 1, &page.ctx.meta).await {
         Ok(u) => u,

@@ -201,7 +201,11 @@ async fn publish(page: Page, Path(area): Path<String>, headers: HeaderMap, body:
     let Some(file) = parts.files.pop() else {
         app.record_refusal(meta, Some(actor), "documents.publish", "no file")
             .await;
-        let mut fields = FieldErrors::new();
+        // Every mistake at once: the title's and the providers' too.
+        let mut fields = match app.document_details(&title, &recipients).await {
+            Ok((_, _, fields)) => fields,
+            Err(e) => return page.error(e),
+        };
         fields.insert("file", "Select the document to publish".into());
         return publish_page(
             &page,

@@ -1,5 +1,6 @@
 //! The feedback page (seed 001): anyone signed in sends feedback about the
-//! portal; the regulator's administrators also read what was received.
+//! portal. The regulator's administrators read what was received, with who
+//! sent it, on a page of their own (issue 15): the form shows no inbox.
 
 use app::{AppError, FieldErrors};
 use askama::Template;
@@ -11,18 +12,85 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::forms::{Errors, encode, error_for, first, pairs, summary};
+use super::noun;
+use super::pagination::{Pagination, last_page};
 use super::returns::when;
 use crate::layout::Layout;
 use crate::page::{Form, Page};
 use crate::state::WebState;
 
 pub fn routes() -> Router<WebState> {
-    Router::new().route("/feedback", get(feedback_form).post(feedback_submit))
+    Router::new()
+        .route("/feedback", get(feedback_form).post(feedback_submit))
+        .route("/feedback/received", get(received))
 }
 
 struct FeedbackRow {
     at: String,
     body: String,
+    sender: String,
+    email: String,
+    organisation: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/feedback/received.html")]
+struct ReceivedPage {
+    layout: Layout,
+    items: Vec<FeedbackRow>,
+    total: i64,
+    noun: &'static str,
+    page: i64,
+    last_page: i64,
+    pages: Pagination,
+}
+
+/// The regulator's Feedback page: what was received, newest first, a page at
+/// a time, with who sent it.
+async fn received(page: Page, RawQuery(raw): RawQuery) -> Response {
+    let Some(actor) = page.principal() else {
+        return Redirect::to("/sign-in").into_response();
+    };
+    let number = first(&pairs(raw), "page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let got = match page
+        .state
+        .app
+        .received_feedback(actor, number, &page.ctx.meta)
+        .await
+    {
+        Ok(got) => got,
+        Err(e) => return page.error(e),
+    };
+    let last = last_page(got.total, got.per_page);
+    // Past the end (the list got shorter, or a typed address): the last page.
+    if got.page > last {
+        return Redirect::to(&format!("/feedback/received?page={last}")).into_response();
+    }
+    let view = ReceivedPage {
+        layout: page.layout("Feedback"),
+        items: got
+            .items
+            .into_iter()
+            .map(|f| FeedbackRow {
+                at: when(f.feedback.created_at),
+                sender: domain::user::display_name(&f.title, &f.first_name, &f.last_name),
+                email: f.email.to_string(),
+                organisation: f.organisation,
+                body: f.feedback.body,
+            })
+            .collect(),
+        total: got.total,
+        noun: noun(got.total, "message", "messages"),
+        page: got.page,
+        last_page: last,
+        pages: Pagination::new(got.page.min(last), last, |n| {
+            format!("/feedback/received?page={n}")
+        }),
+    };
+    page.render(StatusCode::OK, &view)
 }
 
 #[derive(Template)]
@@ -31,7 +99,8 @@ struct FeedbackPage {
     layout: Layout,
     text: String,
     sent: bool,
-    received: Vec<FeedbackRow>,
+    /// Shows the way to the Feedback received page (regulator administrators).
+    reads: bool,
     errors: Errors,
     fields: FieldErrors,
 }
@@ -52,27 +121,7 @@ async fn feedback_page(
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
     };
-    let app = &page.state.app;
-    let reads = domain::authz::may_do_regulator_task(
-        actor.organisation.kind,
-        &actor.role_list(),
-        domain::authz::RegulatorTask::Feedback,
-    )
-    .is_ok();
-    let received = if reads {
-        match app.read_feedback(actor, 1, &page.ctx.meta).await {
-            Ok((items, _)) => items
-                .into_iter()
-                .map(|f| FeedbackRow {
-                    at: when(f.created_at),
-                    body: f.body,
-                })
-                .collect(),
-            Err(e) => return page.error(e),
-        }
-    } else {
-        Vec::new()
-    };
+    let reads = actor.may_read_feedback();
     let view = FeedbackPage {
         layout: page.layout(if fields.is_empty() {
             "Feedback"
@@ -81,7 +130,7 @@ async fn feedback_page(
         }),
         text,
         sent,
-        received,
+        reads,
         errors: summary(&fields),
         fields,
     };

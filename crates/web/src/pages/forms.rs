@@ -116,22 +116,21 @@ impl DateParts {
     }
 }
 
-/// An expiry date means "usable until the end of that day": the moment it
-/// ends is midnight (UTC) at the start of the next day.
+/// An expiry date means "usable until the end of that day" in the UK: the
+/// moment it ends is UK midnight at the start of the next day.
 pub fn end_of_day(date: time::Date) -> time::OffsetDateTime {
-    date.next_day().unwrap_or(date).midnight().assume_utc()
+    domain::uk_time::uk_midnight(date.next_day().unwrap_or(date))
 }
 
-/// The last day an expiry time leaves usable: the day it falls in, or the day
-/// before when it is exactly midnight.
+/// The last UK day an expiry time leaves usable: the day it falls in, or the
+/// day before when it is exactly UK midnight.
 pub fn last_day(expires_at: time::OffsetDateTime) -> time::Date {
-    (expires_at - time::Duration::microseconds(1)).date()
+    domain::uk_time::uk_date(expires_at - time::Duration::microseconds(1))
 }
 
 /// "31 December 2026".
 pub fn long_date(date: time::Date) -> String {
-    let format = time::macros::format_description!("[day padding:none] [month repr:long] [year]");
-    date.format(&format).unwrap_or_default()
+    domain::uk_time::date(date)
 }
 
 #[cfg(test)]
@@ -181,5 +180,46 @@ mod tests {
             date!(2026 - 09 - 03)
         );
         assert_eq!(long_date(date!(2026 - 09 - 03)), "3 September 2026");
+    }
+
+    /// Issue 15, item 6: a time reaches a person only through
+    /// `domain::uk_time`. No page, template or email formats one itself — no
+    /// format description, no hour field, no "UTC" said to a reader.
+    #[test]
+    fn no_page_template_or_email_formats_a_time_by_itself() {
+        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    files(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut all = Vec::new();
+        for dir in ["src/pages", "templates", "../app/src"] {
+            files(&root.join(dir), &mut all);
+        }
+        assert!(all.len() > 50, "{} files", all.len());
+        let own = std::path::Path::new(file!()).file_name().unwrap();
+        let mut found = Vec::new();
+        for path in all.iter().filter(|p| p.file_name() != Some(own)) {
+            let text = std::fs::read_to_string(path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                if ["format_description!", "[hour", "(UTC)", " UTC\"", "%H:%M"]
+                    .iter()
+                    .any(|bad| line.contains(bad))
+                {
+                    found.push(format!("{}:{}: {line}", path.display(), n + 1));
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "times formatted outside domain::uk_time:\n{}",
+            found.join("\n")
+        );
     }
 }

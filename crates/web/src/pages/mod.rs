@@ -11,7 +11,9 @@ mod feedback;
 mod forms;
 mod home;
 mod organisations;
+pub(crate) mod pagination;
 mod returns;
+mod service;
 mod sessions;
 mod sign_in;
 mod submissions;
@@ -44,7 +46,8 @@ pub fn router(dev_mail: bool) -> Router<WebState> {
         .merge(documents::routes())
         .merge(feedback::routes())
         .merge(sessions::routes())
-        .merge(activity::routes());
+        .merge(activity::routes())
+        .merge(service::routes());
     if dev_mail {
         r = r.merge(dev_mail::routes());
     }

@@ -8,10 +8,7 @@ use time::OffsetDateTime;
 use crate::files::UploadFailure;
 
 pub(super) fn when(t: OffsetDateTime) -> String {
-    t.format(time::macros::format_description!(
-        "[day] [month repr:long] [year], [hour]:[minute] UTC"
-    ))
-    .unwrap_or_default()
+    domain::uk_time::moment(t)
 }
 
 pub(super) fn upload_problem(f: &UploadFailure) -> (StatusCode, String) {

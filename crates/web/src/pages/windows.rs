@@ -223,13 +223,13 @@ async fn new_page(
             date_field(
                 "opens_at",
                 "Opens on",
-                "The window opens at the start of this day (UTC). For example, 1 10 2026",
+                "The window opens at the start of this day (UK time). For example, 1 10 2026",
                 [&input.opens_day, &input.opens_month, &input.opens_year],
             ),
             date_field(
                 "closes_at",
                 "Closes on",
-                "The window closes at the end of this day (UTC). For example, 31 10 2026",
+                "The window closes at the end of this day (UK time). For example, 31 10 2026",
                 [&input.closes_day, &input.closes_month, &input.closes_year],
             ),
         ],
@@ -312,15 +312,8 @@ async fn new_form(page: Page) -> Response {
     .await
 }
 
-/// A date typed in the GOV.UK date input, at a time of day (UTC).
-fn date(
-    day: &str,
-    month: &str,
-    year: &str,
-    hour: u8,
-    minute: u8,
-    second: u8,
-) -> Option<OffsetDateTime> {
+/// A date typed in the GOV.UK date input.
+fn date(day: &str, month: &str, year: &str) -> Option<time::Date> {
     let d: u8 = day.trim().parse().ok()?;
     let m: u8 = month.trim().parse().ok()?;
     let y: i32 = year
@@ -329,9 +322,7 @@ fn date(
         .ok()
         .filter(|y| (2000..=2100).contains(y))?;
     let month = time::Month::try_from(m).ok()?;
-    let date = time::Date::from_calendar_date(y, month, d).ok()?;
-    let t = time::Time::from_hms(hour, minute, second).ok()?;
-    Some(date.with_time(t).assume_utc())
+    time::Date::from_calendar_date(y, month, d).ok()
 }
 
 impl WindowForm {
@@ -359,6 +350,7 @@ impl WindowForm {
     /// A window's form as it stands, to change it.
     fn of(w: &app::records::WindowRecord) -> Self {
         let day = |t: OffsetDateTime| {
+            let t = domain::uk_time::uk_date(t);
             (
                 t.day().to_string(),
                 u8::from(t.month()).to_string(),
@@ -382,29 +374,18 @@ impl WindowForm {
     }
 
     /// What the use case takes: a window opens at the start of its first day
-    /// and closes at the end of its last (UTC); and what the form itself says
+    /// and closes at the end of its last (UK time); and what the form itself says
     /// of a date typed that is not one. The use case still sees the rest, so
     /// that every error is reported in one pass (an unreadable date goes to it
     /// as missing, and the form's words replace its "Enter when…").
     fn input(&self) -> (WindowInput, FieldErrors) {
         let mut own = FieldErrors::new();
         let typed = |parts: [&str; 3]| parts.iter().any(|p| !p.trim().is_empty());
-        let opens = date(
-            &self.opens_day,
-            &self.opens_month,
-            &self.opens_year,
-            0,
-            0,
-            0,
-        );
-        let closes = date(
-            &self.closes_day,
-            &self.closes_month,
-            &self.closes_year,
-            23,
-            59,
-            59,
-        );
+        let opens = date(&self.opens_day, &self.opens_month, &self.opens_year)
+            .map(domain::uk_time::uk_midnight);
+        let closes = date(&self.closes_day, &self.closes_month, &self.closes_year).map(|d| {
+            domain::uk_time::uk_midnight(d.next_day().unwrap_or(d)) - time::Duration::seconds(1)
+        });
         if opens.is_none() && typed([&self.opens_day, &self.opens_month, &self.opens_year]) {
             own.insert("opens_at", "Enter a real date, like 1 10 2026".into());
         }

@@ -1,6 +1,8 @@
 //! Copying permissions to another user (seed 000 D1–D3): the user whose roles
 //! are copied, the colleagues (searched) they can go to, and the confirmation.
-//! Every role is copied, or none (with the reason).
+//! Every role the actor may give is copied; the page lists the ones that were
+//! not, with the reason the use case gives (`App::copy_permissions`). When
+//! none may be given, nothing is copied and the copy page says why.
 
 use app::AppError;
 use askama::Template;
@@ -35,14 +37,13 @@ struct CopyPage {
     problem: Errors,
 }
 
+/// A copy refused, to show on the copy page: its status, and each reason
+/// (in the error summary's words).
+type Problem = Option<(StatusCode, Errors)>;
+
 /// Seed 000 D1–D2: the user whose permissions are copied, and the colleagues
 /// (searched) they can be copied to.
-async fn copy_page(
-    page: &Page,
-    id: UserId,
-    q: String,
-    problem: Option<(StatusCode, String)>,
-) -> Response {
+async fn copy_page(page: &Page, id: UserId, q: String, problem: Problem) -> Response {
     let (user, _, _) = match load_for_edit(page, id).await {
         Ok(x) => x,
         Err(e) => return page.error(e),
@@ -88,9 +89,7 @@ async fn copy_page(
             String::new()
         },
         q,
-        problem: problem
-            .map(|(_, why)| vec![(why, "#users".to_owned())])
-            .unwrap_or_default(),
+        problem: problem.map(|(_, why)| why).unwrap_or_default(),
     };
     page.render(status, &view)
 }
@@ -104,6 +103,11 @@ pub(super) async fn copy_form(
     copy_page(&page, id, q, None).await
 }
 
+struct Skipped {
+    name: String,
+    why: &'static str,
+}
+
 #[derive(Template)]
 #[template(path = "pages/users/copied.html")]
 struct CopiedPage {
@@ -112,11 +116,16 @@ struct CopiedPage {
     name: String,
     target_id: String,
     target_name: String,
+    copied: Vec<String>,
+    skipped: Vec<Skipped>,
+    already: Vec<String>,
     roles: Vec<String>,
 }
 
-/// Seed 000 D2–D3: "Copy to" copies every role, or none (with the reason);
-/// the answer is the confirmation, with "Back" to View user.
+/// Seed 000 D2–D3: "Copy to" copies every role the actor may give; the
+/// answer is the confirmation, listing what was copied and what was not and
+/// why, with "Back" to View user. When nothing may be copied, the copy page
+/// again, saying so.
 pub(super) async fn copy_submit(
     IdForm { id, page, data }: IdForm<UserId, Vec<(String, String)>>,
 ) -> Response {
@@ -133,26 +142,55 @@ pub(super) async fn copy_submit(
         Err(e) => return page.error(e),
     };
     let app = &page.state.app;
-    let problem = match app.copy_roles(actor, from, to, &page.ctx.meta).await {
-        Ok(target) => {
-            let source = match app.view_user(actor, from, &page.ctx.meta).await {
-                Ok(u) => u,
-                Err(e) => return page.error(e),
+    let problem = match app.copy_permissions(actor, from, to, &page.ctx.meta).await {
+        Ok(copy) if copy.refused() => {
+            let mut errors: Errors = copy
+                .skipped
+                .iter()
+                .map(|s| (format!("{}: {}", s.role.name(), s.why), "#roles".to_owned()))
+                .collect();
+            errors.dedup();
+            (StatusCode::FORBIDDEN, errors)
+        }
+        Ok(copy) => {
+            let target_name = copy.target.user.display_name();
+            let title = if copy.copied.is_empty() {
+                format!("Nothing to copy: {target_name} already has these roles")
+            } else if copy.skipped.is_empty() {
+                "The permissions have been copied".to_owned()
+            } else {
+                "Some permissions have been copied".to_owned()
+            };
+            let names = |grants: &[app::records::RoleGrant]| -> Vec<String> {
+                grants.iter().map(|r| r.name()).collect()
             };
             return page.render(
                 StatusCode::OK,
                 &CopiedPage {
-                    layout: page.layout("The permissions have been copied"),
-                    id: source.user.id.to_string(),
-                    name: source.user.display_name(),
-                    target_id: target.user.id.to_string(),
-                    target_name: target.user.display_name(),
-                    roles: target.roles.iter().map(|r| r.name()).collect(),
+                    layout: page.layout(title),
+                    id: copy.source.id.to_string(),
+                    name: copy.source.display_name(),
+                    target_id: copy.target.user.id.to_string(),
+                    target_name,
+                    copied: names(&copy.copied),
+                    skipped: copy
+                        .skipped
+                        .iter()
+                        .map(|s| Skipped {
+                            name: s.role.name(),
+                            why: s.why,
+                        })
+                        .collect(),
+                    already: names(&copy.already),
+                    roles: names(&copy.target.roles),
                 },
             );
         }
-        Err(AppError::Forbidden(why)) => (StatusCode::FORBIDDEN, why),
-        Err(AppError::Conflict(why)) => (StatusCode::CONFLICT, why),
+        // Someone who manages no users has no copy page to go back to.
+        Err(AppError::Forbidden(why)) if actor.may_manage_users() => {
+            (StatusCode::FORBIDDEN, vec![(why, "#users".to_owned())])
+        }
+        Err(AppError::Conflict(why)) => (StatusCode::CONFLICT, vec![(why, "#users".to_owned())]),
         Err(AppError::Invalid(fields)) => {
             app.record_refusal(
                 &page.ctx.meta,
@@ -162,7 +200,7 @@ pub(super) async fn copy_submit(
             )
             .await;
             let why = fields.into_values().collect::<Vec<_>>().join(". ");
-            (StatusCode::BAD_REQUEST, why)
+            (StatusCode::BAD_REQUEST, vec![(why, "#users".to_owned())])
         }
         Err(e) => return page.error(e),
     };

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::UserId;
 
-use super::staged::Staged;
+use super::staged::{Staged, staged_href};
 use super::{PersonInput, when};
 use crate::layout::Layout;
 use crate::page::Page;
@@ -28,7 +28,8 @@ struct RoleLine {
     description: String,
     /// "", "add" or "remove".
     pending: &'static str,
-    /// The edit page address that undoes or stages this line ("" = no control).
+    /// The edit page address that undoes or stages this line ("" = no
+    /// control): Edit user with this one change toggled, the others kept.
     toggle: String,
 }
 
@@ -45,6 +46,8 @@ struct EditPage {
     expiry: String,
     locked: bool,
     unlocked: bool,
+    /// Their invitation was just sent again (issue 15).
+    resent: bool,
     lines: Vec<RoleLine>,
     final_roles: Vec<String>,
     access_enabled: bool,
@@ -78,6 +81,7 @@ pub(super) async fn load_for_edit(
 struct Done {
     saved: bool,
     unlocked: bool,
+    resent: bool,
 }
 
 fn edit_view(
@@ -90,6 +94,7 @@ fn edit_view(
     problem: String,
 ) -> EditPage {
     let grantable = |id: &str| may.roles && offers.iter().any(|o| o.role.id() == id && o.grantable);
+    let edit_href = |query: String| staged_href(&format!("/users/{}", user.user.id), &query);
     let mut lines: Vec<RoleLine> = user
         .roles
         .iter()
@@ -98,7 +103,7 @@ fn edit_view(
             let removing = staged.remove.contains(&id);
             RoleLine {
                 toggle: if grantable(&id) {
-                    staged.toggled("remove", &id)
+                    edit_href(staged.toggled("remove", &id))
                 } else {
                     String::new()
                 },
@@ -119,7 +124,7 @@ fn edit_view(
                 name: o.name.clone(),
                 description: o.description.clone(),
                 pending: "add",
-                toggle: staged.toggled("add", a),
+                toggle: edit_href(staged.toggled("add", a)),
             });
         }
     }
@@ -147,6 +152,7 @@ fn edit_view(
             .unwrap_or_default(),
         locked: user.user.account_state().is_locked(now),
         unlocked: done.unlocked,
+        resent: done.resent,
         lines,
         final_roles,
         access_enabled: user.user.access_enabled,
@@ -154,7 +160,10 @@ fn edit_view(
         staged: !staged.is_empty(),
         saved: done.saved,
         details_href: format!("/users/{}/details", user.user.id),
-        add_role_href: format!("/users/{}/roles/add?{}", user.user.id, staged.query()),
+        add_role_href: staged_href(
+            &format!("/users/{}/roles/add", user.user.id),
+            &staged.query(),
+        ),
         expiry_href: format!("/users/{}/expiry", user.user.id),
         copy_href: format!("/users/{}/copy", user.user.id),
         sessions: Default::default(),
@@ -181,6 +190,7 @@ pub(super) async fn edit(
     let done = Done {
         saved: first(&q, "saved").is_some(),
         unlocked: first(&q, "unlocked").is_some(),
+        resent: first(&q, "resent").is_some(),
     };
     let may_access = may.access;
     let mut view = edit_view(&page, &user, &offers, may, &staged, done, String::new());
@@ -259,19 +269,39 @@ pub(super) async fn edit_submit(
     }
 }
 
+/// A role the lookup offers (seed 001 "Lookup records").
+struct Choice {
+    id: String,
+    name: String,
+    description: String,
+    /// Selected already (ticked before a search, or staged before).
+    checked: bool,
+}
+
 #[derive(Template)]
 #[template(path = "pages/users/lookup.html")]
 struct LookupPage {
     layout: Layout,
     id: String,
     q: String,
-    choices: Vec<(String, String, String)>,
+    /// The roles matching the search, ticked when selected.
+    choices: Vec<Choice>,
+    /// Every selected role: (id, name), each with its × to take it out.
     selected: Vec<(String, String)>,
-    add: Vec<String>,
+    /// Selected roles the search hides, carried as hidden fields: (id, name).
+    carried: Vec<(String, String)>,
     remove: Vec<String>,
+    /// What was staged when the lookup opened: where Cancel goes back to.
+    was: Vec<String>,
     back: String,
 }
 
+/// The role lookup (seed 001): a search, the roles to tick, the "Selected
+/// records" with a × for each, Add and Cancel. Without JavaScript it is its
+/// own page, and everything in it is one GET form to this address, so a
+/// search (or a ×) keeps what is ticked: the ticks come back as selected.
+/// Add (`done`) goes back to Edit user with them staged; Cancel to Edit user
+/// as it was when the lookup opened (`was`). Nothing is changed here.
 pub(super) async fn lookup(
     page: Page,
     PathId(id): PathId<UserId>,
@@ -288,37 +318,71 @@ pub(super) async fn lookup(
             .await;
     }
     let staged = Staged::from(&q);
-    let search = first(&q, "q").unwrap_or_default().to_lowercase();
+    let all = |key: &str| -> Vec<String> {
+        q.iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let dropped = all("drop");
+    // The lookup's own form says what was staged when it opened; opened
+    // from Edit user, that is what is staged now.
+    let was = if first(&q, "lookup").is_some() {
+        all("was")
+    } else {
+        staged.add.clone()
+    };
     let held = |id: &str| {
         user.roles.iter().any(|r| r.role.id() == id) && !staged.remove.iter().any(|r| r == id)
     };
-    let choices = offers
-        .iter()
-        .filter(|o| o.grantable && !held(&o.role.id()) && !staged.add.contains(&o.role.id()))
-        .filter(|o| search.is_empty() || o.name.to_lowercase().contains(&search))
-        .map(|o| (o.role.id(), o.name.clone(), o.description.clone()))
-        .collect();
-    let selected = staged
+    let selected: Vec<&RoleOffer> = staged
         .add
         .iter()
-        .filter_map(|a| offers.iter().find(|o| &o.role.id() == a))
-        .map(|o| {
-            let without = staged.toggled("add", &o.role.id());
-            (
-                o.name.clone(),
-                format!("/users/{}/roles/add?{without}", user.user.id),
-            )
+        .filter(|a| !dropped.contains(a) && !held(a))
+        .filter_map(|a| offers.iter().find(|o| o.grantable && &o.role.id() == a))
+        .collect();
+    let now = Staged {
+        add: selected.iter().map(|o| o.role.id()).collect(),
+        remove: staged.remove.clone(),
+    };
+    let edit_path = format!("/users/{}", user.user.id);
+    if first(&q, "done").is_some() {
+        return Redirect::to(&staged_href(&edit_path, &now.query())).into_response();
+    }
+    let search = first(&q, "q").unwrap_or_default();
+    let wanted = search.trim().to_lowercase();
+    let matches = |o: &RoleOffer| wanted.is_empty() || o.name.to_lowercase().contains(&wanted);
+    let choices = offers
+        .iter()
+        .filter(|o| o.grantable && !held(&o.role.id()) && matches(o))
+        .map(|o| Choice {
+            id: o.role.id(),
+            name: o.name.clone(),
+            description: o.description.clone(),
+            checked: now.add.contains(&o.role.id()),
         })
         .collect();
+    let before = Staged {
+        add: was.clone(),
+        remove: staged.remove.clone(),
+    };
     let view = LookupPage {
         layout: page.layout("Add role"),
         id: user.user.id.to_string(),
-        q: first(&q, "q").unwrap_or_default(),
+        q: search,
         choices,
-        selected,
-        add: staged.add.clone(),
+        carried: selected
+            .iter()
+            .filter(|o| !matches(o))
+            .map(|o| (o.role.id(), o.name.clone()))
+            .collect(),
+        selected: selected
+            .iter()
+            .map(|o| (o.role.id(), o.name.clone()))
+            .collect(),
         remove: staged.remove.clone(),
-        back: format!("/users/{}?{}", user.user.id, staged.query()),
+        was,
+        back: staged_href(&edit_path, &before.query()),
     };
     page.render(StatusCode::OK, &view)
 }

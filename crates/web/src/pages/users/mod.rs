@@ -16,7 +16,7 @@ mod copy;
 mod edit;
 mod staged;
 
-use app::records::UserFilter;
+use app::records::{UserFilter, UserSort, UserSortKey};
 use app::users::RoleOffer;
 use askama::Template;
 use axum::Router;
@@ -27,6 +27,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::forms::{encode, first, pairs};
+use super::pagination::{self, Pagination};
 use crate::layout::Layout;
 use crate::page::Page;
 use crate::state::WebState;
@@ -63,27 +64,133 @@ struct Row {
     status: &'static str,
 }
 
+/// A column heading of the list: its text and, for a sortable column, its
+/// `aria-sort` and the link that sorts by it.
+struct Heading {
+    text: &'static str,
+    /// "ascending", "descending" or "none"; "" for a column that is not sortable.
+    aria_sort: &'static str,
+    href: String,
+}
+
+/// The columns User management sorts by, as `?sort=` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Name,
+    LastSignedIn,
+    Status,
+}
+
+impl Column {
+    const ALL: [Column; 3] = [Column::Name, Column::LastSignedIn, Column::Status];
+
+    fn param(self) -> &'static str {
+        match self {
+            Column::Name => "name",
+            Column::LastSignedIn => "last-signed-in",
+            Column::Status => "status",
+        }
+    }
+}
+
+/// How the list is sorted, read from `?sort=&order=`. Only the exact names
+/// are understood; anything else is the default (by name, ascending), and
+/// the text itself goes no further than this comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ListSort {
+    column: Column,
+    descending: bool,
+}
+
+impl ListSort {
+    const DEFAULT: ListSort = ListSort {
+        column: Column::Name,
+        descending: false,
+    };
+
+    fn read(q: &[(String, String)]) -> Self {
+        let sort = first(q, "sort").unwrap_or_default();
+        let Some(column) = Column::ALL.into_iter().find(|c| c.param() == sort) else {
+            return Self::DEFAULT;
+        };
+        Self {
+            column,
+            descending: first(q, "order").as_deref() == Some("descending"),
+        }
+    }
+
+    /// The store's order; a status is worked out at `now`, the moment the
+    /// page's statuses are shown for.
+    fn store(self, now: time::OffsetDateTime) -> UserSort {
+        UserSort {
+            key: match self.column {
+                Column::Name => UserSortKey::Name,
+                Column::LastSignedIn => UserSortKey::LastSignedIn,
+                Column::Status => UserSortKey::Status(now),
+            },
+            descending: self.descending,
+        }
+    }
+
+    /// `sort` and `order`, as a sort link says them.
+    fn explicit(self) -> [(&'static str, &'static str); 2] {
+        [
+            ("sort", self.column.param()),
+            (
+                "order",
+                if self.descending {
+                    "descending"
+                } else {
+                    "ascending"
+                },
+            ),
+        ]
+    }
+
+    /// `sort` and `order` for the other links (pages, search, download):
+    /// none for the default order.
+    fn params(self) -> [(&'static str, &'static str); 2] {
+        if self == Self::DEFAULT {
+            [("", ""), ("", "")]
+        } else {
+            self.explicit()
+        }
+    }
+}
+
+/// The list's address with these choices ("" values left out).
+fn list_link(path: &str, pairs: &[(&str, &str)]) -> String {
+    let kept: Vec<(&str, &str)> = pairs
+        .iter()
+        .copied()
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        .collect();
+    if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", encode(&kept))
+    }
+}
+
 #[derive(Template)]
 #[template(path = "pages/users/list.html")]
 struct ListPage {
     layout: Layout,
     rows: Vec<Row>,
+    headings: Vec<Heading>,
     q: String,
     role: String,
     roles: Vec<(String, String)>,
+    /// The sort, for the search form to keep: ("sort", …), ("order", …).
+    sort: Vec<(&'static str, &'static str)>,
     requested: String,
     csv: String,
-    previous: String,
-    next: String,
+    pages: Pagination,
     showing: String,
 }
 
 fn when(t: Option<time::OffsetDateTime>) -> String {
-    let format = time::macros::format_description!(
-        "[day] [month repr:short] [year] [hour]:[minute]:[second]"
-    );
-    t.and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| "Never".to_owned())
+    domain::uk_time::moment_or(t, "Never")
 }
 
 async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
@@ -93,13 +200,16 @@ async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
     let q = pairs(raw);
     let search = first(&q, "q").unwrap_or_default();
     let role = first(&q, "role").unwrap_or_default();
+    let sort = ListSort::read(&q);
     let number = first(&q, "page")
         .and_then(|p| p.parse::<i64>().ok())
         .unwrap_or(1)
-        .max(1);
+        .clamp(1, 1_000_000);
+    let now = page.state.app.clock.now();
     let filter = UserFilter {
         q: Some(search.clone()),
         role: Some(role.clone()),
+        sort: sort.store(now),
         offset: 0,
         limit: 0,
     };
@@ -112,22 +222,67 @@ async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
         Ok(u) => u,
         Err(e) => return page.error(e),
     };
+    let [by, order] = sort.params();
+    let link = |n: i64| {
+        let n = n.to_string();
+        list_link(
+            "/users",
+            &[
+                ("q", &search),
+                ("role", &role),
+                by,
+                order,
+                ("page", if n == "1" { "" } else { &n }),
+            ],
+        )
+    };
+    let last = pagination::last_page(users.total, users.per_page);
+    if number > last {
+        return Redirect::to(&link(last)).into_response();
+    }
     let offers = match page.state.app.role_catalogue(actor).await {
         Ok(o) => o,
         Err(e) => return page.error(e),
     };
-    let now = page.state.app.clock.now();
-    let link = |n: i64| {
-        format!(
-            "/users?{}",
-            encode(&[("q", &search), ("role", &role), ("page", &n.to_string())])
-        )
-    };
-    let last_page = (users.total + users.per_page - 1) / users.per_page;
-    let from = (users.page - 1) * users.per_page + 1;
-    let to = (from + users.items.len() as i64 - 1).max(0);
+    let headings = [
+        ("User", Some(Column::Name)),
+        ("Roles", None),
+        ("Last logged in", Some(Column::LastSignedIn)),
+        ("Status", Some(Column::Status)),
+    ]
+    .into_iter()
+    .map(|(text, column)| match column {
+        None => Heading {
+            text,
+            aria_sort: "",
+            href: String::new(),
+        },
+        Some(column) => {
+            let current = column == sort.column;
+            // The sorted column turns round; another starts ascending.
+            let next = ListSort {
+                column,
+                descending: current && !sort.descending,
+            };
+            let [by, order] = next.explicit();
+            Heading {
+                text,
+                aria_sort: match (current, sort.descending) {
+                    (false, _) => "none",
+                    (true, false) => "ascending",
+                    (true, true) => "descending",
+                },
+                href: list_link("/users", &[("q", &search), ("role", &role), by, order]),
+            }
+        }
+    })
+    .collect();
     let view = ListPage {
-        layout: page.layout("User management"),
+        layout: page.layout(if last > 1 {
+            format!("User management (page {} of {last})", users.page)
+        } else {
+            "User management".to_owned()
+        }),
         rows: users
             .items
             .iter()
@@ -140,33 +295,35 @@ async fn list(page: Page, RawQuery(raw): RawQuery) -> Response {
                 status: u.user.account_state().status(now).label(),
             })
             .collect(),
+        headings,
         q: search.clone(),
         role: role.clone(),
         roles: offers
             .iter()
             .map(|o| (o.role.id(), o.name.clone()))
             .collect(),
+        sort: [by, order]
+            .into_iter()
+            .filter(|(k, _)| !k.is_empty())
+            .collect(),
         requested: first(&q, "requested").unwrap_or_default(),
-        csv: format!("/users.csv?{}", encode(&[("q", &search), ("role", &role)])),
-        previous: if users.page > 1 {
-            link(users.page - 1)
-        } else {
-            String::new()
-        },
-        next: if users.page < last_page {
-            link(users.page + 1)
-        } else {
-            String::new()
-        },
-        showing: if users.total == 0 {
-            String::new()
-        } else {
-            format!(
-                "Showing {from} to {to} of {} {}",
-                users.total,
-                super::noun(users.total, "user", "users")
+        csv: format!(
+            "/users.csv?{}",
+            encode(
+                &[("q", search.as_str()), ("role", role.as_str()), by, order]
+                    .into_iter()
+                    .filter(|(k, _)| !k.is_empty())
+                    .collect::<Vec<_>>()
             )
-        },
+        ),
+        pages: Pagination::new(users.page, last, link),
+        showing: pagination::showing(
+            users.page,
+            users.per_page,
+            users.items.len(),
+            users.total,
+            ("user", "users"),
+        ),
     };
     page.render(StatusCode::OK, &view)
 }
@@ -217,7 +374,8 @@ pub(crate) fn csv_cell(value: &str) -> String {
     format!("\"{}\"", safe.replace('"', "\"\""))
 }
 
-/// The whole filtered list as CSV (every page), audited as an export.
+/// The whole filtered list as CSV (every page, in the list's order), audited
+/// as an export.
 async fn export(page: Page, RawQuery(raw): RawQuery) -> Response {
     let Some(actor) = page.principal() else {
         return Redirect::to("/sign-in").into_response();
@@ -226,11 +384,13 @@ async fn export(page: Page, RawQuery(raw): RawQuery) -> Response {
     let app = &page.state.app;
     let mut out = String::from("Title,First name,Last name,Email,Roles,Last logged in,Status\r\n");
     let now = app.clock.now();
+    let sort = ListSort::read(&q).store(now);
     let mut number = 1;
     loop {
         let filter = UserFilter {
             q: first(&q, "q"),
             role: first(&q, "role"),
+            sort,
             offset: 0,
             limit: app::users::MAX_PER_PAGE,
         };

@@ -6,6 +6,15 @@
 
 use crate::pages::forms::encode;
 
+/// `path` with `query` (none when empty): the address of a page with what is staged.
+pub(super) fn staged_href(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
 /// Changes staged on the edit page, carried in its address.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Staged {
@@ -57,8 +66,23 @@ impl Staged {
 
 #[cfg(test)]
 mod tests {
-    use super::Staged;
+    use super::{Staged, staged_href};
     use crate::pages::forms::pairs;
+
+    /// Undoing the only staged change leads to the page with nothing staged
+    /// (issue 15, item 1: the last Undo was missing, its query being empty).
+    #[test]
+    fn the_address_with_nothing_staged_is_the_bare_page() {
+        let one = read("add=portal-admin".into());
+        assert_eq!(
+            staged_href("/users/x", &one.toggled("add", "portal-admin")),
+            "/users/x"
+        );
+        assert_eq!(
+            staged_href("/users/x", &one.query()),
+            "/users/x?add=portal-admin"
+        );
+    }
 
     /// The staged state the page reads back from an address it made.
     fn read(query: String) -> Staged {
