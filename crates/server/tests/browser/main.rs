@@ -1406,6 +1406,18 @@ async fn data_return_keeping(backend: Backend, javascript: bool, files: Files) {
     check("the window, just opened").await;
     sign_out(c).await;
     check("signed out").await;
+    // 3b. Its HESES contributors are told it has opened, once; the Prevent-only
+    //     contributor is not (issue 15, item 9).
+    app.portal.app.announce_opened_windows().await.unwrap();
+    app.deliver_mail().await;
+    let opened = |to: &str| {
+        app.mailer
+            .sent_to(to)
+            .into_iter()
+            .filter(|m| m.subject == "HESES 2026-27 is open for your return")
+            .count()
+    };
+    assert_eq!((opened(&hana), opened(&harry), opened(&priya)), (1, 1, 0));
 
     // 4. A HESES contributor of provider A finds the window and uploads a CSV.
     let csv = b"ukprn,students\n10000801,1234\n";
@@ -1441,6 +1453,20 @@ async fn data_return_keeping(backend: Backend, javascript: bool, files: Files) {
     assert!(page_has(c, "Our first HESES return.").await);
     check("the window, submitted").await;
     sign_out(c).await;
+    // 5b. The regulator's HESES officer is told, once; its administrator, who
+    //     does not review returns, is not (issue 15, item 9).
+    app.deliver_mail().await;
+    let submitted = |to: &str| {
+        app.mailer
+            .sent_to(to)
+            .into_iter()
+            .filter(|m| {
+                m.subject
+                    .contains("has submitted its return to HESES 2026-27")
+            })
+            .count()
+    };
+    assert_eq!((submitted(&oscar), submitted(&rita)), (1, 0));
 
     // 6. The second HESES contributor of A sees the submission, Submitted.
     enter(harry.clone()).await;

@@ -53,6 +53,8 @@ async fn uk_time(backend: Backend, javascript: bool) {
         .unwrap();
     assert!(table.contains("1 September 2026 at 10am"), "{table}");
     assert!(table.contains("14 January 2027 at 2:15pm"), "{table}");
+    // Someone without roles reads "No roles yet", not "None" (item 10).
+    assert!(table.contains("No roles yet"), "{table}");
     let main = c
         .find(Locator::Css("main"))
         .await
