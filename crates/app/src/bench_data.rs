@@ -418,6 +418,10 @@ impl App {
                 closed_at: None,
                 created_by: None,
                 created_at: now - Duration::days(20),
+                column_rules: Vec::new(),
+                sign_off_required: false,
+                reminder_days: Vec::new(),
+                late_submissions: false,
             };
             tx.insert_window(&window).await?;
             let mut submitted = vec![false; scale.providers];
@@ -563,9 +567,13 @@ impl App {
         tx.attach_file(submission.id, file.id).await?;
         tx.submit(
             submission.id,
-            "Our return for this year.",
-            by,
-            now - Duration::days(1),
+            &store::Submit {
+                note: "Our return for this year.",
+                explanation: None,
+                late_reason: None,
+                by,
+                at: now - Duration::days(1),
+            },
         )
         .await?;
         Ok(())

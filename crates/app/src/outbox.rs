@@ -147,6 +147,9 @@ pub async fn run_worker(
         if let Err(e) = app.announce_opened_windows().await {
             tracing::error!(error = ?e, "could not announce an opened collection window");
         }
+        if let Err(e) = app.remind_providers().await {
+            tracing::error!(error = ?e, "could not send collection window reminders");
+        }
         let requests_waiting = match app.process_next_user_request().await {
             Ok(more) => more,
             Err(e) => {

@@ -54,6 +54,50 @@ impl WindowState {
     }
 }
 
+/// Whether a window takes returns at `now` (uploads and submissions alike):
+/// while open; after `closes_at` only late, with a reason, if the window
+/// allows late submissions, and then only until an administrator closes it
+/// (`closed_at`). The one rule behind uploading and submitting (issue 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    /// Not open yet.
+    Upcoming,
+    /// Open: returns are on time.
+    Open,
+    /// Past closing on a window that allows late returns: each needs a
+    /// reason and is marked late.
+    Late,
+    /// Closed: nothing more is taken.
+    Closed,
+}
+
+impl Acceptance {
+    pub fn of(
+        opens_at: OffsetDateTime,
+        closes_at: OffsetDateTime,
+        closed_at: Option<OffsetDateTime>,
+        late_submissions: bool,
+        now: OffsetDateTime,
+    ) -> Self {
+        if closed_at.is_some_and(|c| c <= now) {
+            Self::Closed
+        } else if now < opens_at {
+            Self::Upcoming
+        } else if now < closes_at {
+            Self::Open
+        } else if late_submissions {
+            Self::Late
+        } else {
+            Self::Closed
+        }
+    }
+
+    /// Whether a return may be uploaded or submitted now.
+    pub fn takes_returns(self) -> bool {
+        matches!(self, Self::Open | Self::Late)
+    }
+}
+
 /// A submission version's status (PRODUCT §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -219,10 +263,20 @@ pub enum Work {
     Publish,
     /// Read the documents a communication area shares with one's provider.
     ReadDocuments,
+    /// Sign a submitted return off with the accountable officer's
+    /// declaration: the provider's Portal Administrators only (issue 16).
+    SignOff,
+    /// Write in a query's thread on a submission: the provider's people who
+    /// see the return, and the area's officers (who also raise and close
+    /// queries, as part of [`Work::Review`]).
+    AnswerQuery,
 }
 
 pub const NOT_FOR_REGULATOR: &str = "Only providers make submissions";
 pub const NOT_AN_OFFICER: &str = "You need the Regulator officer role for this area";
+pub const NOT_PORTAL_ADMIN: &str = "Only a Portal Administrator of the provider signs a return off";
+pub const SIGN_OFF_IS_THE_PROVIDERS: &str =
+    "A return is signed off by the provider's Portal Administrator, not by the regulator";
 pub const NOT_REGULATOR_ADMIN: &str =
     "Only the regulator's administrators manage collection windows";
 
@@ -248,7 +302,9 @@ pub fn may(actor: &Subject, work: Work, area: &AreaSlug, sensitive: bool, org: O
                 return Err(Denial::NotFound);
             }
             match work {
-                Work::SeeReturns | Work::Submit | Work::ReadDocuments => Ok(()),
+                Work::SeeReturns | Work::Submit | Work::ReadDocuments | Work::AnswerQuery => Ok(()),
+                Work::SignOff if actor.roles.contains(&Role::PortalAdmin) => Ok(()),
+                Work::SignOff => Err(Denial::Forbidden(NOT_PORTAL_ADMIN)),
                 Work::Review | Work::ManageWindows | Work::Publish => {
                     Err(Denial::Forbidden(NOT_AN_OFFICER))
                 }
@@ -257,7 +313,11 @@ pub fn may(actor: &Subject, work: Work, area: &AreaSlug, sensitive: bool, org: O
         OrganisationKind::Regulator => {
             let officer = has(Role::RegulatorOfficer(area.clone()));
             match work {
-                Work::SeeReturns | Work::Review | Work::Publish | Work::ReadDocuments
+                Work::SeeReturns
+                | Work::Review
+                | Work::Publish
+                | Work::ReadDocuments
+                | Work::AnswerQuery
                     if officer =>
                 {
                     Ok(())
@@ -270,6 +330,7 @@ pub fn may(actor: &Subject, work: Work, area: &AreaSlug, sensitive: bool, org: O
                     authz::RegulatorTask::CollectionWindows,
                 ),
                 Work::Submit => Err(Denial::Forbidden(NOT_FOR_REGULATOR)),
+                Work::SignOff => Err(Denial::Forbidden(SIGN_OFF_IS_THE_PROVIDERS)),
                 _ => Err(Denial::Forbidden(NOT_AN_OFFICER)),
             }
         }
@@ -307,6 +368,32 @@ mod tests {
         assert_eq!(
             WindowState::of(opens, closes, early, datetime!(2026-10-11 09:00 UTC)),
             WindowState::Closed
+        );
+    }
+
+    #[test]
+    fn late_returns_are_taken_only_when_the_window_allows_them_until_it_is_closed() {
+        let opens = datetime!(2026-10-01 09:00 UTC);
+        let closes = datetime!(2026-10-31 17:00 UTC);
+        let after = datetime!(2026-11-02 09:00 UTC);
+        let at = |late, closed, now| Acceptance::of(opens, closes, closed, late, now);
+        assert_eq!(
+            at(true, None, datetime!(2026-09-30 09:00 UTC)),
+            Acceptance::Upcoming
+        );
+        assert_eq!(at(true, None, opens), Acceptance::Open);
+        assert_eq!(at(false, None, closes), Acceptance::Closed);
+        assert_eq!(at(true, None, closes), Acceptance::Late);
+        assert_eq!(at(true, None, after), Acceptance::Late);
+        assert!(Acceptance::Late.takes_returns() && Acceptance::Open.takes_returns());
+        let closed = Some(datetime!(2026-11-01 09:00 UTC));
+        assert_eq!(at(true, closed, after), Acceptance::Closed);
+        assert!(!Acceptance::Closed.takes_returns());
+        // Closed early by the regulator: no late returns either.
+        let early = Some(datetime!(2026-10-10 09:00 UTC));
+        assert_eq!(
+            at(true, early, datetime!(2026-10-11 09:00 UTC)),
+            Acceptance::Closed
         );
     }
 
@@ -369,6 +456,53 @@ mod tests {
         assert!(may(&officer, Work::Review, &heses, false, theirs).is_ok());
         assert!(may(&officer, Work::Submit, &heses, false, theirs).is_err());
         assert!(may(&officer, Work::Review, &slug("prevent"), false, theirs).is_err());
+    }
+
+    #[test]
+    fn only_the_providers_portal_administrators_sign_off_and_queries_stay_in_the_provider() {
+        let (mine, theirs, regulator) = (OrgId::random(), OrgId::random(), OrgId::random());
+        let heses = slug("heses");
+        let p = OrganisationKind::Provider;
+        let pa = [Role::PortalAdmin];
+        let dpa = [Role::DelegatedPortalAdmin];
+        let contributor = [Role::DataCollectionContributor(heses.clone())];
+        let officer_roles = [Role::RegulatorOfficer(heses.clone())];
+        let officer = subject(regulator, OrganisationKind::Regulator, &officer_roles);
+        let sign = |s: &Subject, org| may(s, Work::SignOff, &heses, false, org);
+        assert!(sign(&subject(mine, p, &pa), mine).is_ok());
+        assert_eq!(sign(&subject(mine, p, &pa), theirs), Err(Denial::NotFound));
+        assert_eq!(
+            sign(&subject(mine, p, &dpa), mine),
+            Err(Denial::Forbidden(NOT_PORTAL_ADMIN))
+        );
+        assert_eq!(
+            sign(&subject(mine, p, &contributor), mine),
+            Err(Denial::Forbidden(NOT_PORTAL_ADMIN))
+        );
+        assert_eq!(
+            sign(&officer, mine),
+            Err(Denial::Forbidden(SIGN_OFF_IS_THE_PROVIDERS))
+        );
+        let answer = |s: &Subject, org| may(s, Work::AnswerQuery, &heses, false, org);
+        assert!(answer(&subject(mine, p, &contributor), mine).is_ok());
+        assert_eq!(
+            answer(&subject(mine, p, &contributor), theirs),
+            Err(Denial::NotFound)
+        );
+        let prevent = [Role::DataCollectionContributor(slug("prevent"))];
+        assert_eq!(
+            answer(&subject(mine, p, &prevent), mine),
+            Err(Denial::NotFound)
+        );
+        assert!(answer(&officer, theirs).is_ok());
+        let other_officer = [Role::RegulatorOfficer(slug("prevent"))];
+        assert!(
+            answer(
+                &subject(regulator, OrganisationKind::Regulator, &other_officer),
+                theirs
+            )
+            .is_err()
+        );
     }
 
     #[test]

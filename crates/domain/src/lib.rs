@@ -8,6 +8,7 @@
 pub mod access_key;
 pub mod audit;
 pub mod authz;
+pub mod checks;
 pub mod collection;
 pub mod email;
 pub mod ids;
@@ -16,6 +17,7 @@ pub mod org;
 pub mod otp;
 pub mod password;
 pub mod person;
+pub mod progress;
 pub mod role;
 pub mod session;
 pub mod uk_time;

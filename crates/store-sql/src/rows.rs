@@ -10,8 +10,9 @@ use domain::collection::{FileKind, SubmissionStatus};
 use domain::ids::MessageId;
 use domain::{AreaSlug, AttemptId, EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
 use store::{
-    AttemptRecord, AuditRecord, FileRecord, OrganisationRecord, OutboxMessage, RoleGrant,
-    SessionKind, SessionRecord, StoreError, SubmissionRecord, UserRecord, WindowRecord,
+    AttemptRecord, AuditRecord, FileCheckRecord, FileRecord, OrganisationRecord, OutboxMessage,
+    QueryMessageRecord, QueryRecord, RoleGrant, SessionKind, SessionRecord, StoreError,
+    SubmissionRecord, UserRecord, WindowRecord,
 };
 use uuid::Uuid;
 
@@ -549,7 +550,7 @@ impl TryFrom<AuditRow> for AuditRecord {
 // Data returns: windows -----------------------------------------------------
 
 pub const WINDOW_COLUMNS: &str = "id, area_slug, name, opens_at, closes_at, guidance, file_types, \
-     closed_at, created_by, created_at";
+     closed_at, created_by, created_at, column_rules, sign_off_required, reminder_days, late_submissions";
 
 /// The first window that is open at `$1` and still waits for its opening
 /// notice (`Store::window_awaiting_notice`, `StoreTx::claim_window_notice`),
@@ -580,6 +581,10 @@ pub struct WindowRow {
     closed_at: Option<Ts>,
     created_by: Option<Uuid>,
     created_at: Ts,
+    column_rules: String,
+    sign_off_required: bool,
+    reminder_days: String,
+    late_submissions: bool,
 }
 
 impl TryFrom<WindowRow> for WindowRecord {
@@ -601,8 +606,37 @@ impl TryFrom<WindowRow> for WindowRecord {
             closed_at: r.closed_at.map(|t| t.0),
             created_by: r.created_by.map(UserId),
             created_at: r.created_at.0,
+            column_rules: rules_from_text(&r.column_rules)?,
+            sign_off_required: r.sign_off_required,
+            reminder_days: r
+                .reminder_days
+                .split(',')
+                .filter(|d| !d.is_empty())
+                .map(|d| d.parse().map_err(|_| corrupt("reminder days", d)))
+                .collect::<Result<_, _>>()?,
+            late_submissions: r.late_submissions,
         })
     }
+}
+
+/// Column rules as stored: JSON, as API.md gives them.
+pub fn rules_text(rules: &[domain::checks::ColumnRule]) -> String {
+    serde_json::to_string(rules).unwrap_or_else(|_| "[]".to_owned())
+}
+
+pub fn rules_from_text(text: &str) -> Result<Vec<domain::checks::ColumnRule>, StoreError> {
+    serde_json::from_str(text).map_err(|_| corrupt("column rules", text))
+}
+
+/// A window's reminder days as stored: comma-separated, largest first.
+pub fn reminder_days_text(w: &WindowRecord) -> String {
+    let mut days = w.reminder_days.clone();
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    days.dedup();
+    days.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A window's file types as stored: their names, comma-separated.
@@ -617,7 +651,8 @@ pub fn file_types(w: &WindowRecord) -> String {
 // Data returns: submissions and their files ---------------------------------
 
 pub const SUBMISSION_COLUMNS: &str = "id, window_id, organisation_id, version, status, note, created_by, \
-     created_at, submitted_by, submitted_at, status_comment, status_by, status_at";
+     created_at, submitted_by, submitted_at, status_comment, status_by, status_at, explanation, \
+     late_reason, signed_off_by, signed_off_at";
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct SubmissionRow {
@@ -634,10 +669,24 @@ pub struct SubmissionRow {
     status_comment: Option<String>,
     status_by: Option<Uuid>,
     status_at: Option<Ts>,
+    explanation: Option<String>,
+    late_reason: Option<String>,
+    signed_off_by: Option<Uuid>,
+    signed_off_at: Option<Ts>,
 }
 
 impl SubmissionRow {
-    pub fn into_record(self, files: Vec<FileRecord>) -> Result<SubmissionRecord, StoreError> {
+    /// The record, with its files and those files' checks (from `checks`,
+    /// which may hold other submissions' too).
+    pub fn into_record(
+        self,
+        files: Vec<FileRecord>,
+        checks: &HashMap<Uuid, FileCheckRecord>,
+    ) -> Result<SubmissionRecord, StoreError> {
+        let file_checks = files
+            .iter()
+            .filter_map(|f| checks.get(&f.id).cloned())
+            .collect();
         Ok(SubmissionRecord {
             id: self.id,
             window_id: self.window_id,
@@ -653,7 +702,12 @@ impl SubmissionRow {
             status_comment: self.status_comment,
             status_by: self.status_by.map(UserId),
             status_at: self.status_at.map(|t| t.0),
+            explanation: self.explanation,
+            late_reason: self.late_reason,
+            signed_off_by: self.signed_off_by.map(UserId),
+            signed_off_at: self.signed_off_at.map(|t| t.0),
             files,
+            checks: file_checks,
         })
     }
 }
@@ -699,6 +753,159 @@ pub fn by_owner(rows: Vec<FileRow>) -> Result<HashMap<Uuid, Vec<FileRecord>>, St
         out.entry(owner).or_default().push(FileRecord::try_from(r)?);
     }
     Ok(out)
+}
+
+// Data returns: checks, queries (issue 16) -----------------------------------
+
+pub const CHECK_COLUMNS: &str =
+    "c.file_id, c.rules, c.data_rows, c.errors, c.warnings, c.checked_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct CheckRow {
+    pub file_id: Uuid,
+    rules: String,
+    data_rows: i64,
+    errors: i64,
+    warnings: i64,
+    checked_at: Ts,
+}
+
+pub const CHECK_RULE_COLUMNS: &str =
+    "r.file_id, r.seq, r.severity, r.rule, r.column_name, r.hits, r.first_row";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct CheckRuleRow {
+    pub file_id: Uuid,
+    seq: i64,
+    severity: String,
+    rule: String,
+    column_name: String,
+    hits: i64,
+    first_row: Option<i64>,
+}
+
+fn severity(s: &str) -> Result<domain::checks::Severity, StoreError> {
+    domain::checks::Severity::parse(s).ok_or_else(|| corrupt("severity", s))
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Checks by file, each with its rule counts (in `seq` order).
+pub fn checks_by_file(
+    checks: Vec<CheckRow>,
+    mut rules: Vec<CheckRuleRow>,
+) -> Result<HashMap<Uuid, FileCheckRecord>, StoreError> {
+    rules.sort_by_key(|r| (r.file_id, r.seq));
+    let mut out = HashMap::new();
+    for c in checks {
+        out.insert(
+            c.file_id,
+            FileCheckRecord {
+                file_id: c.file_id,
+                rules: rules_from_text(&c.rules)?,
+                data_rows: count(c.data_rows),
+                errors: count(c.errors),
+                warnings: count(c.warnings),
+                rule_counts: Vec::new(),
+                checked_at: c.checked_at.0,
+            },
+        );
+    }
+    for r in rules {
+        if let Some(check) = out.get_mut(&r.file_id) {
+            check.rule_counts.push(domain::checks::RuleCount {
+                severity: severity(&r.severity)?,
+                rule: r.rule,
+                column: r.column_name,
+                count: count(r.hits),
+                first_row: r.first_row.map(count),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct FindingRow {
+    severity: String,
+    rule: String,
+    row_no: Option<i64>,
+    column_name: String,
+    message: String,
+}
+
+impl TryFrom<FindingRow> for domain::checks::Finding {
+    type Error = StoreError;
+    fn try_from(r: FindingRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            severity: severity(&r.severity)?,
+            rule: r.rule,
+            row: r.row_no.map(count),
+            column: r.column_name,
+            message: r.message,
+        })
+    }
+}
+
+pub const QUERY_COLUMNS: &str = "q.id, q.submission_id, q.window_id, q.organisation_id, q.subject, \
+     q.raised_by, q.raised_at, q.closed_by, q.closed_at";
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct QueryRow {
+    pub id: Uuid,
+    submission_id: Uuid,
+    window_id: Uuid,
+    organisation_id: Uuid,
+    subject: String,
+    raised_by: Uuid,
+    raised_at: Ts,
+    closed_by: Option<Uuid>,
+    closed_at: Option<Ts>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct QueryMessageRow {
+    pub query_id: Uuid,
+    id: Uuid,
+    author: Uuid,
+    body: String,
+    created_at: Ts,
+}
+
+/// Queries with their messages (given in thread order).
+pub fn queries_with_messages(
+    queries: Vec<QueryRow>,
+    messages: Vec<QueryMessageRow>,
+) -> Vec<QueryRecord> {
+    let mut by_query: HashMap<Uuid, Vec<QueryMessageRecord>> = HashMap::new();
+    for m in messages {
+        by_query
+            .entry(m.query_id)
+            .or_default()
+            .push(QueryMessageRecord {
+                id: m.id,
+                author: UserId(m.author),
+                body: m.body,
+                created_at: m.created_at.0,
+            });
+    }
+    queries
+        .into_iter()
+        .map(|q| QueryRecord {
+            messages: by_query.remove(&q.id).unwrap_or_default(),
+            id: q.id,
+            submission_id: q.submission_id,
+            window_id: q.window_id,
+            organisation_id: OrgId(q.organisation_id),
+            subject: q.subject,
+            raised_by: UserId(q.raised_by),
+            raised_at: q.raised_at.0,
+            closed_by: q.closed_by.map(UserId),
+            closed_at: q.closed_at.map(|t| t.0),
+        })
+        .collect()
 }
 
 // Data returns: documents ---------------------------------------------------

@@ -2,6 +2,8 @@
 //! transaction (the outbox worker's, `touch_session`). Every method holds its
 //! own SQL; sections follow the features in the same order as `tx_impl.rs`.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use domain::audit::ChainKey;
 use domain::ids::MessageId;
@@ -972,10 +974,13 @@ impl Store for SqlStore {
             self.files_of_submissions("s.window_id = $1", window)
                 .await?,
         )?;
+        let checks = self
+            .checks_of_submissions("s.window_id = $1", window)
+            .await?;
         rows.into_iter()
             .map(|r| {
                 let f = files.remove(&r.id).unwrap_or_default();
-                r.into_record(f)
+                r.into_record(f, &checks)
             })
             .collect()
     }
@@ -994,7 +999,70 @@ impl Store for SqlStore {
             .into_iter()
             .map(FileRecord::try_from)
             .collect::<Result<_, _>>()?;
-        row.into_record(files).map(Some)
+        let checks = self.checks_of_submissions("s.id = $1", id).await?;
+        row.into_record(files, &checks).map(Some)
+    }
+
+    async fn file_findings(&self, file: Uuid) -> StoreResult<Vec<domain::checks::Finding>> {
+        let rows = read!(self, |ex| sqlx::query_as::<_, FindingRow>(
+            "SELECT severity, rule, row_no, column_name, message FROM file_findings \
+             WHERE file_id = $1 ORDER BY seq"
+        )
+        .bind(file)
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        rows.into_iter().map(TryFrom::try_from).collect()
+    }
+
+    async fn queries(&self, f: &store::QueryFilter) -> StoreResult<Vec<store::QueryRecord>> {
+        let clause = "($1 IS NULL OR q.submission_id = $1) AND ($2 IS NULL OR q.window_id = $2) \
+             AND ($3 IS NULL OR q.organisation_id = $3) AND (NOT $4 OR q.closed_at IS NULL)";
+        let sql = format!(
+            "SELECT {QUERY_COLUMNS} FROM submission_queries q WHERE {clause} ORDER BY q.raised_at, q.id"
+        );
+        let rows = read!(self, |ex| sqlx::query_as::<_, QueryRow>(&sql)
+            .bind(f.submission)
+            .bind(f.window)
+            .bind(f.organisation.map(|o| o.0))
+            .bind(f.open_only)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        let message_sql = format!(
+            "SELECT m.query_id, m.id, m.author, m.body, m.created_at FROM query_messages m \
+             JOIN submission_queries q ON q.id = m.query_id WHERE {clause} ORDER BY m.created_at, m.id"
+        );
+        let messages = read!(self, |ex| sqlx::query_as::<_, QueryMessageRow>(
+            &message_sql
+        )
+        .bind(f.submission)
+        .bind(f.window)
+        .bind(f.organisation.map(|o| o.0))
+        .bind(f.open_only)
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        Ok(queries_with_messages(rows, messages))
+    }
+
+    async fn query(&self, id: Uuid) -> StoreResult<Option<store::QueryRecord>> {
+        let sql = format!("SELECT {QUERY_COLUMNS} FROM submission_queries q WHERE q.id = $1");
+        let row = read!(self, |ex| sqlx::query_as::<_, QueryRow>(&sql)
+            .bind(id)
+            .fetch_optional(ex)
+            .await)
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let messages = read!(self, |ex| sqlx::query_as::<_, QueryMessageRow>(
+            "SELECT query_id, id, author, body, created_at FROM query_messages \
+             WHERE query_id = $1 ORDER BY created_at, id"
+        )
+        .bind(id)
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        Ok(queries_with_messages(vec![row], messages).pop())
     }
 
     // Data returns: documents ---------------------------------------------
@@ -1087,6 +1155,25 @@ impl Store for SqlStore {
         Ok(found.is_some())
     }
 
+    async fn reminders_claimed(
+        &self,
+        window: Uuid,
+        closes_at: OffsetDateTime,
+    ) -> StoreResult<Vec<u32>> {
+        let days = read!(self, |ex| sqlx::query_scalar::<_, i64>(
+            "SELECT days_before FROM window_reminders WHERE window_id = $1 AND closes_at = $2 \
+             ORDER BY days_before"
+        )
+        .bind(window)
+        .bind(Ts(closes_at))
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        days.into_iter()
+            .map(|d| u32::try_from(d).map_err(|_| corrupt("reminder days", &d.to_string())))
+            .collect()
+    }
+
     // Snapshot ------------------------------------------------------------
 
     async fn snapshot(&self) -> StoreResult<Snapshot> {
@@ -1161,7 +1248,7 @@ impl Store for SqlStore {
         // Data returns and documents.
         for (name, sql) in [(
             "collection_windows",
-            "SELECT id, area_slug, name, opens_at, closes_at, guidance, file_types, closed_at, created_by, created_at FROM collection_windows ORDER BY id",
+            "SELECT id, area_slug, name, opens_at, closes_at, guidance, file_types, closed_at, created_by, created_at, column_rules, sign_off_required, reminder_days, late_submissions FROM collection_windows ORDER BY id",
         )] {
             let rows = read!(self, |ex| sqlx::query_as::<_, WindowRow>(sql)
                 .fetch_all(ex)
@@ -1214,12 +1301,102 @@ impl Store for SqlStore {
         .await)
         .map_err(db_err)?;
         snap.insert("feedback", rows.iter().map(|r| format!("{r:?}")).collect());
+        // Issue 16's tables, each row as text in a fixed order.
+        let sql = format!("SELECT {CHECK_COLUMNS} FROM file_checks c ORDER BY c.file_id");
+        let rows = read!(self, |ex| sqlx::query_as::<_, CheckRow>(&sql)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "file_checks",
+            rows.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let sql = format!(
+            "SELECT {CHECK_RULE_COLUMNS} FROM file_check_rules r ORDER BY r.file_id, r.seq"
+        );
+        let rows = read!(self, |ex| sqlx::query_as::<_, CheckRuleRow>(&sql)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "file_check_rules",
+            rows.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let rows = read!(self, |ex| sqlx::query_as::<_, FindingRow>(
+            "SELECT severity, rule, row_no, column_name, message FROM file_findings ORDER BY file_id, seq"
+        )
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "file_findings",
+            rows.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let sql = format!("SELECT {QUERY_COLUMNS} FROM submission_queries q ORDER BY q.id");
+        let rows = read!(self, |ex| sqlx::query_as::<_, QueryRow>(&sql)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "submission_queries",
+            rows.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let rows = read!(self, |ex| sqlx::query_as::<_, QueryMessageRow>(
+            "SELECT query_id, id, author, body, created_at FROM query_messages ORDER BY id"
+        )
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "query_messages",
+            rows.iter().map(|r| format!("{r:?}")).collect(),
+        );
+        let rows: Vec<(Uuid, i64, Ts, Ts)> = read!(self, |ex| sqlx::query_as(
+            "SELECT window_id, days_before, closes_at, sent_at FROM window_reminders \
+             ORDER BY window_id, days_before, closes_at"
+        )
+        .fetch_all(ex)
+        .await)
+        .map_err(db_err)?;
+        snap.insert(
+            "window_reminders",
+            rows.iter().map(|r| format!("{r:?}")).collect(),
+        );
         Ok(snap)
     }
 }
 
 /// Statements shared by two reads, the clause that tells them apart given by each.
 impl SqlStore {
+    /// The checks of the files of the submissions the clause picks (`s`).
+    async fn checks_of_submissions(
+        &self,
+        clause: &str,
+        bind: Uuid,
+    ) -> StoreResult<HashMap<Uuid, store::FileCheckRecord>> {
+        let sql = format!(
+            "SELECT {CHECK_COLUMNS} FROM file_checks c \
+             JOIN submission_files sf ON sf.file_id = c.file_id \
+             JOIN submissions s ON s.id = sf.submission_id WHERE {clause}"
+        );
+        let checks = read!(self, |ex| sqlx::query_as::<_, CheckRow>(&sql)
+            .bind(bind)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        let sql = format!(
+            "SELECT {CHECK_RULE_COLUMNS} FROM file_check_rules r \
+             JOIN submission_files sf ON sf.file_id = r.file_id \
+             JOIN submissions s ON s.id = sf.submission_id WHERE {clause}"
+        );
+        let rules = read!(self, |ex| sqlx::query_as::<_, CheckRuleRow>(&sql)
+            .bind(bind)
+            .fetch_all(ex)
+            .await)
+        .map_err(db_err)?;
+        checks_by_file(checks, rules)
+    }
+
     async fn files_of_submissions(&self, clause: &str, bind: Uuid) -> StoreResult<Vec<FileRow>> {
         let sql = format!(
             "SELECT sf.submission_id AS owner, {FILE_COLUMNS} FROM submission_files sf \

@@ -34,6 +34,41 @@ pub(crate) struct SqlTx {
 }
 
 impl SqlTx {
+    /// A submission row with its files and their checks, read in this transaction.
+    async fn complete_submission(&mut self, row: SubmissionRow) -> StoreResult<SubmissionRecord> {
+        let file_sql = format!(
+            "SELECT sf.submission_id AS owner, {FILE_COLUMNS} FROM submission_files sf \
+             JOIN stored_files f ON f.id = sf.file_id WHERE sf.submission_id = $1 ORDER BY f.uploaded_at, f.id"
+        );
+        let files: Vec<FileRecord> = tx!(self, |c| sqlx::query_as::<_, FileRow>(&file_sql)
+            .bind(row.id)
+            .fetch_all(&mut *c)
+            .await)
+        .map_err(db_err)?
+        .into_iter()
+        .map(FileRecord::try_from)
+        .collect::<Result<_, _>>()?;
+        let check_sql = format!(
+            "SELECT {CHECK_COLUMNS} FROM file_checks c \
+             JOIN submission_files sf ON sf.file_id = c.file_id WHERE sf.submission_id = $1"
+        );
+        let checks = tx!(self, |c| sqlx::query_as::<_, CheckRow>(&check_sql)
+            .bind(row.id)
+            .fetch_all(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        let rule_sql = format!(
+            "SELECT {CHECK_RULE_COLUMNS} FROM file_check_rules r \
+             JOIN submission_files sf ON sf.file_id = r.file_id WHERE sf.submission_id = $1"
+        );
+        let rules = tx!(self, |c| sqlx::query_as::<_, CheckRuleRow>(&rule_sql)
+            .bind(row.id)
+            .fetch_all(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        row.into_record(files, &checks_by_file(checks, rules)?)
+    }
+
     /// Row locks exist only on PostgreSQL; SQLite's write transaction already
     /// holds the whole database.
     fn for_update(&self) -> &'static str {
@@ -948,7 +983,8 @@ impl StoreTx for SqlTx {
     async fn insert_window(&mut self, w: &WindowRecord) -> StoreResult<()> {
         tx!(self, |c| sqlx::query(
             "INSERT INTO collection_windows (id, area_slug, name, opens_at, closes_at, guidance, \
-             file_types, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+             file_types, created_by, created_at, column_rules, sign_off_required, reminder_days, \
+             late_submissions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         )
         .bind(w.id)
         .bind(w.area.as_str())
@@ -959,6 +995,10 @@ impl StoreTx for SqlTx {
         .bind(file_types(w))
         .bind(w.created_by.map(|u| u.0))
         .bind(Ts(w.created_at))
+        .bind(rules_text(&w.column_rules))
+        .bind(w.sign_off_required)
+        .bind(reminder_days_text(w))
+        .bind(w.late_submissions)
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))
@@ -972,7 +1012,8 @@ impl StoreTx for SqlTx {
         tx!(self, |c| sqlx::query(
             "UPDATE collection_windows SET name = $2, opens_at = $3, closes_at = $4, guidance = $5, \
              file_types = $6, \
-             opened_notice_sent_at = CASE WHEN $7 THEN NULL ELSE opened_notice_sent_at END \
+             opened_notice_sent_at = CASE WHEN $7 THEN NULL ELSE opened_notice_sent_at END, \
+             column_rules = $8, sign_off_required = $9, reminder_days = $10, late_submissions = $11 \
              WHERE id = $1"
         )
         .bind(w.id)
@@ -982,6 +1023,10 @@ impl StoreTx for SqlTx {
         .bind(&w.guidance)
         .bind(file_types(w))
         .bind(unannounce)
+        .bind(rules_text(&w.column_rules))
+        .bind(w.sign_off_required)
+        .bind(reminder_days_text(w))
+        .bind(w.late_submissions)
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))
@@ -1052,19 +1097,7 @@ impl StoreTx for SqlTx {
             .await)
         .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
-        let file_sql = format!(
-            "SELECT sf.submission_id AS owner, {FILE_COLUMNS} FROM submission_files sf \
-             JOIN stored_files f ON f.id = sf.file_id WHERE sf.submission_id = $1 ORDER BY f.uploaded_at, f.id"
-        );
-        let files = tx!(self, |c| sqlx::query_as::<_, FileRow>(&file_sql)
-            .bind(row.id)
-            .fetch_all(&mut *c)
-            .await)
-        .map_err(db_err)?
-        .into_iter()
-        .map(FileRecord::try_from)
-        .collect::<Result<_, _>>()?;
-        row.into_record(files).map(Some)
+        self.complete_submission(row).await.map(Some)
     }
 
     async fn insert_submission(&mut self, s: &NewSubmission) -> StoreResult<()> {
@@ -1123,26 +1156,270 @@ impl StoreTx for SqlTx {
         Ok(())
     }
 
-    async fn submit(
-        &mut self,
-        id: Uuid,
-        note: &str,
-        by: UserId,
-        now: OffsetDateTime,
-    ) -> StoreResult<()> {
+    async fn submit(&mut self, id: Uuid, how: &store::Submit<'_>) -> StoreResult<()> {
         tx!(self, |c| sqlx::query(
-            "UPDATE submissions SET status = 'submitted', note = $2, submitted_by = $3, submitted_at = $4 \
-             WHERE id = $1 AND status = 'draft'"
+            "UPDATE submissions SET status = 'submitted', note = $2, submitted_by = $3, submitted_at = $4, \
+             explanation = $5, late_reason = $6 WHERE id = $1 AND status = 'draft'"
         )
         .bind(id)
-        .bind(note)
+        .bind(how.note)
+        .bind(how.by.0)
+        .bind(Ts(how.at))
+        .bind(how.explanation)
+        .bind(how.late_reason)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_file_check(
+        &mut self,
+        check: &store::FileCheckRecord,
+        findings: &[domain::checks::Finding],
+    ) -> StoreResult<()> {
+        let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO file_checks (file_id, rules, data_rows, errors, warnings, checked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(check.file_id)
+        .bind(rules_text(&check.rules))
+        .bind(big(check.data_rows))
+        .bind(big(check.errors))
+        .bind(big(check.warnings))
+        .bind(Ts(check.checked_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        for (seq, r) in check.rule_counts.iter().enumerate() {
+            tx!(self, |c| sqlx::query(
+                "INSERT INTO file_check_rules (file_id, seq, severity, rule, column_name, hits, first_row) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            )
+            .bind(check.file_id)
+            .bind(seq as i64)
+            .bind(r.severity.as_str())
+            .bind(&r.rule)
+            .bind(&r.column)
+            .bind(big(r.count))
+            .bind(r.first_row.map(big))
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))
+            .map_err(db_err)?;
+        }
+        // Many rows per statement: a report keeps up to FINDINGS_KEPT.
+        for (n, chunk) in findings.chunks(ROWS_PER_STATEMENT.min(100)).enumerate() {
+            let base = n * ROWS_PER_STATEMENT.min(100);
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p = i * 7;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4,
+                        p + 5,
+                        p + 6,
+                        p + 7
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO file_findings (file_id, seq, severity, rule, row_no, column_name, message) \
+                 VALUES {}",
+                values.join(", ")
+            );
+            tx!(self, |c| {
+                let mut q = sqlx::query(&sql);
+                for (i, f) in chunk.iter().enumerate() {
+                    q = q
+                        .bind(check.file_id)
+                        .bind((base + i) as i64)
+                        .bind(f.severity.as_str())
+                        .bind(&f.rule)
+                        .bind(f.row.map(big))
+                        .bind(&f.column)
+                        .bind(&f.message);
+                }
+                q.execute(&mut *c).await.map(|r| r.rows_affected())
+            })
+            .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn sign_off(&mut self, id: Uuid, by: UserId, now: OffsetDateTime) -> StoreResult<bool> {
+        let n = tx!(self, |c| sqlx::query(
+            "UPDATE submissions SET signed_off_by = $2, signed_off_at = $3 \
+             WHERE id = $1 AND status = 'submitted' AND signed_off_at IS NULL"
+        )
+        .bind(id)
         .bind(by.0)
         .bind(Ts(now))
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))
         .map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    async fn submission(&mut self, id: Uuid) -> StoreResult<Option<SubmissionRecord>> {
+        let lock = self.for_update();
+        let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE id = $1{lock}");
+        let row = tx!(self, |c| sqlx::query_as::<_, SubmissionRow>(&sql)
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        self.complete_submission(row).await.map(Some)
+    }
+
+    async fn latest_statuses(
+        &mut self,
+        window: Uuid,
+    ) -> StoreResult<Vec<(OrgId, SubmissionStatus)>> {
+        let rows: Vec<(Uuid, String)> = tx!(self, |c| sqlx::query_as(
+            "SELECT s.organisation_id, s.status FROM submissions s WHERE s.window_id = $1 \
+             AND s.version = (SELECT MAX(x.version) FROM submissions x \
+             WHERE x.window_id = s.window_id AND x.organisation_id = s.organisation_id)"
+        )
+        .bind(window)
+        .fetch_all(&mut *c)
+        .await)
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(org, status)| {
+                SubmissionStatus::parse(&status)
+                    .map(|s| (OrgId(org), s))
+                    .ok_or_else(|| corrupt("submission status", &status))
+            })
+            .collect()
+    }
+
+    async fn insert_query(&mut self, q: &store::QueryRecord) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO submission_queries (id, submission_id, window_id, organisation_id, subject, \
+             raised_by, raised_at, closed_by, closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        )
+        .bind(q.id)
+        .bind(q.submission_id)
+        .bind(q.window_id)
+        .bind(q.organisation_id.0)
+        .bind(&q.subject)
+        .bind(q.raised_by.0)
+        .bind(Ts(q.raised_at))
+        .bind(q.closed_by.map(|u| u.0))
+        .bind(q.closed_at.map(Ts))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        for m in &q.messages {
+            self.insert_query_message(q.id, m).await?;
+        }
         Ok(())
+    }
+
+    async fn query_for_update(&mut self, id: Uuid) -> StoreResult<Option<store::QueryRecord>> {
+        let lock = self.for_update();
+        let sql = format!("SELECT {QUERY_COLUMNS} FROM submission_queries q WHERE q.id = $1{lock}");
+        let row = tx!(self, |c| sqlx::query_as::<_, QueryRow>(&sql)
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let messages = tx!(self, |c| sqlx::query_as::<_, QueryMessageRow>(
+            "SELECT query_id, id, author, body, created_at FROM query_messages \
+             WHERE query_id = $1 ORDER BY created_at, id"
+        )
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await)
+        .map_err(db_err)?;
+        Ok(queries_with_messages(vec![row], messages).pop())
+    }
+
+    async fn insert_query_message(
+        &mut self,
+        query: Uuid,
+        m: &store::QueryMessageRecord,
+    ) -> StoreResult<()> {
+        tx!(self, |c| sqlx::query(
+            "INSERT INTO query_messages (id, query_id, author, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5)"
+        )
+        .bind(m.id)
+        .bind(query)
+        .bind(m.author.0)
+        .bind(&m.body)
+        .bind(Ts(m.created_at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn close_query(
+        &mut self,
+        id: Uuid,
+        by: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let n = tx!(self, |c| sqlx::query(
+            "UPDATE submission_queries SET closed_by = $2, closed_at = $3 \
+             WHERE id = $1 AND closed_at IS NULL"
+        )
+        .bind(id)
+        .bind(by.0)
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    async fn window_for_update(&mut self, id: Uuid) -> StoreResult<Option<WindowRecord>> {
+        let lock = self.for_update();
+        let sql = format!("SELECT {WINDOW_COLUMNS} FROM collection_windows WHERE id = $1{lock}");
+        let row = tx!(self, |c| sqlx::query_as::<_, WindowRow>(&sql)
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(db_err)?;
+        row.map(WindowRecord::try_from).transpose()
+    }
+
+    async fn claim_reminder(
+        &mut self,
+        window: Uuid,
+        days_before: u32,
+        closes_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        // On PostgreSQL a second transaction inserting the same key waits for
+        // the first and then does nothing; SQLite has one writer.
+        let n = tx!(self, |c| sqlx::query(
+            "INSERT INTO window_reminders (window_id, days_before, closes_at, sent_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (window_id, days_before, closes_at) DO NOTHING"
+        )
+        .bind(window)
+        .bind(i64::from(days_before))
+        .bind(Ts(closes_at))
+        .bind(Ts(now))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(db_err)?;
+        Ok(n == 1)
     }
 
     async fn set_submission_status(

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use domain::audit::{ChainKey, GENESIS, Link, Outcome};
+use domain::checks::{ColumnRule, ColumnType, Finding, RuleCount, Severity};
 use domain::collection::{FileKind, SubmissionStatus};
 use domain::ids::MessageId;
 use domain::{AreaSlug, AttemptId, EmailAddress, OrgId, OrganisationKind, Role, Ukprn, UserId};
@@ -41,6 +42,14 @@ macro_rules! conformance_tests {
             hits_are_counted_up_to_the_limit_even_concurrently_and_windows_start_again,
             outbox_stats_count_the_queue_its_oldest_and_dead_letters,
             a_windows_opening_notice_is_claimed_once_even_concurrently,
+            windows_keep_their_rules_and_settings_through_insert_update_and_claim,
+            file_checks_and_findings_are_read_back_with_their_submission_in_file_order,
+            submitting_keeps_the_explanation_and_late_reason_and_sign_off_happens_once,
+            latest_statuses_give_each_organisations_newest_version_only,
+            queries_are_raised_answered_listed_by_each_filter_and_closed_once,
+            a_reminder_is_claimed_once_per_window_offset_and_closing_even_concurrently,
+            snapshots_change_with_every_issue_16_table,
+            claimed_reminders_are_listed_and_a_window_is_read_in_its_transaction,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -939,6 +948,10 @@ fn window_record(area_slug: &str, name: &str, opens: OffsetDateTime) -> WindowRe
         closed_at: None,
         created_by: None,
         created_at: t0(),
+        column_rules: Vec::new(),
+        sign_off_required: false,
+        reminder_days: Vec::new(),
+        late_submissions: false,
     }
 }
 
@@ -946,6 +959,17 @@ async fn insert_window(store: &Arc<dyn Store>, window: &WindowRecord) {
     let mut tx = store.begin().await.unwrap();
     tx.insert_window(window).await.unwrap();
     tx.commit().await.unwrap();
+}
+
+/// Submitting with a note, nothing to explain, on time.
+fn submit_as(note: &str, by: UserId, at: OffsetDateTime) -> crate::Submit<'_> {
+    crate::Submit {
+        note,
+        explanation: None,
+        late_reason: None,
+        by,
+        at,
+    }
 }
 
 /// A file record of `kind` uploaded by `by` at `at` (not yet inserted).
@@ -1007,7 +1031,12 @@ async fn draft(
         status_comment: None,
         status_by: None,
         status_at: None,
+        explanation: None,
+        late_reason: None,
+        signed_off_by: None,
+        signed_off_at: None,
         files,
+        checks: Vec::new(),
     }
 }
 
@@ -1123,7 +1152,7 @@ pub async fn submissions_are_read_back_with_their_files_per_organisation_and_win
     )
     .await;
     let mut tx = store.begin().await.unwrap();
-    tx.submit(mine_v1.id, "First version", hana, h(3))
+    tx.submit(mine_v1.id, &submit_as("First version", hana, h(3)))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -1153,7 +1182,9 @@ pub async fn submissions_are_read_back_with_their_files_per_organisation_and_win
     )
     .await;
     let mut tx = store.begin().await.unwrap();
-    tx.submit(theirs_v1.id, "", tom, h(6)).await.unwrap();
+    tx.submit(theirs_v1.id, &submit_as("", tom, h(6)))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     theirs_v1.status = SubmissionStatus::Submitted;
     theirs_v1.submitted_by = Some(tom);
@@ -1271,9 +1302,12 @@ pub async fn submitting_and_reviewing_record_who_did_what_and_when(store: Arc<dy
     let created = draft(&store, window.id, provider, 1, maker, h(1), files).await;
 
     let mut tx = store.begin().await.unwrap();
-    tx.submit(created.id, "Our return for 2026", submitter, h(2))
-        .await
-        .unwrap();
+    tx.submit(
+        created.id,
+        &submit_as("Our return for 2026", submitter, h(2)),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let submitted = SubmissionRecord {
         status: SubmissionStatus::Submitted,
@@ -1313,7 +1347,7 @@ pub async fn submitting_and_reviewing_record_who_did_what_and_when(store: Arc<dy
 
     // Only a draft can be submitted: a reviewed version stays as it is.
     let mut tx = store.begin().await.unwrap();
-    tx.submit(created.id, "Changed my mind", maker, h(4))
+    tx.submit(created.id, &submit_as("Changed my mind", maker, h(4)))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -1750,4 +1784,1013 @@ pub async fn a_windows_opening_notice_is_claimed_once_even_concurrently(store: A
     let got = tx.claim_window_notice(after, &[]).await.unwrap();
     assert_eq!(got.map(|w| w.id), Some(heses.id));
     tx.commit().await.unwrap();
+}
+
+// Issue 16, data-return checks and sign-off (begin) ---------------------------
+
+/// A rule of every column type, with and without each optional field, and
+/// values that JSON must carry exactly (quotes, commas, non-ASCII, fractions).
+fn every_rule() -> Vec<ColumnRule> {
+    let rule = |name: &str, kind: ColumnType, required: bool| ColumnRule {
+        name: name.into(),
+        kind,
+        required,
+        min: None,
+        max: None,
+        allowed: Vec::new(),
+        warn_above: None,
+    };
+    let rules = vec![
+        rule("ukprn", ColumnType::Ukprn, true),
+        ColumnRule {
+            allowed: vec![
+                "Full-time".into(),
+                "Part-time, \"sandwich\"".into(),
+                "Échange".into(),
+            ],
+            ..rule("mode", ColumnType::Text, false)
+        },
+        ColumnRule {
+            min: Some(0.0),
+            max: Some(250_000.0),
+            warn_above: Some(100_000.0),
+            ..rule("students", ColumnType::Integer, true)
+        },
+        ColumnRule {
+            min: Some(-1.5),
+            max: Some(0.1),
+            warn_above: Some(0.07),
+            ..rule("ratio", ColumnType::Number, false)
+        },
+        ColumnRule {
+            max: Some(1e9),
+            ..rule("income", ColumnType::Number, false)
+        },
+        rule("census date", ColumnType::Date, false),
+    ];
+    for kind in ColumnType::ALL {
+        assert!(rules.iter().any(|r| r.kind == kind), "{kind:?} is covered");
+    }
+    rules
+}
+
+/// Which tables differ between two snapshots.
+fn changed_tables(before: &Snapshot, after: &Snapshot) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = before.keys().chain(after.keys()).copied().collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| before.get(n) != after.get(n))
+        .collect()
+}
+
+pub async fn windows_keep_their_rules_and_settings_through_insert_update_and_claim(
+    store: Arc<dyn Store>,
+) {
+    let regulator = regulator(&store, "Office for Students").await;
+    let officer = user(&store, regulator, "rules@example.org").await;
+    let heses = WindowRecord {
+        created_by: Some(officer),
+        column_rules: every_rule(),
+        sign_off_required: true,
+        reminder_days: vec![14, 7, 1],
+        late_submissions: true,
+        ..window_record("heses", "HESES 2026", t0())
+    };
+    // Nothing set: no rules, no sign-off, no reminders, nothing late.
+    let plain = window_record("prevent", "Prevent 2026", t0() + Duration::days(1));
+    insert_window(&store, &heses).await;
+    insert_window(&store, &plain).await;
+    assert_eq!(store.window(heses.id).await.unwrap(), Some(heses.clone()));
+    assert_eq!(store.window(plain.id).await.unwrap(), Some(plain.clone()));
+    assert_eq!(
+        store.windows().await.unwrap(),
+        [plain.clone(), heses.clone()],
+        "listed with their rules and settings"
+    );
+
+    // Reminder days given in any order are kept largest first.
+    let unordered = WindowRecord {
+        reminder_days: vec![1, 28, 7],
+        ..window_record(
+            "capital-funding",
+            "Capital Funding 2026",
+            t0() - Duration::days(1),
+        )
+    };
+    insert_window(&store, &unordered).await;
+    let read = store.window(unordered.id).await.unwrap().unwrap();
+    assert_eq!(read.reminder_days, [28, 7, 1], "largest first");
+
+    // Every setting changes both ways.
+    let now = t0() - Duration::days(5);
+    let cleared = WindowRecord {
+        column_rules: Vec::new(),
+        sign_off_required: false,
+        reminder_days: Vec::new(),
+        late_submissions: false,
+        ..heses.clone()
+    };
+    let set = WindowRecord {
+        column_rules: every_rule()[2..4].to_vec(),
+        sign_off_required: true,
+        reminder_days: vec![3],
+        late_submissions: true,
+        ..plain.clone()
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.update_window(&cleared, now).await.unwrap();
+    tx.update_window(&set, now).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.window(heses.id).await.unwrap(), Some(cleared.clone()));
+    assert_eq!(store.window(plain.id).await.unwrap(), Some(set.clone()));
+    let mut tx = store.begin().await.unwrap();
+    tx.update_window(&heses, now).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.window(heses.id).await.unwrap(), Some(heses.clone()));
+    assert_eq!(
+        store.windows().await.unwrap(),
+        [set.clone(), heses.clone(), read.clone()]
+    );
+
+    // The opening notice's claim hands the window over whole.
+    let at = t0() + Duration::days(2);
+    let mut tx = store.begin().await.unwrap();
+    let mut claimed = Vec::new();
+    while let Some(w) = tx.claim_window_notice(at, &[]).await.unwrap() {
+        claimed.push(w);
+    }
+    tx.commit().await.unwrap();
+    claimed.sort_by_key(|w| w.opens_at);
+    assert_eq!(claimed, [read, heses, set]);
+}
+
+/// A finding of `severity` at `row` (none: the file as a whole).
+fn finding(severity: Severity, n: usize, row: Option<u64>) -> Finding {
+    Finding {
+        severity,
+        rule: format!("students: rule {}", n % 3),
+        row,
+        column: if n.is_multiple_of(2) {
+            "students"
+        } else {
+            "ratio, \"%\""
+        }
+        .into(),
+        message: format!("Row {n}: “{n}” is not a whole number — ünïcode ✓"),
+    }
+}
+
+pub async fn file_checks_and_findings_are_read_back_with_their_submission_in_file_order(
+    store: Arc<dyn Store>,
+) {
+    let mine = org(&store, "10000031").await;
+    let theirs = org(&store, "10000032").await;
+    let hana = user(&store, mine, "hana.checks@example.ac.uk").await;
+    let tom = user(&store, theirs, "tom.checks@example.ac.uk").await;
+    let window = WindowRecord {
+        column_rules: every_rule(),
+        ..window_record("heses", "HESES 2026", t0())
+    };
+    insert_window(&store, &window).await;
+    let h = |n: i64| t0() + Duration::hours(n);
+    let mine_files = vec![
+        file_record("first.csv", FileKind::Csv, hana, h(1)),
+        file_record("workbook.xlsx", FileKind::Xlsx, hana, h(2)),
+        file_record("second.csv", FileKind::Csv, hana, h(3)),
+    ];
+    let mut mine_v1 = draft(&store, window.id, mine, 1, hana, h(1), mine_files.clone()).await;
+    let theirs_file = file_record("theirs.csv", FileKind::Csv, tom, h(4));
+    let mut theirs_v1 = draft(
+        &store,
+        window.id,
+        theirs,
+        1,
+        tom,
+        h(4),
+        vec![theirs_file.clone()],
+    )
+    .await;
+
+    // The first file: every finding a report keeps (many statements' worth),
+    // errors and warnings, some for the file as a whole (no row).
+    let many: Vec<Finding> = (0..domain::checks::FINDINGS_KEPT)
+        .map(|n| {
+            let severity = if n.is_multiple_of(5) {
+                Severity::Warning
+            } else {
+                Severity::Error
+            };
+            let row = if n.is_multiple_of(97) {
+                None
+            } else {
+                Some(n as u64 + 2)
+            };
+            finding(severity, n, row)
+        })
+        .collect();
+    let first_check = FileCheckRecord {
+        file_id: mine_files[0].id,
+        rules: every_rule(),
+        data_rows: 40_000,
+        errors: 31_000,
+        warnings: 9_000,
+        rule_counts: vec![
+            RuleCount {
+                severity: Severity::Error,
+                rule: "ratio: missing column".into(),
+                column: "ratio".into(),
+                count: 1,
+                first_row: None,
+            },
+            RuleCount {
+                severity: Severity::Error,
+                rule: "students: not a whole number".into(),
+                column: "students".into(),
+                count: 30_999,
+                first_row: Some(2),
+            },
+            RuleCount {
+                severity: Severity::Warning,
+                rule: "students: above 100000".into(),
+                column: "students".into(),
+                count: 9_000,
+                first_row: Some(40_001),
+            },
+        ],
+        checked_at: h(1) + Duration::seconds(5),
+    };
+    // The second: clean, checked against no rules at all.
+    let second_check = FileCheckRecord {
+        file_id: mine_files[2].id,
+        rules: Vec::new(),
+        data_rows: 0,
+        errors: 0,
+        warnings: 0,
+        rule_counts: Vec::new(),
+        checked_at: h(3),
+    };
+    let theirs_findings = vec![finding(Severity::Warning, 7, Some(9))];
+    let theirs_check = FileCheckRecord {
+        file_id: theirs_file.id,
+        rules: every_rule()[..1].to_vec(),
+        data_rows: 8,
+        errors: 0,
+        warnings: 1,
+        rule_counts: vec![RuleCount {
+            severity: Severity::Warning,
+            rule: theirs_findings[0].rule.clone(),
+            column: theirs_findings[0].column.clone(),
+            count: 1,
+            first_row: Some(9),
+        }],
+        checked_at: h(4),
+    };
+    // Checked out of file order, each in its own transaction.
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_file_check(&second_check, &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_file_check(&theirs_check, &theirs_findings)
+        .await
+        .unwrap();
+    tx.insert_file_check(&first_check, &many).await.unwrap();
+    tx.commit().await.unwrap();
+
+    mine_v1.checks = vec![first_check.clone(), second_check.clone()];
+    theirs_v1.checks = vec![theirs_check.clone()];
+    assert_eq!(
+        store.submission(mine_v1.id).await.unwrap(),
+        Some(mine_v1.clone()),
+        "each checked file's check, in file order; the workbook has none"
+    );
+    assert_eq!((mine_v1.errors(), mine_v1.warnings()), (31_000, 9_000));
+    assert_eq!(
+        store.submission(theirs_v1.id).await.unwrap(),
+        Some(theirs_v1.clone())
+    );
+    assert_eq!(
+        store
+            .submissions(window.id, Some(mine), true)
+            .await
+            .unwrap(),
+        [mine_v1.clone()]
+    );
+    let mut all = store.submissions(window.id, None, true).await.unwrap();
+    all.sort_by_key(|s| s.organisation_id != mine);
+    assert_eq!(
+        all,
+        [mine_v1.clone(), theirs_v1.clone()],
+        "only their own files' checks"
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.submission(mine_v1.id).await.unwrap(),
+        Some(mine_v1.clone())
+    );
+    assert_eq!(
+        tx.latest_submission_for_update(window.id, theirs)
+            .await
+            .unwrap(),
+        Some(theirs_v1.clone())
+    );
+    assert_eq!(tx.submission(Uuid::new_v4()).await.unwrap(), None);
+    tx.commit().await.unwrap();
+
+    // Findings: in order, exactly, and only the file's own.
+    let read = store.file_findings(mine_files[0].id).await.unwrap();
+    assert_eq!(read.len(), many.len());
+    assert_eq!(read, many);
+    assert_eq!(
+        store.file_findings(theirs_file.id).await.unwrap(),
+        theirs_findings
+    );
+    assert!(
+        store
+            .file_findings(mine_files[2].id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .file_findings(mine_files[1].id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .file_findings(Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A submitted version keeps its checks.
+    let mut tx = store.begin().await.unwrap();
+    tx.submit(mine_v1.id, &submit_as("", hana, h(5)))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let got = store.submission(mine_v1.id).await.unwrap().unwrap();
+    assert_eq!(got.checks, mine_v1.checks);
+}
+
+pub async fn submitting_keeps_the_explanation_and_late_reason_and_sign_off_happens_once(
+    store: Arc<dyn Store>,
+) {
+    let regulator = regulator(&store, "Office for Students").await;
+    let officer = user(&store, regulator, "signoff-officer@example.org").await;
+    let provider = org(&store, "10000033").await;
+    let maker = user(&store, provider, "maker.signoff@example.ac.uk").await;
+    let admin = user(&store, provider, "admin.signoff@example.ac.uk").await;
+    let other_admin = user(&store, provider, "admin2.signoff@example.ac.uk").await;
+    let window = WindowRecord {
+        sign_off_required: true,
+        late_submissions: true,
+        ..window_record("heses", "HESES 2026", t0())
+    };
+    insert_window(&store, &window).await;
+    let h = |n: i64| t0() + Duration::hours(n);
+    let files = vec![file_record("return.csv", FileKind::Csv, maker, h(1))];
+    let created = draft(&store, window.id, provider, 1, maker, h(1), files).await;
+
+    // A draft cannot be signed off, nor can what does not exist.
+    let before = store.snapshot().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tx.sign_off(created.id, admin, h(2)).await.unwrap(),
+        "a draft"
+    );
+    assert!(
+        !tx.sign_off(Uuid::new_v4(), admin, h(2)).await.unwrap(),
+        "unknown"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.snapshot().await.unwrap(), before, "nothing changed");
+
+    let explanation = "Numbers rose after the merger with \"Other College\"; see note 3.";
+    let late = "Our system was down — Ünïcode ✓";
+    let mut tx = store.begin().await.unwrap();
+    tx.submit(
+        created.id,
+        &Submit {
+            note: "Late return",
+            explanation: Some(explanation),
+            late_reason: Some(late),
+            by: maker,
+            at: h(40 * 24),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let submitted = SubmissionRecord {
+        status: SubmissionStatus::Submitted,
+        note: "Late return".into(),
+        submitted_by: Some(maker),
+        submitted_at: Some(h(40 * 24)),
+        explanation: Some(explanation.into()),
+        late_reason: Some(late.into()),
+        ..created.clone()
+    };
+    assert_eq!(
+        store.submission(created.id).await.unwrap(),
+        Some(submitted.clone())
+    );
+
+    // Signed off once: the first sign-off stands.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.sign_off(created.id, admin, h(41 * 24)).await.unwrap());
+    let signed = SubmissionRecord {
+        signed_off_by: Some(admin),
+        signed_off_at: Some(h(41 * 24)),
+        ..submitted.clone()
+    };
+    assert_eq!(
+        tx.submission(created.id).await.unwrap(),
+        Some(signed.clone()),
+        "seen in the same transaction"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.submission(created.id).await.unwrap(),
+        Some(signed.clone())
+    );
+    let before = store.snapshot().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tx.sign_off(created.id, other_admin, h(42 * 24))
+            .await
+            .unwrap()
+    );
+    // Submitting again changes nothing either: it is no longer a draft.
+    tx.submit(
+        created.id,
+        &Submit {
+            note: "Changed",
+            explanation: Some("Other"),
+            late_reason: None,
+            by: other_admin,
+            at: h(42 * 24),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.snapshot().await.unwrap(), before, "nothing changed");
+    assert_eq!(store.submission(created.id).await.unwrap(), Some(signed));
+
+    // A version submitted without explanation or reason keeps none; once
+    // returned it can no longer be signed off.
+    let files = vec![file_record("return-2.csv", FileKind::Csv, maker, h(2))];
+    let second = draft(&store, window.id, provider, 2, maker, h(2), files).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.submit(second.id, &submit_as("On time", maker, h(3)))
+        .await
+        .unwrap();
+    tx.set_submission_status(
+        second.id,
+        SubmissionStatus::Returned,
+        "Fix row 3",
+        officer,
+        h(4),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let returned = store.submission(second.id).await.unwrap().unwrap();
+    assert_eq!((returned.explanation, returned.late_reason), (None, None));
+    let before = store.snapshot().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tx.sign_off(second.id, admin, h(5)).await.unwrap(),
+        "returned"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.snapshot().await.unwrap(), before, "nothing changed");
+}
+
+pub async fn latest_statuses_give_each_organisations_newest_version_only(store: Arc<dyn Store>) {
+    let regulator = regulator(&store, "Office for Students").await;
+    let officer = user(&store, regulator, "statuses@example.org").await;
+    let orgs = [
+        org(&store, "10000034").await,
+        org(&store, "10000035").await,
+        org(&store, "10000036").await,
+        org(&store, "10000037").await,
+    ];
+    let [a, b, c, d] = orgs;
+    let maker = user(&store, a, "statuses.a@example.ac.uk").await;
+    let heses = window_record("heses", "HESES 2026", t0());
+    let prevent = window_record("prevent", "Prevent 2026", t0());
+    insert_window(&store, &heses).await;
+    insert_window(&store, &prevent).await;
+    let h = |n: i64| t0() + Duration::hours(n);
+    let status = async |id: Uuid, s: SubmissionStatus, at: OffsetDateTime| {
+        let mut tx = store.begin().await.unwrap();
+        tx.submit(id, &submit_as("", maker, at)).await.unwrap();
+        if s != SubmissionStatus::Submitted {
+            tx.set_submission_status(id, s, "", officer, at)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    };
+    // a: submitted, then a newer draft. b: returned, then submitted again.
+    // c: accepted. d: nothing here, but a draft to the other window, as has a.
+    let a1 = draft(&store, heses.id, a, 1, maker, h(1), Vec::new()).await;
+    status(a1.id, SubmissionStatus::Submitted, h(2)).await;
+    draft(&store, heses.id, a, 2, maker, h(3), Vec::new()).await;
+    let b1 = draft(&store, heses.id, b, 1, maker, h(1), Vec::new()).await;
+    status(b1.id, SubmissionStatus::Returned, h(2)).await;
+    let b2 = draft(&store, heses.id, b, 2, maker, h(3), Vec::new()).await;
+    status(b2.id, SubmissionStatus::Submitted, h(4)).await;
+    let c1 = draft(&store, heses.id, c, 1, maker, h(1), Vec::new()).await;
+    status(c1.id, SubmissionStatus::Accepted, h(2)).await;
+    draft(&store, prevent.id, d, 1, maker, h(1), Vec::new()).await;
+    let a_prevent = draft(&store, prevent.id, a, 1, maker, h(1), Vec::new()).await;
+    status(a_prevent.id, SubmissionStatus::Accepted, h(2)).await;
+
+    let mut tx = store.begin().await.unwrap();
+    let mut got = tx.latest_statuses(heses.id).await.unwrap();
+    got.sort_by_key(|(o, _)| *o);
+    let mut want = vec![
+        (a, SubmissionStatus::Draft),
+        (b, SubmissionStatus::Submitted),
+        (c, SubmissionStatus::Accepted),
+    ];
+    want.sort_by_key(|(o, _)| *o);
+    assert_eq!(got, want, "one row per organisation, its newest version's");
+    let mut got = tx.latest_statuses(prevent.id).await.unwrap();
+    got.sort_by_key(|(o, _)| *o);
+    let mut want = vec![
+        (a, SubmissionStatus::Accepted),
+        (d, SubmissionStatus::Draft),
+    ];
+    want.sort_by_key(|(o, _)| *o);
+    assert_eq!(got, want);
+    assert!(tx.latest_statuses(Uuid::new_v4()).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+}
+
+fn message(author: UserId, body: &str, at: OffsetDateTime) -> QueryMessageRecord {
+    QueryMessageRecord {
+        id: Uuid::new_v4(),
+        author,
+        body: body.into(),
+        created_at: at,
+    }
+}
+
+pub async fn queries_are_raised_answered_listed_by_each_filter_and_closed_once(
+    store: Arc<dyn Store>,
+) {
+    let regulator = regulator(&store, "Office for Students").await;
+    let officer = user(&store, regulator, "queries-officer@example.org").await;
+    let second_officer = user(&store, regulator, "queries-officer2@example.org").await;
+    let mine = org(&store, "10000038").await;
+    let theirs = org(&store, "10000039").await;
+    let hana = user(&store, mine, "hana.queries@example.ac.uk").await;
+    let tom = user(&store, theirs, "tom.queries@example.ac.uk").await;
+    let heses = window_record("heses", "HESES 2026", t0());
+    let prevent = window_record("prevent", "Prevent 2026", t0());
+    insert_window(&store, &heses).await;
+    insert_window(&store, &prevent).await;
+    let h = |n: i64| t0() + Duration::hours(n);
+    let mine_v1 = draft(&store, heses.id, mine, 1, hana, h(1), Vec::new()).await;
+    let mine_v2 = draft(&store, heses.id, mine, 2, hana, h(1), Vec::new()).await;
+    let theirs_v1 = draft(&store, heses.id, theirs, 1, tom, h(1), Vec::new()).await;
+    let mine_prevent = draft(&store, prevent.id, mine, 1, hana, h(1), Vec::new()).await;
+
+    let raise = |s: &SubmissionRecord, subject: &str, at: OffsetDateTime| QueryRecord {
+        id: Uuid::new_v4(),
+        submission_id: s.id,
+        window_id: s.window_id,
+        organisation_id: s.organisation_id,
+        subject: subject.into(),
+        raised_by: officer,
+        raised_at: at,
+        closed_by: None,
+        closed_at: None,
+        messages: vec![message(
+            officer,
+            &format!("About {subject}: please explain."),
+            at,
+        )],
+    };
+    let mut q1 = raise(&mine_v1, "Row 3's UKPRN", h(2));
+    let mut q2 = raise(&mine_v2, "Student numbers \"up 40%\"", h(3));
+    let q3 = raise(&theirs_v1, "Their census date", h(4));
+    let q4 = raise(&mine_prevent, "Prevent — ünïcode ✓", h(5));
+    let mut tx = store.begin().await.unwrap();
+    // Raised out of order: listed by when they were raised.
+    for q in [&q3, &q1, &q4, &q2] {
+        tx.insert_query(q).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(store.query(q1.id).await.unwrap(), Some(q1.clone()));
+    assert_eq!(store.query(Uuid::new_v4()).await.unwrap(), None);
+
+    // Answers and replies, oldest first whatever order they are written in.
+    let answer = message(hana, "It was a typing mistake.\nFixed in version 2.", h(7));
+    let reply = message(officer, "Thank you.", h(8));
+    let earlier = message(hana, "Looking into it.", h(6));
+    let mut tx = store.begin().await.unwrap();
+    let locked = tx.query_for_update(q1.id).await.unwrap();
+    assert_eq!(locked, Some(q1.clone()));
+    tx.insert_query_message(q1.id, &answer).await.unwrap();
+    tx.insert_query_message(q1.id, &reply).await.unwrap();
+    tx.insert_query_message(q1.id, &earlier).await.unwrap();
+    q1.messages.extend([earlier, answer, reply]);
+    assert_eq!(
+        tx.query_for_update(q1.id).await.unwrap(),
+        Some(q1.clone()),
+        "seen in the same transaction"
+    );
+    assert_eq!(tx.query_for_update(Uuid::new_v4()).await.unwrap(), None);
+    tx.commit().await.unwrap();
+    assert_eq!(store.query(q1.id).await.unwrap(), Some(q1.clone()));
+
+    let list = |filter: QueryFilter| {
+        let store = store.clone();
+        async move { store.queries(&filter).await.unwrap() }
+    };
+    let all = QueryFilter::default();
+    assert_eq!(
+        list(all).await,
+        [q1.clone(), q2.clone(), q3.clone(), q4.clone()],
+        "every query, with its own messages, oldest first"
+    );
+    let by_submission = QueryFilter {
+        submission: Some(mine_v1.id),
+        ..all
+    };
+    assert_eq!(list(by_submission).await, [q1.clone()]);
+    let by_window = QueryFilter {
+        window: Some(heses.id),
+        ..all
+    };
+    assert_eq!(list(by_window).await, [q1.clone(), q2.clone(), q3.clone()]);
+    let by_org = QueryFilter {
+        organisation: Some(mine),
+        ..all
+    };
+    assert_eq!(list(by_org).await, [q1.clone(), q2.clone(), q4.clone()]);
+    let mine_in_heses = QueryFilter {
+        window: Some(heses.id),
+        organisation: Some(mine),
+        ..all
+    };
+    assert_eq!(list(mine_in_heses).await, [q1.clone(), q2.clone()]);
+    let theirs_as_mine = QueryFilter {
+        submission: Some(theirs_v1.id),
+        organisation: Some(mine),
+        ..all
+    };
+    assert!(
+        list(theirs_as_mine).await.is_empty(),
+        "another organisation's submission, with my organisation: none"
+    );
+
+    // Closed once: the first close stands.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.close_query(q2.id, second_officer, h(9)).await.unwrap());
+    tx.commit().await.unwrap();
+    q2.closed_by = Some(second_officer);
+    q2.closed_at = Some(h(9));
+    assert_eq!(store.query(q2.id).await.unwrap(), Some(q2.clone()));
+    let before = store.snapshot().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tx.close_query(q2.id, officer, h(10)).await.unwrap(),
+        "already closed"
+    );
+    assert!(
+        !tx.close_query(Uuid::new_v4(), officer, h(10))
+            .await
+            .unwrap(),
+        "unknown"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.snapshot().await.unwrap(), before, "nothing changed");
+    assert_eq!(store.query(q2.id).await.unwrap(), Some(q2.clone()));
+
+    let open = QueryFilter {
+        open_only: true,
+        ..all
+    };
+    assert_eq!(list(open).await, [q1.clone(), q3.clone(), q4.clone()]);
+    assert_eq!(
+        list(QueryFilter {
+            organisation: Some(mine),
+            ..open
+        })
+        .await,
+        [q1.clone(), q4.clone()]
+    );
+    assert_eq!(
+        list(QueryFilter {
+            open_only: true,
+            ..by_submission
+        })
+        .await,
+        [q1.clone()]
+    );
+    assert!(
+        list(QueryFilter {
+            submission: Some(mine_v2.id),
+            ..open
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        list(by_window).await,
+        [q1, q2, q3],
+        "closed ones still listed"
+    );
+}
+
+pub async fn a_reminder_is_claimed_once_per_window_offset_and_closing_even_concurrently(
+    store: Arc<dyn Store>,
+) {
+    let heses = window_record("heses", "HESES 2026", t0());
+    let prevent = window_record("prevent", "Prevent 2026", t0());
+    insert_window(&store, &heses).await;
+    insert_window(&store, &prevent).await;
+    let closes = heses.closes_at;
+    let now = closes - Duration::days(7);
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.claim_reminder(heses.id, 7, closes, now).await.unwrap());
+    assert!(
+        !tx.claim_reminder(heses.id, 7, closes, now).await.unwrap(),
+        "the same transaction"
+    );
+    assert!(
+        tx.claim_reminder(heses.id, 3, closes, now).await.unwrap(),
+        "another offset"
+    );
+    assert!(
+        tx.claim_reminder(prevent.id, 7, closes, now).await.unwrap(),
+        "another window"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tx.claim_reminder(heses.id, 7, closes, now + Duration::hours(1))
+            .await
+            .unwrap()
+    );
+    assert!(!tx.claim_reminder(heses.id, 3, closes, now).await.unwrap());
+    // The window moved later: its reminders are due again on the new timetable.
+    let moved = closes + Duration::days(5);
+    assert!(tx.claim_reminder(heses.id, 7, moved, now).await.unwrap());
+    tx.commit().await.unwrap();
+
+    // A claim rolled back leaves the reminder to claim.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.claim_reminder(heses.id, 1, closes, now).await.unwrap());
+    drop(tx);
+
+    // Two transactions at once: the second waits and gets false once the first commits.
+    let (claimed_tx, claimed_rx) = tokio::sync::oneshot::channel();
+    let first = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin().await.unwrap();
+            let got = tx.claim_reminder(heses.id, 1, closes, now).await.unwrap();
+            claimed_tx.send(()).unwrap();
+            // Held a moment, as a transaction queuing emails would be.
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            tx.commit().await.unwrap();
+            got
+        })
+    };
+    let second = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            claimed_rx.await.unwrap();
+            let mut tx = store.begin().await.unwrap();
+            let got = tx.claim_reminder(heses.id, 1, closes, now).await.unwrap();
+            tx.commit().await.unwrap();
+            got
+        })
+    };
+    assert!(first.await.unwrap(), "the first claims it");
+    assert!(
+        !second.await.unwrap(),
+        "the second, at the same time, does not"
+    );
+    // And many at once: one.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = store.begin().await.unwrap();
+            let got = tx.claim_reminder(prevent.id, 1, closes, now).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            tx.commit().await.unwrap();
+            got
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+    let reminders = &store.snapshot().await.unwrap()["window_reminders"];
+    assert_eq!(reminders.len(), 6, "{reminders:?}");
+}
+
+pub async fn snapshots_change_with_every_issue_16_table(store: Arc<dyn Store>) {
+    let regulator = regulator(&store, "Office for Students").await;
+    let officer = user(&store, regulator, "snap-officer@example.org").await;
+    let provider = org(&store, "10000040").await;
+    let maker = user(&store, provider, "snap.maker@example.ac.uk").await;
+    let window = window_record("heses", "HESES 2026", t0());
+    insert_window(&store, &window).await;
+    let h = |n: i64| t0() + Duration::hours(n);
+    let files = vec![
+        file_record("a.csv", FileKind::Csv, maker, h(1)),
+        file_record("b.csv", FileKind::Csv, maker, h(1)),
+        file_record("c.csv", FileKind::Csv, maker, h(1)),
+    ];
+    let s = draft(&store, window.id, provider, 1, maker, h(1), files.clone()).await;
+
+    let mut snap = store.snapshot().await.unwrap();
+    let mut step = async |what: &str, expected: &[&str], tx: Box<dyn StoreTx>| {
+        tx.commit().await.unwrap();
+        let next = store.snapshot().await.unwrap();
+        assert_eq!(changed_tables(&snap, &next), expected, "{what}");
+        snap = next;
+    };
+    // Each window setting on its own.
+    let mut w = window.clone();
+    for n in 0..4 {
+        match n {
+            0 => w.column_rules = every_rule(),
+            1 => w.sign_off_required = true,
+            2 => w.reminder_days = vec![5],
+            _ => w.late_submissions = true,
+        }
+        let mut tx = store.begin().await.unwrap();
+        tx.update_window(&w, t0()).await.unwrap();
+        step(&format!("window setting {n}"), &["collection_windows"], tx).await;
+    }
+    let check = |file: &FileRecord, rule_counts: Vec<RuleCount>| FileCheckRecord {
+        file_id: file.id,
+        rules: Vec::new(),
+        data_rows: 1,
+        errors: 0,
+        warnings: 0,
+        rule_counts,
+        checked_at: h(1),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_file_check(&check(&files[0], Vec::new()), &[])
+        .await
+        .unwrap();
+    step("a check alone", &["file_checks"], tx).await;
+    let count = RuleCount {
+        severity: Severity::Warning,
+        rule: "r".into(),
+        column: "c".into(),
+        count: 1,
+        first_row: Some(2),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_file_check(&check(&files[1], vec![count]), &[])
+        .await
+        .unwrap();
+    step(
+        "a check with a rule count",
+        &["file_check_rules", "file_checks"],
+        tx,
+    )
+    .await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_file_check(
+        &check(&files[2], Vec::new()),
+        &[finding(Severity::Error, 1, None)],
+    )
+    .await
+    .unwrap();
+    step(
+        "a check with a finding",
+        &["file_checks", "file_findings"],
+        tx,
+    )
+    .await;
+    let mut tx = store.begin().await.unwrap();
+    tx.submit(
+        s.id,
+        &Submit {
+            note: "",
+            explanation: Some("Why"),
+            late_reason: Some("Late"),
+            by: maker,
+            at: h(2),
+        },
+    )
+    .await
+    .unwrap();
+    step("submitted", &["submissions"], tx).await;
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.sign_off(s.id, maker, h(3)).await.unwrap());
+    step("signed off", &["submissions"], tx).await;
+    let query = QueryRecord {
+        id: Uuid::new_v4(),
+        submission_id: s.id,
+        window_id: window.id,
+        organisation_id: provider,
+        subject: "Why?".into(),
+        raised_by: officer,
+        raised_at: h(4),
+        closed_by: None,
+        closed_at: None,
+        messages: Vec::new(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_query(&query).await.unwrap();
+    step("a query without messages", &["submission_queries"], tx).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_query_message(query.id, &message(maker, "Because", h(5)))
+        .await
+        .unwrap();
+    step("a message", &["query_messages"], tx).await;
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.close_query(query.id, officer, h(6)).await.unwrap());
+    step("closed", &["submission_queries"], tx).await;
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.claim_reminder(window.id, 5, window.closes_at, h(7))
+            .await
+            .unwrap()
+    );
+    step("a reminder", &["window_reminders"], tx).await;
+}
+
+// Issue 16, data-return checks and sign-off (end) -----------------------------
+
+/// The reminder job's cheap look and its in-transaction read (issue 16).
+pub async fn claimed_reminders_are_listed_and_a_window_is_read_in_its_transaction(
+    store: Arc<dyn Store>,
+) {
+    let heses = window_record("heses", "HESES 2026", t0());
+    let prevent = window_record("prevent", "Prevent 2026", t0());
+    insert_window(&store, &heses).await;
+    insert_window(&store, &prevent).await;
+    let closes = heses.closes_at;
+    assert!(
+        store
+            .reminders_claimed(heses.id, closes)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut tx = store.begin().await.unwrap();
+    for days in [1, 14, 7] {
+        assert!(
+            tx.claim_reminder(heses.id, days, closes, t0())
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        tx.claim_reminder(prevent.id, 3, closes, t0())
+            .await
+            .unwrap()
+    );
+    let later = closes + Duration::days(2);
+    assert!(tx.claim_reminder(heses.id, 2, later, t0()).await.unwrap());
+    assert_eq!(
+        tx.window_for_update(heses.id).await.unwrap(),
+        Some(heses.clone())
+    );
+    assert_eq!(tx.window_for_update(Uuid::new_v4()).await.unwrap(), None);
+    tx.commit().await.unwrap();
+    let mut claimed = store.reminders_claimed(heses.id, closes).await.unwrap();
+    claimed.sort_unstable();
+    assert_eq!(
+        claimed,
+        [1, 7, 14],
+        "only this window's, for this closing time"
+    );
+    assert_eq!(store.reminders_claimed(heses.id, later).await.unwrap(), [2]);
+    // A window moved inside a transaction is read back moved, in it.
+    let moved = WindowRecord {
+        closes_at: later,
+        ..heses.clone()
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.update_window(&moved, t0()).await.unwrap();
+    assert_eq!(tx.window_for_update(heses.id).await.unwrap(), Some(moved));
+    drop(tx);
+    assert_eq!(store.window(heses.id).await.unwrap(), Some(heses));
 }

@@ -196,6 +196,16 @@ pub trait Store: Send + Sync + 'static {
 
     async fn submission(&self, id: uuid::Uuid) -> StoreResult<Option<SubmissionRecord>>;
 
+    /// A checked file's first findings, in file order (issue 16).
+    async fn file_findings(&self, file: uuid::Uuid) -> StoreResult<Vec<domain::checks::Finding>>;
+
+    /// Queries with their messages, oldest first (issue 16). Access is not
+    /// checked here: the filter must carry the caller's organisation for a
+    /// provider's people.
+    async fn queries(&self, filter: &QueryFilter) -> StoreResult<Vec<QueryRecord>>;
+
+    async fn query(&self, id: uuid::Uuid) -> StoreResult<Option<QueryRecord>>;
+
     /// Documents, newest first: those shared with `org`, or all.
     async fn documents(&self, org: Option<OrgId>) -> StoreResult<Vec<DocumentRecord>>;
 
@@ -216,6 +226,15 @@ pub trait Store: Send + Sync + 'static {
     /// notice: a cheap look, so that the job takes the write lock only when
     /// it has work (issue 15).
     async fn window_awaiting_notice(&self, now: OffsetDateTime) -> StoreResult<bool>;
+
+    /// The reminders already claimed for a window closing at `closes_at`
+    /// (their days before closing): a cheap look, so that the reminder job
+    /// takes the write lock only when a reminder is due (issue 16).
+    async fn reminders_claimed(
+        &self,
+        window: uuid::Uuid,
+        closes_at: OffsetDateTime,
+    ) -> StoreResult<Vec<u32>>;
 
     /// Every row of every table but the audit log, as text: tests compare two
     /// snapshots to show that a refused request changed nothing.
@@ -382,14 +401,70 @@ pub trait StoreTx: Send {
 
     async fn attach_file(&mut self, submission: uuid::Uuid, file: uuid::Uuid) -> StoreResult<()>;
 
-    /// A draft becomes submitted, with its note.
-    async fn submit(
+    /// A draft becomes submitted, with its note, the explanation of its
+    /// warnings and, when it comes after closing, the reason it is late.
+    async fn submit(&mut self, submission: uuid::Uuid, how: &Submit<'_>) -> StoreResult<()>;
+
+    /// A file's check and its first findings (issue 16), with the file.
+    async fn insert_file_check(
+        &mut self,
+        check: &FileCheckRecord,
+        findings: &[domain::checks::Finding],
+    ) -> StoreResult<()>;
+
+    /// The provider's Portal Administrator signs a submitted version off:
+    /// `false` (nothing changed) unless it is submitted and not yet signed off.
+    async fn sign_off(
         &mut self,
         submission: uuid::Uuid,
-        note: &str,
         by: UserId,
         now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+
+    /// A submission version as it is now, read in this transaction.
+    async fn submission(&mut self, id: uuid::Uuid) -> StoreResult<Option<SubmissionRecord>>;
+
+    /// Each organisation's newest version's status for a window (issue 16:
+    /// who has not submitted, for reminders).
+    async fn latest_statuses(
+        &mut self,
+        window: uuid::Uuid,
+    ) -> StoreResult<Vec<(OrgId, domain::collection::SubmissionStatus)>>;
+
+    /// A new query with its first message (in `query.messages`).
+    async fn insert_query(&mut self, query: &QueryRecord) -> StoreResult<()>;
+
+    /// A query as it is now, read in this transaction (locked on PostgreSQL).
+    async fn query_for_update(&mut self, id: uuid::Uuid) -> StoreResult<Option<QueryRecord>>;
+
+    async fn insert_query_message(
+        &mut self,
+        query: uuid::Uuid,
+        message: &QueryMessageRecord,
     ) -> StoreResult<()>;
+
+    /// Closes an open query: `false` (nothing changed) if it was closed already.
+    async fn close_query(
+        &mut self,
+        query: uuid::Uuid,
+        by: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+
+    /// A window as it is now, read in this transaction (locked on
+    /// PostgreSQL): the reminder job's view of its closing time (issue 16).
+    async fn window_for_update(&mut self, id: uuid::Uuid) -> StoreResult<Option<WindowRecord>>;
+
+    /// Claims the reminder `days_before` a window closing at `closes_at`:
+    /// `true` for the one transaction whose row goes in (others, on any
+    /// replica, get `false` once it commits).
+    async fn claim_reminder(
+        &mut self,
+        window: uuid::Uuid,
+        days_before: u32,
+        closes_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
 
     async fn set_submission_status(
         &mut self,

@@ -430,7 +430,7 @@ impl AccessKeyRecord {
 }
 
 /// A collection window (PRODUCT §6).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WindowRecord {
     pub id: uuid::Uuid,
     pub area: domain::AreaSlug,
@@ -442,6 +442,17 @@ pub struct WindowRecord {
     pub closed_at: Option<OffsetDateTime>,
     pub created_by: Option<UserId>,
     pub created_at: OffsetDateTime,
+    /// The column rules CSV uploads are checked against (issue 16); none: no checks.
+    pub column_rules: Vec<domain::checks::ColumnRule>,
+    /// Whether a return must be signed off by the provider's Portal
+    /// Administrator before an officer may accept it.
+    pub sign_off_required: bool,
+    /// Days before closing at which providers that have not submitted are
+    /// reminded, largest first.
+    pub reminder_days: Vec<u32>,
+    /// Whether returns may come after closing (with a reason, marked late)
+    /// until the regulator closes the window.
+    pub late_submissions: bool,
 }
 
 impl WindowRecord {
@@ -479,7 +490,7 @@ pub struct NewSubmission {
 }
 
 /// One version of a submission, with its files and who did what.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SubmissionRecord {
     pub id: uuid::Uuid,
     pub window_id: uuid::Uuid,
@@ -494,7 +505,85 @@ pub struct SubmissionRecord {
     pub status_comment: Option<String>,
     pub status_by: Option<UserId>,
     pub status_at: Option<OffsetDateTime>,
+    /// Why the warnings are as they are, given at submission (issue 16).
+    pub explanation: Option<String>,
+    /// Why it came after the window closed; `Some` marks it late.
+    pub late_reason: Option<String>,
+    /// The provider's Portal Administrator's sign-off (issue 16).
+    pub signed_off_by: Option<UserId>,
+    pub signed_off_at: Option<OffsetDateTime>,
     pub files: Vec<FileRecord>,
+    /// The check of each checked (CSV) file, in the order of `files`.
+    pub checks: Vec<FileCheckRecord>,
+}
+
+impl SubmissionRecord {
+    /// Errors in all its files: submission is refused while there are any.
+    pub fn errors(&self) -> u64 {
+        self.checks.iter().map(|c| c.errors).sum()
+    }
+
+    /// Warnings in all its files: each submission needs an explanation for them.
+    pub fn warnings(&self) -> u64 {
+        self.checks.iter().map(|c| c.warnings).sum()
+    }
+}
+
+/// How a draft is submitted (issue 16).
+#[derive(Debug, Clone, Copy)]
+pub struct Submit<'a> {
+    pub note: &'a str,
+    pub explanation: Option<&'a str>,
+    pub late_reason: Option<&'a str>,
+    pub by: UserId,
+    pub at: OffsetDateTime,
+}
+
+/// A file's check against its window's column rules (issue 16): the rules as
+/// they were, the counts, and each rule's count. Its first findings are read
+/// on their own ([`crate::Store::file_findings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileCheckRecord {
+    pub file_id: uuid::Uuid,
+    pub rules: Vec<domain::checks::ColumnRule>,
+    pub data_rows: u64,
+    pub errors: u64,
+    pub warnings: u64,
+    pub rule_counts: Vec<domain::checks::RuleCount>,
+    pub checked_at: OffsetDateTime,
+}
+
+/// A query on a submission, with its messages in order (issue 16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryRecord {
+    pub id: uuid::Uuid,
+    pub submission_id: uuid::Uuid,
+    pub window_id: uuid::Uuid,
+    pub organisation_id: OrgId,
+    pub subject: String,
+    pub raised_by: UserId,
+    pub raised_at: OffsetDateTime,
+    pub closed_by: Option<UserId>,
+    pub closed_at: Option<OffsetDateTime>,
+    pub messages: Vec<QueryMessageRecord>,
+}
+
+/// One message of a query's thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryMessageRecord {
+    pub id: uuid::Uuid,
+    pub author: UserId,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Which queries to list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueryFilter {
+    pub submission: Option<uuid::Uuid>,
+    pub window: Option<uuid::Uuid>,
+    pub organisation: Option<OrgId>,
+    pub open_only: bool,
 }
 
 /// A document shared with chosen providers in a communication area.

@@ -8,7 +8,7 @@
 //! [`App::store_upload`] keeps the checked file and records the version.
 
 use domain::UserId;
-use domain::collection::WindowState;
+use domain::collection::Acceptance;
 use domain::role::Area;
 use store::{OrganisationRecord, SubmissionRecord, WindowRecord};
 use time::OffsetDateTime;
@@ -17,10 +17,22 @@ use crate::permit::{self, Permit};
 use crate::{App, AppError, AppResult};
 
 mod notices;
+mod progress;
+mod queries;
+mod reminders;
 mod submissions;
 mod windows;
 
-/// A window as typed on the form or sent to the API.
+pub use windows::{RULE_FIELDS, rule_error_key};
+
+pub use submissions::{FileValidation, SubmitInput, Uploaded, Validation};
+
+pub use queries::{MESSAGE_MAX, QueryThread, SUBJECT_MAX, ThreadMessage};
+
+/// A window as typed on the form or sent to the API. The settings of issue
+/// 16 are optional: `None` keeps what the window has (none, no, or no
+/// reminders for a new window), so that a client that does not know them
+/// changes nothing of them.
 #[derive(Debug, Clone, Default)]
 pub struct WindowInput {
     pub area: String,
@@ -29,7 +41,39 @@ pub struct WindowInput {
     pub closes_at: Option<OffsetDateTime>,
     pub guidance: String,
     pub file_types: Vec<String>,
+    /// The column rules CSV uploads are checked against.
+    pub columns: Option<RulesInput>,
+    /// Whether a Portal Administrator must sign a return off before an
+    /// officer may accept it.
+    pub sign_off_required: Option<bool>,
+    /// Days before closing at which providers that have not submitted are
+    /// reminded.
+    pub reminder_days: Option<ReminderDaysInput>,
+    /// Whether late submissions (with a reason) are accepted until the
+    /// window is closed.
+    pub late_submissions: Option<bool>,
 }
+
+/// A window's column rules as given: the form's rows as typed (blank rows
+/// skipped), or the API's rules.
+#[derive(Debug, Clone)]
+pub enum RulesInput {
+    Rows(Vec<domain::checks::RuleRow>),
+    Rules(Vec<domain::checks::ColumnRule>),
+}
+
+/// Reminder days as given: typed on the form ("14, 7, 1"), or the API's
+/// numbers (`[14, 7, 1]`).
+#[derive(Debug, Clone)]
+pub enum ReminderDaysInput {
+    Text(String),
+    Days(Vec<i64>),
+}
+
+/// The most reminders one window may have.
+pub const MAX_REMINDERS: usize = 10;
+/// The most days before closing a reminder may be.
+pub const MAX_REMINDER_DAYS: i64 = 365;
 
 /// A window with its area, as someone may see it.
 #[derive(Debug, Clone)]
@@ -42,7 +86,13 @@ pub struct VisibleWindow {
 /// only [`App::prepare_upload`] gives one).
 pub type UploadTicket = Permit<permit::Upload>;
 
-/// A provider and where its return to a window stands (the regulator's view).
+pub use progress::{
+    CSV_ACTION as PROGRESS_CSV_ACTION, DraftFacts, ProgressAsk, ProgressKey, ProgressQuery,
+    ProgressSort, ProviderProgress, VIEW_ACTION as PROGRESS_ACTION, WindowProgress,
+};
+
+/// A provider and where its newest submitted version to a window stands (the
+/// window page; the progress view has [`ProviderProgress`]).
 #[derive(Debug, Clone)]
 pub struct Progress {
     pub organisation: OrganisationRecord,
@@ -60,19 +110,36 @@ impl App {
     }
 }
 
+/// Whether `w` takes returns (uploads and submissions) at `now`: the one
+/// rule, `domain::collection::Acceptance` (late returns included).
+pub fn acceptance(w: &WindowRecord, now: OffsetDateTime) -> Acceptance {
+    Acceptance::of(
+        w.opens_at,
+        w.closes_at,
+        w.closed_at,
+        w.late_submissions,
+        now,
+    )
+}
+
+/// Why `w` takes no returns at `now` (`None` while it does, late or not).
 pub(super) fn not_open(w: &WindowRecord, now: OffsetDateTime) -> Option<String> {
     let fmt = domain::uk_time::moment;
-    match w.state(now) {
-        WindowState::Open => None,
-        WindowState::Upcoming => Some(format!(
+    match acceptance(w, now) {
+        Acceptance::Open | Acceptance::Late => None,
+        Acceptance::Upcoming => Some(format!(
             "{} is not open yet: it opens on {}",
             w.name,
             fmt(w.opens_at)
         )),
-        WindowState::Closed => Some(format!(
+        Acceptance::Closed => Some(format!(
             "{} is closed: it closed on {}",
             w.name,
-            fmt(w.closed_at.unwrap_or(w.closes_at).min(w.closes_at))
+            // A window taking late returns closes when it is closed.
+            fmt(match w.closed_at {
+                Some(c) if w.late_submissions => c,
+                c => c.unwrap_or(w.closes_at).min(w.closes_at),
+            })
         )),
     }
 }

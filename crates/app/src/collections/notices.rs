@@ -140,7 +140,7 @@ impl App {
 /// return who may use the portal now; where a provider has none, its Portal
 /// Administrators (so that someone there knows, and can give the role). The
 /// flag says which of the two it is.
-fn whom_to_tell<'a>(
+pub(super) fn whom_to_tell<'a>(
     holders: &'a [RoleHolder],
     contributor: &Role,
     now: time::OffsetDateTime,

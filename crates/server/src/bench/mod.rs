@@ -6,6 +6,7 @@
 //! The portal runs as its own process (this same program), so its memory and
 //! start-up are the real ones and the load generator's are not counted.
 
+mod csv_check;
 mod load;
 mod report;
 mod scenarios;
@@ -20,7 +21,7 @@ use app::bench_data::{Manifest, Scale};
 use hyper::StatusCode;
 
 use load::{Call, Client, Once, expect, measure};
-use report::{Import, Report, Row};
+use report::{CsvCheck, Import, Report, Row};
 use scenarios::{AuditPage, Healthz, Mailbox, Me, RoleChange, Search, SignIn, UsersPage};
 
 /// What to measure, and where.
@@ -44,6 +45,11 @@ pub struct BenchArgs {
     /// Users in the legacy import measured at the end (default: --users; 0: none).
     #[arg(long)]
     pub import_users: Option<usize>,
+    /// Rows of the generated CSV (about 100 bytes each) that the data-return
+    /// check reads, in this process (0: not run). Runs unless `--only`
+    /// excludes "CSV check".
+    #[arg(long, default_value_t = 1_000_000)]
+    pub check_rows: u64,
     /// Seconds each scenario runs at each concurrency.
     #[arg(long, default_value_t = 5.0, value_parser = positive_seconds)]
     pub seconds: f64,
@@ -260,6 +266,30 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
         }
     }
 
+    // The data-return check of a generated CSV, in this process.
+    let check_wanted = args.only.as_deref().is_none_or(|o| "CSV check".contains(o));
+    let csv_check = if args.check_rows == 0 || !check_wanted {
+        CsvCheck::NotRun
+    } else {
+        let file = csv_check::generate(args.check_rows);
+        let m = csv_check::run(&file);
+        // The file's last row has its one error: any other count means the
+        // checker, not the figure, is wrong.
+        if (m.rows, m.errors, m.warnings) != (args.check_rows, 1, 0) {
+            failed = true;
+            eprintln!(
+                "portal bench: the CSV check found {} rows, {} errors, {} warnings \
+                 (expected {}, 1, 0)",
+                m.rows, m.errors, m.warnings, args.check_rows
+            );
+        }
+        CsvCheck::Ran {
+            rows: m.rows,
+            bytes: m.bytes,
+            took: m.took,
+        }
+    };
+
     let report = Report {
         heading,
         dataset_built_in,
@@ -270,6 +300,7 @@ pub async fn run(args: &BenchArgs, exe: &Path) -> anyhow::Result<bool> {
         sessions_used,
         rss_sessions_kb: rss_sessions,
         import,
+        csv_check,
     };
     print!("{}", report.render());
     if failed {

@@ -62,6 +62,18 @@ pub enum Import {
     },
 }
 
+/// The data-return check of a generated CSV (issue 16), in process.
+pub enum CsvCheck {
+    /// `--check-rows 0`, or `--only` left it out.
+    NotRun,
+    /// The checker alone, not making the file.
+    Ran {
+        rows: u64,
+        bytes: u64,
+        took: Duration,
+    },
+}
+
 /// Everything the benchmark prints, in order.
 pub struct Report {
     /// The first line: what was measured, on what.
@@ -75,6 +87,7 @@ pub struct Report {
     pub sessions_used: u64,
     pub rss_sessions_kb: u64,
     pub import: Import,
+    pub csv_check: CsvCheck,
 }
 
 /// `x` to `decimals` places, or "–" when there is no such number.
@@ -148,6 +161,20 @@ impl Report {
             "| RSS after {sessions} | {} |",
             megabytes(self.rss_sessions_kb)
         )?;
+        match &self.csv_check {
+            CsvCheck::NotRun => writeln!(out, "| CSV check (data return) | not run |")?,
+            CsvCheck::Ran { rows, bytes, took } => {
+                let secs = took.as_secs_f64();
+                let rate = |n: f64| (secs > 0.0).then(|| n / secs);
+                let mb = *bytes as f64 / 1_000_000.0;
+                writeln!(
+                    out,
+                    "| CSV check, {rows} rows, {mb:.1} MB (checker alone) | {secs:.2} s, {} rows/s, {} MB/s |",
+                    figure(rate(*rows as f64), 0),
+                    figure(rate(mb), 1),
+                )?;
+            }
+        }
         match &self.import {
             Import::NotRun => {
                 writeln!(out, "| legacy import | not run (--import-users 0) |")?;
@@ -206,6 +233,7 @@ mod tests {
             sessions_used: 0,
             rss_sessions_kb: 0,
             import,
+            csv_check: CsvCheck::NotRun,
         }
         .render()
     }
@@ -246,6 +274,48 @@ mod tests {
         );
         assert!(
             text.contains("| RSS after 0 live sessions each made a request | 0.0 MB |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_csv_check_prints_rows_and_megabytes_per_second_or_a_dash() {
+        let render = |csv_check| {
+            Report {
+                heading: "portal bench: SQLite".to_owned(),
+                dataset_built_in: Duration::ZERO,
+                rows: Vec::new(),
+                ready_in: Duration::ZERO,
+                rss_idle_kb: 0,
+                rss_loaded_kb: 0,
+                sessions_used: 0,
+                rss_sessions_kb: 0,
+                import: Import::NotRun,
+                csv_check,
+            }
+            .render()
+        };
+        let text = render(CsvCheck::Ran {
+            rows: 1_000_000,
+            bytes: 100_000_000,
+            took: Duration::from_millis(500),
+        });
+        assert!(
+            text.contains(
+                "| CSV check, 1000000 rows, 100.0 MB (checker alone) | 0.50 s, 2000000 rows/s, 200.0 MB/s |"
+            ),
+            "{text}"
+        );
+        let text = render(CsvCheck::Ran {
+            rows: 0,
+            bytes: 0,
+            took: Duration::ZERO,
+        });
+        no_nan_or_inf(&text);
+        assert!(text.contains("| 0.00 s, – rows/s, – MB/s |"), "{text}");
+        let text = render(CsvCheck::NotRun);
+        assert!(
+            text.contains("| CSV check (data return) | not run |"),
             "{text}"
         );
     }

@@ -9,6 +9,7 @@ use fantoccini::Locator;
 use server::Config;
 use testkit::{Backend, Chrome, TestApp};
 
+mod data_return_checks; // issue 16, Done-when 1
 // Issue 15's journeys, one module per part (each uses this file's helpers).
 mod lists_and_navigation;
 mod lookup_and_copy;

@@ -92,6 +92,15 @@ async fn the_openapi_document_parses_and_matches_the_router(backend: Backend) {
         // The regulator's side (issue 15).
         ("/organisations/{id}", "patch"),
         ("/users/{id}/resend-invitation", "post"),
+        // Queries on a submission (issue 16).
+        ("/submissions/{id}/queries", "get"),
+        ("/submissions/{id}/queries", "post"),
+        ("/queries/{id}/messages", "post"),
+        ("/queries/{id}/close", "post"),
+        ("/queries", "get"),
+        ("/submissions/{id}/sign-off", "post"),
+        ("/submissions/{id}/validation", "get"),
+        ("/submissions/{id}/validation.csv", "get"),
         ("/openapi.json", "get"),
     ];
     let mut described = Vec::new();

@@ -8,6 +8,8 @@ mod auth;
 mod documents;
 mod feedback;
 mod organisations;
+mod progress;
+mod queries;
 mod returns;
 mod sessions;
 mod submissions;
@@ -38,7 +40,9 @@ pub fn router() -> Router<WebState> {
         .merge(areas::routes())
         .merge(access_keys::routes())
         .merge(windows::routes())
+        .merge(progress::routes())
         .merge(submissions::routes())
+        .merge(queries::routes())
         .merge(documents::routes())
         .merge(feedback::routes())
         .merge(sessions::routes())

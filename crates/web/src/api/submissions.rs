@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use app::AppError;
+use app::collections::SubmitInput;
 use app::records::SubmissionRecord;
 use axum::Json;
 use axum::body::Body;
@@ -33,6 +34,9 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .routes(routes!(first_file))
         .routes(routes!(one_file))
         .routes(routes!(set_status))
+        .routes(routes!(validation))
+        .routes(routes!(validation_csv))
+        .routes(routes!(sign_off))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -53,6 +57,17 @@ struct SubmissionView {
     submitted_at: Option<String>,
     status_comment: Option<String>,
     status_at: Option<String>,
+    /// The explanation of its warnings, given at submission (issue 16).
+    explanation: Option<String>,
+    /// Why it came after the window closed; set only on a late submission.
+    late_reason: Option<String>,
+    late: bool,
+    /// The provider's Portal Administrator's sign-off.
+    signed_off_by: Option<String>,
+    signed_off_at: Option<String>,
+    /// Errors and warnings the column rules found in its files.
+    errors: u64,
+    warnings: u64,
 }
 
 fn submission_view(s: &SubmissionRecord) -> SubmissionView {
@@ -72,6 +87,41 @@ fn submission_view(s: &SubmissionRecord) -> SubmissionView {
         submitted_at: s.submitted_at.map(rfc3339),
         status_comment: s.status_comment.clone(),
         status_at: s.status_at.map(rfc3339),
+        explanation: s.explanation.clone(),
+        late_reason: s.late_reason.clone(),
+        late: s.late_reason.is_some(),
+        signed_off_by: s.signed_off_by.map(|u| u.to_string()),
+        signed_off_at: s.signed_off_at.map(rfc3339),
+        errors: s.errors(),
+        warnings: s.warnings(),
+    }
+}
+
+/// An upload's answer: the version, its checks' counts, and — when it was to
+/// be submitted at once but stays a draft — why (`status` is then `draft`).
+#[derive(Serialize, ToSchema)]
+struct UploadView {
+    #[serde(flatten)]
+    submission: SubmissionView,
+    validation: ValidationCounts,
+    /// Why the version was kept as a draft instead of being submitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_submitted: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ValidationCounts {
+    errors: u64,
+    warnings: u64,
+    /// Data rows in the checked (CSV) files.
+    data_rows: u64,
+}
+
+fn counts(s: &SubmissionRecord) -> ValidationCounts {
+    ValidationCounts {
+        errors: s.errors(),
+        warnings: s.warnings(),
+        data_rows: s.checks.iter().map(|c| c.data_rows).sum(),
     }
 }
 
@@ -145,11 +195,16 @@ async fn list_submissions(
 }
 
 /// Upload one or more files (`file` parts) with an optional `note`: a new
-/// version, submitted at once (or kept as a draft with `draft=true`).
+/// version, submitted at once (or kept as a draft with `draft=true`). On a
+/// window with column rules each CSV file is checked as it arrives; a version
+/// whose checks do not allow submitting (errors, or warnings without an
+/// `explanation`) — or a late one without a `late_reason` — is kept as a
+/// draft: `201` with `status` `draft`, the counts in `validation` and why in
+/// `not_submitted`.
 #[utoipa::path(post, path = "/collections/{id}/submissions", tag = "Collections", security(("bearer" = [])),
     params(("id" = String, Path)),
-    request_body(content_type = "multipart/form-data", description = "`file` (one or more), `note`, `draft`"),
-    responses((status = 201, body = SubmissionView), (status = 400, body = ApiErrorBody),
+    request_body(content_type = "multipart/form-data", description = "`file` (one or more), `note`, `explanation`, `late_reason`, `draft`"),
+    responses((status = 201, body = UploadView), (status = 400, body = ApiErrorBody),
         (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody),
         (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
 async fn upload(
@@ -169,14 +224,26 @@ async fn upload(
         Ok(p) => p,
         Err(f) => return upload_refused(&state, &caller, ticket.action(), f).await,
     };
-    let note = parts.field("note").unwrap_or_default().to_owned();
+    let text = |name| parts.field(name).unwrap_or_default().to_owned();
+    let input = SubmitInput {
+        note: text("note"),
+        explanation: text("explanation"),
+        late_reason: text("late_reason"),
+    };
     let draft = parts.field("draft") == Some("true");
     let result = state
         .app
-        .store_upload(actor, ticket, parts.files, &note, !draft, meta)
+        .store_upload(actor, ticket, parts.files, &input, !draft, meta)
         .await;
     match result {
-        Ok(s) => (StatusCode::CREATED, Json(submission_view(&s))).into_response(),
+        Ok(up) => {
+            let view = UploadView {
+                validation: counts(&up.submission),
+                submission: submission_view(&up.submission),
+                not_submitted: up.kept_as_draft,
+            };
+            (StatusCode::CREATED, Json(view)).into_response()
+        }
         Err(e) => refuse(&state, &caller, e).await,
     }
 }
@@ -212,9 +279,17 @@ async fn show_submission(
 struct SubmitBody {
     #[serde(default)]
     note: String,
+    /// Why the warnings are as they are: needed when there are any.
+    #[serde(default)]
+    explanation: String,
+    /// Why the return is late: needed after the window's closing time.
+    #[serde(default)]
+    late_reason: String,
 }
 
-/// Submit a draft version, with a note.
+/// Submit a draft version, with a note: `409` while it has errors, or
+/// warnings without an `explanation`; `400` without a `late_reason` after
+/// the window's closing time (on a window that takes late returns).
 #[utoipa::path(post, path = "/submissions/{id}/submit", tag = "Collections", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = SubmitBody,
     responses((status = 200, body = SubmissionView), (status = 400, body = ApiErrorBody),
@@ -227,7 +302,16 @@ async fn submit(
 ) -> Response {
     match state
         .app
-        .submit_draft(caller.principal(), &id, &body.data.note, &caller.ctx.meta)
+        .submit_draft(
+            caller.principal(),
+            &id,
+            &SubmitInput {
+                note: body.data.note.clone(),
+                explanation: body.data.explanation.clone(),
+                late_reason: body.data.late_reason.clone(),
+            },
+            &caller.ctx.meta,
+        )
         .await
     {
         Ok(s) => Json(submission_view(&s)).into_response(),
@@ -301,6 +385,168 @@ async fn set_status(
             &id,
             &b.status,
             &b.comment,
+            &caller.ctx.meta,
+        )
+        .await
+    {
+        Ok(s) => Json(submission_view(&s)).into_response(),
+        Err(e) => refuse(&state, &caller, e).await,
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct FindingView {
+    /// The row as a spreadsheet numbers it (the header is row 1); `null` for
+    /// the file as a whole.
+    row: Option<u64>,
+    column: String,
+    message: String,
+    /// The rule broken (the report groups by it) and the file it is in.
+    rule: String,
+    filename: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct RuleCountView {
+    severity: &'static str,
+    rule: String,
+    column: String,
+    count: u64,
+    first_row: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct FileCheckView {
+    file_id: String,
+    filename: String,
+    data_rows: u64,
+    errors: u64,
+    warnings: u64,
+    rules: Vec<RuleCountView>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ValidationView {
+    errors: Vec<FindingView>,
+    warnings: Vec<FindingView>,
+    error_count: u64,
+    warning_count: u64,
+    /// Whether the lists stop short of the counts (the first findings of
+    /// each file are kept; `validation.csv` has them all).
+    truncated: bool,
+    files: Vec<FileCheckView>,
+}
+
+/// A version's validation report: its errors and warnings with row and
+/// column (API.md), with the exact counts and each file's counts by rule.
+#[utoipa::path(get, path = "/submissions/{id}/validation", tag = "Collections", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = ValidationView), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn validation(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let meta = &caller.ctx.meta;
+    let v = match state.app.validation(caller.principal(), &id, meta).await {
+        Ok(v) => v,
+        Err(e) => return ApiError::new(e, meta).into_response(),
+    };
+    let mut view = ValidationView {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        error_count: v.submission.errors(),
+        warning_count: v.submission.warnings(),
+        truncated: false,
+        files: Vec::new(),
+    };
+    for f in &v.files {
+        view.truncated |= (f.findings.len() as u64) < f.check.errors + f.check.warnings;
+        for finding in &f.findings {
+            let item = FindingView {
+                row: finding.row,
+                column: finding.column.clone(),
+                message: finding.message.clone(),
+                rule: finding.rule.clone(),
+                filename: f.file.filename.clone(),
+            };
+            match finding.severity {
+                domain::checks::Severity::Error => view.errors.push(item),
+                domain::checks::Severity::Warning => view.warnings.push(item),
+            }
+        }
+        view.files.push(FileCheckView {
+            file_id: f.file.id.to_string(),
+            filename: f.file.filename.clone(),
+            data_rows: f.check.data_rows,
+            errors: f.check.errors,
+            warnings: f.check.warnings,
+            rules: f
+                .check
+                .rule_counts
+                .iter()
+                .map(|r| RuleCountView {
+                    severity: r.severity.as_str(),
+                    rule: r.rule.clone(),
+                    column: r.column.clone(),
+                    count: r.count,
+                    first_row: r.first_row,
+                })
+                .collect(),
+        });
+    }
+    Json(view).into_response()
+}
+
+/// The whole validation report as CSV (every finding, the stored files
+/// checked again against the rules they were checked with); audited.
+#[utoipa::path(get, path = "/submissions/{id}/validation.csv", tag = "Collections", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "text/csv: File, Row, Column, Severity, Rule, Message"),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn validation_csv(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let meta = &caller.ctx.meta;
+    match state
+        .app
+        .validation_csv(caller.principal(), &id, meta)
+        .await
+    {
+        Ok((name, reader)) => crate::pages::report_download(&name, reader),
+        Err(e) => ApiError::new(e, meta).into_response(),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SignOffBody {
+    /// `true`: the Portal Administrator confirms the declaration.
+    #[serde(default)]
+    declaration: bool,
+}
+
+/// Sign a submitted version off with the declaration (the provider's Portal
+/// Administrator): `409` before submission or once signed off.
+#[utoipa::path(post, path = "/submissions/{id}/sign-off", tag = "Collections", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = SignOffBody,
+    responses((status = 200, body = SubmissionView), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody),
+        (status = 409, body = ApiErrorBody)))]
+async fn sign_off(
+    State(state): State<WebState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: ApiJson<SignOffBody>,
+) -> Response {
+    match state
+        .app
+        .sign_off(
+            caller.principal(),
+            &id,
+            body.data.declaration,
             &caller.ctx.meta,
         )
         .await

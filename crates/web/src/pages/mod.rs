@@ -12,17 +12,22 @@ mod forms;
 mod home;
 mod organisations;
 pub(crate) mod pagination;
+mod progress;
+mod queries;
 mod returns;
 mod service;
 mod sessions;
 mod sign_in;
+mod submission_page;
 mod submissions;
 mod users;
+mod window_form;
 mod windows;
 
 use axum::Router;
 use axum::response::Response;
 
+pub(crate) use submissions::report_download;
 pub(crate) use users::csv_cell;
 
 use crate::page::Page;
@@ -42,6 +47,9 @@ pub fn router(dev_mail: bool) -> Router<WebState> {
         .merge(access_keys::routes())
         .merge(organisations::routes())
         .merge(windows::routes())
+        .merge(window_form::routes())
+        .merge(progress::routes())
+        .merge(queries::routes())
         .merge(submissions::routes())
         .merge(documents::routes())
         .merge(feedback::routes())
