@@ -432,6 +432,39 @@ impl App {
         self.visible_queries(actor, true).await
     }
 
+    /// How many open queries `actor` may see, by the same decision as
+    /// [`App::open_queries`] but without reading their threads (the Data
+    /// returns page shows the number on every visit).
+    pub async fn open_query_count(&self, actor: &Principal) -> AppResult<usize> {
+        let provider = actor.organisation.kind == OrganisationKind::Provider;
+        if !provider && !reviews_any_return(actor) {
+            return Ok(0);
+        }
+        let filter = QueryFilter {
+            organisation: provider.then_some(actor.organisation.id),
+            open_only: true,
+            ..QueryFilter::default()
+        };
+        let found = self.store.queries(&filter).await?;
+        if found.is_empty() {
+            return Ok(0);
+        }
+        let windows = self.store.windows().await?;
+        let areas = self.store.areas().await?;
+        Ok(found
+            .iter()
+            .filter(|q| {
+                windows
+                    .iter()
+                    .find(|w| w.id == q.window_id)
+                    .and_then(|w| areas.iter().find(|a| a.slug == w.area))
+                    .is_some_and(|area| {
+                        permit::may_work(actor, area, q.organisation_id, Work::SeeReturns)
+                    })
+            })
+            .count())
+    }
+
     /// Every query `actor` may see (only the open ones with `open_only`),
     /// most recently active first.
     pub async fn visible_queries(
@@ -440,6 +473,11 @@ impl App {
         open_only: bool,
     ) -> AppResult<Vec<QueryThread>> {
         let provider = actor.organisation.kind == OrganisationKind::Provider;
+        // The regulator's people who review no return see no query: nothing
+        // to read (every provider's threads would otherwise be loaded).
+        if !provider && !reviews_any_return(actor) {
+            return Ok(Vec::new());
+        }
         let filter = QueryFilter {
             organisation: provider.then_some(actor.organisation.id),
             open_only,
@@ -824,6 +862,15 @@ fn query_closed(to: &UserRecord, about: &About<'_>, by: &str, now: OffsetDateTim
         about.link,
     );
     email(to, about.subject_line("Query closed"), body, now)
+}
+
+/// Whether a regulator user holds an officer role for any area (only
+/// officers see queries, by `domain::collection::may`).
+fn reviews_any_return(actor: &Principal) -> bool {
+    actor
+        .roles
+        .iter()
+        .any(|g| matches!(g.role, domain::Role::RegulatorOfficer(_)))
 }
 
 #[cfg(test)]

@@ -625,6 +625,18 @@ async fn the_pages_raise_answer_close_and_list_queries(app: TestApp) {
     assert_eq!(shown.status, 404);
     assert!(!shown.body.contains("Row 2"));
 
+    // The Data returns page counts it for the contributor and the officer,
+    // not for another provider's administrator.
+    let count = "href=\"/queries\">Open queries on returns</a> (1)";
+    assert!(c.get("/collections").await.body.contains(count));
+    assert!(officer.get("/collections").await.body.contains(count));
+    let theirs = other.get("/collections").await;
+    assert!(
+        theirs.body.contains("Open queries on returns</a>:"),
+        "{}",
+        theirs.body
+    );
+
     // The contributor's list shows it, linked to its thread.
     let list = c.get("/queries").await;
     assert_eq!(list.status, 200);

@@ -107,8 +107,8 @@ async fn list(page: Page) -> Response {
         Ok(w) => w,
         Err(e) => return page.error(e),
     };
-    let open_queries = match page.state.app.open_queries(actor).await {
-        Ok(q) => q.len(),
+    let open_queries = match page.state.app.open_query_count(actor).await {
+        Ok(n) => n,
         Err(e) => return page.error(e),
     };
     let now = page.state.app.clock.now();
