@@ -15,6 +15,8 @@ use time::Duration;
 
 use crate::App;
 use crate::mail::Mailer;
+use futures_util::StreamExt;
+use store::OutboxMessage;
 
 pub const MAX_ATTEMPTS: i64 = 8;
 /// How long a worker owns a message it is sending, unless configured
@@ -66,59 +68,144 @@ pub async fn send_due(
     let claimed_at = app.clock.now();
     let messages = app.store.claim_emails(claimed_at, lease, limit).await?;
     let claimed = messages.len();
-    let mut outcomes = Vec::with_capacity(messages.len());
-    for mut message in messages {
-        if app.clock.now() - claimed_at > lease / 2 {
-            tracing::warn!(
-                left = claimed - outcomes.len(),
-                "outbox batch stopped: half its lease has gone; the rest are sent after the lease"
-            );
-            break;
-        }
-        let Some(body) = crate::sealed::open(&app.key, message.id, &message.body) else {
-            // Sealed with another key (or not by us): no retry can help.
-            app.store
-                .mark_email_failed(
-                    message.id,
-                    "body cannot be opened with this server's key",
-                    None,
-                    app.clock.now(),
-                )
-                .await?;
-            tracing::error!(message_id = %message.id, "email dead-lettered: body cannot be opened");
-            outcomes.push(ExecutionOutcome::DeadLettered);
-            continue;
-        };
-        message.body = body;
-        match mailer.send(&message).await {
-            Ok(()) => {
-                // The window in which a crash means a second delivery: from
-                // the transport's acceptance to this commit.
-                app.store
-                    .mark_emails_sent(&[message.id], app.clock.now())
-                    .await?;
-                tracing::info!(message_id = %message.id, attempts = message.attempts, "email sent");
-                outcomes.push(ExecutionOutcome::Sent);
-            }
-            Err(e) if message.attempts >= MAX_ATTEMPTS => {
-                app.store
-                    .mark_email_failed(message.id, &e.0, None, app.clock.now())
-                    .await?;
-                tracing::error!(message_id = %message.id, error = %e, "email dead-lettered");
-                outcomes.push(ExecutionOutcome::DeadLettered);
-            }
-            Err(e) => {
-                let now = app.clock.now();
-                let retry_at = now + backoff(message.attempts);
-                app.store
-                    .mark_email_failed(message.id, &e.0, Some(retry_at), now)
-                    .await?;
-                tracing::warn!(message_id = %message.id, attempts = message.attempts, error = %e, "email will be retried");
-                outcomes.push(ExecutionOutcome::WillRetry);
-            }
+    // One lane per recipient, in the order claimed, so that a person's emails
+    // arrive in the order they were queued; lanes are sent side by side, so
+    // that their "sent" marks are committed together (SQLite's group commit)
+    // rather than one sync after another.
+    let mut lanes: Vec<Vec<(usize, OutboxMessage)>> = Vec::new();
+    let mut lane_of: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, message) in messages.into_iter().enumerate() {
+        let lane = *lane_of.entry(message.to.clone()).or_insert_with(|| {
+            lanes.push(Vec::new());
+            lanes.len() - 1
+        });
+        lanes[lane].push((i, message));
+    }
+    let sent = std::sync::atomic::AtomicUsize::new(0);
+    let gate = Gate::default();
+    let results: Vec<Result<Vec<(usize, ExecutionOutcome)>, store::StoreError>> =
+        futures_util::stream::iter(lanes)
+            .map(|lane| {
+                let (sent, gate) = (&sent, &gate);
+                async move {
+                    let mut done = Vec::with_capacity(lane.len());
+                    for (i, message) in lane {
+                        let outcome =
+                            send_one(app, mailer, message, claimed_at, lease, claimed, sent, gate)
+                                .await
+                                .inspect_err(|_| {
+                                    gate.stop.store(true, std::sync::atomic::Ordering::SeqCst)
+                                })?;
+                        match outcome {
+                            Some(outcome) => done.push((i, outcome)),
+                            None => break,
+                        }
+                    }
+                    Ok(done)
+                }
+            })
+            .buffer_unordered(SEND_LANES)
+            .collect()
+            .await;
+    let mut outcomes = Vec::with_capacity(claimed);
+    let mut failed = None;
+    for r in results {
+        match r {
+            Ok(done) => outcomes.extend(done),
+            Err(e) => failed = Some(e),
         }
     }
-    Ok(outcomes)
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    outcomes.sort_by_key(|(i, _)| *i);
+    Ok(outcomes.into_iter().map(|(_, o)| o).collect())
+}
+
+/// Emails being handled at once by one worker (different recipients).
+const SEND_LANES: usize = 8;
+
+/// What the lanes share: one email is handed to the transport at a time (so
+/// the lease is checked just before each hand-over, as one after another
+/// did), and a database error stops every lane before its next hand-over.
+#[derive(Default)]
+struct Gate {
+    send: tokio::sync::Mutex<()>,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+#[allow(clippy::too_many_arguments)] // the batch's state, shared by its lanes
+/// Sends one claimed email and records the outcome; `None` when the batch's
+/// lease is half gone (the rest are sent after the lease).
+async fn send_one(
+    app: &App,
+    mailer: &dyn Mailer,
+    mut message: OutboxMessage,
+    claimed_at: time::OffsetDateTime,
+    lease: Duration,
+    claimed: usize,
+    sent: &std::sync::atomic::AtomicUsize,
+    gate: &Gate,
+) -> Result<Option<ExecutionOutcome>, store::StoreError> {
+    // Only the hand-over to the transport is one at a time; recording the
+    // outcome overlaps with the next lane's hand-over.
+    let turn = gate.send.lock().await;
+    if gate.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(None);
+    }
+    if app.clock.now() - claimed_at > lease / 2 {
+        tracing::warn!(
+            left = claimed - sent.load(std::sync::atomic::Ordering::Relaxed),
+            "outbox batch stopped: half its lease has gone; the rest are sent after the lease"
+        );
+        return Ok(None);
+    }
+    let Some(body) = crate::sealed::open(&app.key, message.id, &message.body) else {
+        // Sealed with another key (or not by us): no retry can help.
+        app.store
+            .mark_email_failed(
+                message.id,
+                "body cannot be opened with this server's key",
+                None,
+                app.clock.now(),
+            )
+            .await?;
+        tracing::error!(message_id = %message.id, "email dead-lettered: body cannot be opened");
+        return Ok(Some(ExecutionOutcome::DeadLettered));
+    };
+    message.body = body;
+    let handed_over = mailer.send(&message).await;
+    drop(turn);
+    match handed_over {
+        Ok(()) => {
+            // The window in which a crash means a second delivery: from
+            // the transport's acceptance to this commit.
+            app.store
+                .mark_emails_sent(&[message.id], app.clock.now())
+                .await?;
+            tracing::info!(message_id = %message.id, attempts = message.attempts, "email sent");
+            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Some(ExecutionOutcome::Sent))
+        }
+        Err(e) if message.attempts >= MAX_ATTEMPTS => {
+            app.store
+                .mark_email_failed(message.id, &e.0, None, app.clock.now())
+                .await?;
+            tracing::error!(message_id = %message.id, error = %e, "email dead-lettered");
+            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Some(ExecutionOutcome::DeadLettered))
+        }
+        Err(e) => {
+            let now = app.clock.now();
+            let retry_at = now + backoff(message.attempts);
+            app.store
+                .mark_email_failed(message.id, &e.0, Some(retry_at), now)
+                .await?;
+            tracing::warn!(message_id = %message.id, attempts = message.attempts, error = %e, "email will be retried");
+            sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Some(ExecutionOutcome::WillRetry))
+        }
+    }
 }
 
 /// Emails claimed at once, between two looks for add-user requests. Each claim
@@ -126,6 +213,9 @@ pub async fn send_due(
 /// commit, so a busy queue is not claimed one email at a time; a request waits
 /// for at most this many emails.
 const EMAILS_PER_ROUND: usize = 32;
+
+/// How often the worker looks for windows to announce and reminders due.
+const WINDOW_LOOKS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs until `shutdown` resolves: handles add-user requests, sends what is
 /// due, then waits to be woken (a use case queued mail) or for a second to
@@ -136,6 +226,7 @@ pub async fn run_worker(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let mut last_look = None;
     loop {
         // A busy queue holds a shutdown up by one round at most: what is
         // left is sent by another process, or this one's successor.
@@ -143,12 +234,18 @@ pub async fn run_worker(
             return;
         }
         // Windows whose opening time has come, and add-user requests, first:
-        // they queue the emails sent just below.
-        if let Err(e) = app.announce_opened_windows().await {
-            tracing::error!(error = ?e, "could not announce an opened collection window");
-        }
-        if let Err(e) = app.remind_providers().await {
-            tracing::error!(error = ?e, "could not send collection window reminders");
+        // they queue the emails sent just below. The windows' notices are
+        // due by the clock, so they are looked for once a second at most,
+        // not on every round a busy queue makes (each look takes the
+        // writer on SQLite).
+        if last_look.is_none_or(|at: std::time::Instant| at.elapsed() >= WINDOW_LOOKS_EVERY) {
+            last_look = Some(std::time::Instant::now());
+            if let Err(e) = app.announce_opened_windows().await {
+                tracing::error!(error = ?e, "could not announce an opened collection window");
+            }
+            if let Err(e) = app.remind_providers().await {
+                tracing::error!(error = ?e, "could not send collection window reminders");
+            }
         }
         let requests_waiting = match app.process_next_user_request().await {
             Ok(more) => more,

@@ -39,6 +39,9 @@ const WAIT_BUCKETS: &[f64] = &[
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0,
 ];
 
+/// Units of work one SQLite commit covered (at most 64).
+const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+
 /// Installs the process's recorder (once, before serving) and keeps its
 /// histograms drained.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
@@ -50,6 +53,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(
             Matcher::Full("portal_db_begin_wait_seconds".into()),
             WAIT_BUCKETS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("portal_db_group_commit_units".into()),
+            GROUP_BUCKETS,
         )?
         .install_recorder()
         .map_err(|e| anyhow::anyhow!("cannot start recording metrics: {e}"))?;
@@ -123,6 +130,14 @@ fn describe() {
     describe_gauge!(
         "portal_database_up",
         "1 if the database answered this scrape's queries, else 0"
+    );
+    describe_counter!(
+        "portal_db_group_commits_total",
+        "SQLite: commits of the writer (each one sync of the log), each covering a group of units"
+    );
+    describe_histogram!(
+        "portal_db_group_commit_units",
+        "SQLite: units of work (write transactions) one commit covered"
     );
     describe_gauge!(
         "portal_db_connections",

@@ -74,7 +74,7 @@ impl SqlStore {
     /// restore loads only into a database that has none.
     pub async fn table_count(&self) -> Result<i64, StoreError> {
         match &self.backend {
-            Backend::Sqlite { read, .. } => sqlx::query_scalar(
+            Backend::Sqlite { admin: read, .. } => sqlx::query_scalar(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
             )
             .fetch_one(read)
@@ -92,7 +92,7 @@ impl SqlStore {
     /// What the database holds now (after a restore, to compare with the manifest).
     pub async fn contents(&self) -> Result<Contents, StoreError> {
         match &self.backend {
-            Backend::Sqlite { read, .. } => {
+            Backend::Sqlite { admin: read, .. } => {
                 let mut c = read.acquire().await.map_err(db_err)?;
                 let c: &mut sqlx::SqliteConnection = &mut c;
                 contents!(c, SQLITE_TABLES)
@@ -108,7 +108,7 @@ impl SqlStore {
     /// SQLite: writes a consistent copy of the database, as of one moment, to
     /// `into` (which must not exist or be empty), while others go on writing.
     pub async fn sqlite_snapshot(&self, into: &Path) -> Result<(), StoreError> {
-        let Backend::Sqlite { read, .. } = &self.backend else {
+        let Backend::Sqlite { admin: read, .. } = &self.backend else {
             return Err(StoreError::Database("not a SQLite database".into()));
         };
         let path = into

@@ -19,11 +19,14 @@ pub struct ConnectOptions {
 }
 
 pub(crate) enum Backend {
-    /// SQLite allows one writer at a time: writes go through a single
-    /// connection (transactions begin IMMEDIATE), reads through a pool.
+    /// SQLite allows one writer at a time: units of work go through the one
+    /// writer connection, committed in groups; reads through idle reader
+    /// connections on the calling thread (`lite.rs`). sqlx keeps one
+    /// connection for the migrations and the backup's snapshot.
     Sqlite {
-        write: SqlitePool,
-        read: SqlitePool,
+        writer: std::sync::Arc<crate::lite::Writer>,
+        read: crate::lite::Readers,
+        admin: SqlitePool,
     },
     Postgres(PgPool),
 }
@@ -56,7 +59,7 @@ impl SqlStore {
     /// Runs the migrations of this backend (idempotent).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let result = match &self.backend {
-            Backend::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await,
+            Backend::Sqlite { admin, .. } => sqlx::migrate!("./migrations/sqlite").run(admin).await,
             Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
         };
         result.map_err(|e| StoreError::Database(Box::new(e)))
@@ -65,23 +68,35 @@ impl SqlStore {
     /// Runs raw SQL: for operators' repairs and for tests that tamper on purpose.
     pub async fn execute_raw(&self, sql: &str) -> Result<u64, StoreError> {
         match &self.backend {
-            Backend::Sqlite { write, .. } => sqlx::raw_sql(sql)
-                .execute(write)
-                .await
-                .map(|r| r.rows_affected()),
+            Backend::Sqlite { writer, .. } => {
+                let sql = sql.to_owned();
+                writer
+                    .exclusive(move |c| {
+                        let before = c.total_changes();
+                        c.execute_batch(&sql)
+                            .map(|()| c.total_changes().saturating_sub(before))
+                    })
+                    .await?
+                    .map_err(db_err)
+            }
             Backend::Postgres(pool) => sqlx::raw_sql(sql)
                 .execute(pool)
                 .await
-                .map(|r| r.rows_affected()),
+                .map(|r| r.rows_affected())
+                .map_err(db_err),
         }
-        .map_err(db_err)
     }
 
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite { write, read } => {
-                write.close().await;
-                read.close().await;
+            Backend::Sqlite {
+                writer,
+                read,
+                admin,
+            } => {
+                writer.close().await;
+                read.close();
+                admin.close().await;
             }
             Backend::Postgres(pool) => pool.close().await,
         }
@@ -117,11 +132,33 @@ impl PoolStats {
 }
 
 impl SqlStore {
+    /// SQLite's group commit so far (`None` on PostgreSQL, which has no groups).
+    pub fn group_commit_stats(&self) -> Option<crate::lite::GroupCommitStats> {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => Some(writer.stats()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
     /// The pools' connections right now (no database work).
     pub fn pool_stats(&self) -> Vec<PoolStats> {
         match &self.backend {
-            Backend::Sqlite { write, read } => {
-                vec![PoolStats::of("write", write), PoolStats::of("read", read)]
+            Backend::Sqlite { writer, read, .. } => {
+                let (open, idle, max) = read.stats();
+                vec![
+                    PoolStats {
+                        pool: "write",
+                        open: 1,
+                        idle: u32::from(!writer.busy()),
+                        max: 1,
+                    },
+                    PoolStats {
+                        pool: "read",
+                        open,
+                        idle,
+                        max,
+                    },
+                ]
             }
             Backend::Postgres(pool) => vec![PoolStats::of("main", pool)],
         }
@@ -163,55 +200,27 @@ async fn connect_sqlite(url: &str, max: u32) -> Result<SqlStore, StoreError> {
     {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(Box::new(e)))?;
     }
-    let write = SqlitePoolOptions::new()
+    // The migrations and the backup's snapshot go through sqlx, on one
+    // connection that closes when idle.
+    let admin = SqlitePoolOptions::new()
         .max_connections(1)
+        .min_connections(0)
+        .idle_timeout(Duration::from_secs(30))
         .connect_with(opts.clone())
         .await
         .map_err(db_err)?;
-    let read = SqlitePoolOptions::new()
-        .max_connections(max)
-        .connect_with(opts.read_only(false))
-        .await
-        .map_err(db_err)?;
-    for pool in [&write, &read] {
-        assert_sqlite_pragmas(pool).await?;
-    }
+    let path = opts.get_filename().to_path_buf();
+    let writer = crate::lite::Writer::new(crate::lite::open(&path)?);
+    let read = crate::lite::Readers::new(path, max)?;
     Ok(SqlStore {
-        backend: Backend::Sqlite { write, read },
+        backend: Backend::Sqlite {
+            writer,
+            read,
+            admin,
+        },
         audit_tip: AuditTip::default(),
         audit_key: AuditKey::default(),
     })
-}
-
-/// Refuses to run unless the durability settings really are in force.
-async fn assert_sqlite_pragmas(pool: &SqlitePool) -> Result<(), StoreError> {
-    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(pool)
-        .await
-        .map_err(db_err)?;
-    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(pool)
-        .await
-        .map_err(db_err)?;
-    let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(pool)
-        .await
-        .map_err(db_err)?;
-    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-        .fetch_one(pool)
-        .await
-        .map_err(db_err)?;
-    if !journal.eq_ignore_ascii_case("wal") || synchronous != 2 || foreign_keys != 1 || busy < 1000
-    {
-        return Err(StoreError::Database(
-            format!(
-                "SQLite settings not in force: journal_mode={journal} synchronous={synchronous} \
-                 foreign_keys={foreign_keys} busy_timeout={busy}"
-            )
-            .into(),
-        ));
-    }
-    Ok(())
 }
 
 async fn connect_postgres(

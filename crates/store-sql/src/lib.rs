@@ -11,8 +11,10 @@
 //! same sections, so that every query is defined exactly once.
 //!
 //! Each query is written once, with `$1` placeholders that both backends accept,
-//! and run on whichever pool is configured through the `read!`/`tx!` dispatch
-//! macros. What genuinely differs stays here, in one place each: how time is
+//! as a `db::query…` statement (`db.rs`), and run on whichever backend is
+//! configured through the `read!`/`tx!` dispatch macros: on SQLite a
+//! `rusqlite` connection on the calling thread (`lite.rs`: readers, and one
+//! writer that commits units in groups), on PostgreSQL sqlx. What genuinely differs stays here, in one place each: how time is
 //! encoded (`ts`), the SQLite pragmas and single writer, and row locking on
 //! PostgreSQL (`FOR UPDATE`, `SKIP LOCKED`, the audit chain's advisory lock).
 
@@ -32,14 +34,40 @@ macro_rules! read {
     };
 }
 
-/// As `read!`, with the pool that may write (SQLite's single writer).
+/// As `read!`, for a statement that writes outside a unit of work: on SQLite
+/// it runs as a unit of its own on the writer (committed with its group), on
+/// PostgreSQL on the pool as one statement.
 macro_rules! write {
     ($store:expr, |$ex:ident| $body:expr) => {
+        write!($store, commit, |$ex| $body)
+    };
+    // `unsynced`: SQLite does not wait for the sync (see
+    // `lite::LiteTx::commit_unsynced`): only for bookkeeping whose loss in a
+    // crash harms nobody.
+    ($store:expr, unsynced, |$ex:ident| $body:expr) => {
+        write!(@run $store, |unit| async move { unit.commit_unsynced() }, |$ex| $body)
+    };
+    ($store:expr, commit, |$ex:ident| $body:expr) => {
+        write!(@run $store, |unit| unit.commit(), |$ex| $body)
+    };
+    (@run $store:expr, |$unit:ident| $commit:expr, |$ex:ident| $body:expr) => {
         match &$store.backend {
-            crate::connect::Backend::Sqlite { write, .. } => {
-                let $ex = write;
-                $body
-            }
+            crate::connect::Backend::Sqlite { writer, .. } => match writer.begin().await {
+                Ok(mut $unit) => {
+                    let result = match $unit.conn() {
+                        Some($ex) => $body,
+                        None => Err(crate::db::DbError::Store(crate::lite::ended_error())),
+                    };
+                    match result {
+                        Ok(v) => $commit
+                            .await
+                            .map(|()| v)
+                            .map_err(crate::db::DbError::Store),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(crate::db::DbError::Store(e)),
+            },
             crate::connect::Backend::Postgres(pool) => {
                 let $ex = pool;
                 $body
@@ -52,10 +80,10 @@ macro_rules! write {
 macro_rules! tx {
     ($tx:expr, |$c:ident| $body:expr) => {
         match &mut $tx.inner {
-            crate::tx_impl::TxInner::Sqlite(t) => {
-                let $c = &mut **t;
-                $body
-            }
+            crate::tx_impl::TxInner::Sqlite(t) => match t.conn() {
+                Some($c) => $body,
+                None => Err(crate::db::DbError::Store(crate::lite::ended_error())),
+            },
             crate::tx_impl::TxInner::Postgres(t) => {
                 let $c = &mut **t;
                 $body
@@ -67,6 +95,8 @@ macro_rules! tx {
 pub mod backup; // backup and restore (issue 14)
 mod bulk;
 mod connect;
+pub(crate) mod db;
+mod lite;
 mod rows;
 mod startup;
 mod store_impl;
@@ -74,6 +104,7 @@ mod ts;
 mod tx_impl;
 
 pub use connect::{ConnectOptions, PoolStats, SqlStore, connect};
+pub use lite::GroupCommitStats;
 pub use startup::StartupLock;
 
 /// The migration folders' file names, for the test that keeps them in step.
@@ -81,7 +112,13 @@ pub const MIGRATIONS_SQLITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrat
 pub const MIGRATIONS_POSTGRES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
 
 /// Maps a driver error into the store's terms; unique violations become conflicts.
-pub(crate) fn db_err(e: sqlx::Error) -> store::StoreError {
+pub(crate) fn db_err(e: impl Into<db::DbError>) -> store::StoreError {
+    let e = match e.into() {
+        db::DbError::Sqlx(e) => e,
+        db::DbError::Lite(e) => return lite_err(e),
+        db::DbError::Decode(why) => return store::StoreError::Corrupt(why),
+        db::DbError::Store(e) => return e,
+    };
     if let sqlx::Error::Database(d) = &e
         && d.is_unique_violation()
     {
@@ -114,4 +151,21 @@ fn unavailable(e: &sqlx::Error) -> bool {
         }),
         _ => false,
     }
+}
+
+/// [`db_err`] for SQLite through rusqlite: the same conflicts and the same
+/// "unavailable" (busy past the busy timeout).
+fn lite_err(e: rusqlite::Error) -> store::StoreError {
+    use rusqlite::ErrorCode;
+    if let rusqlite::Error::SqliteFailure(f, message) = &e {
+        // SQLITE_CONSTRAINT_UNIQUE and SQLITE_CONSTRAINT_PRIMARYKEY.
+        if matches!(f.extended_code, 2067 | 1555) {
+            let constraint = message.clone().unwrap_or_else(|| f.to_string());
+            return store::StoreError::Conflict { constraint };
+        }
+        if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) {
+            return store::StoreError::Unavailable(Box::new(e));
+        }
+    }
+    store::StoreError::Database(Box::new(e))
 }

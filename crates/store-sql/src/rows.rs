@@ -16,6 +16,7 @@ use store::{
 };
 use uuid::Uuid;
 
+use crate::db::{DbError, FromDbRow, RowRead};
 use crate::ts::Ts;
 
 /// A value read back that the store never writes.
@@ -35,13 +36,15 @@ pub fn prefixed(table: &str, prefix: &str, columns: &str) -> String {
 
 // Sign-in attempts ----------------------------------------------------------
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct AttemptRow {
     id: Uuid,
     user_id: Option<Uuid>,
     code_hash: Option<Vec<u8>>,
     guesses: i64,
     expires_at: Ts,
+}
 }
 
 impl From<AttemptRow> for AttemptRecord {
@@ -56,9 +59,10 @@ impl From<AttemptRow> for AttemptRecord {
     }
 }
 
+crate::db_row! {
 /// Read only through `Debug`, for snapshots.
 #[allow(dead_code)] // read through Debug
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct AttemptSnapshotRow {
     pub id: Uuid,
     pub email_norm: String,
@@ -69,13 +73,15 @@ pub struct AttemptSnapshotRow {
     pub guesses: i64,
     pub consumed_at: Option<Ts>,
 }
+}
 
 // Sessions ------------------------------------------------------------------
 
 pub const SESSION_COLUMNS: &str =
     "token_hash, id, user_id, kind, name, expires_at, created_at, last_seen_at, ended_at";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct SessionRow {
     token_hash: Vec<u8>,
     id: Uuid,
@@ -86,6 +92,7 @@ pub struct SessionRow {
     created_at: Ts,
     last_seen_at: Ts,
     ended_at: Option<Ts>,
+}
 }
 
 impl TryFrom<SessionRow> for SessionRecord {
@@ -115,63 +122,53 @@ pub struct SessionSnapshotRow {
     pub role: Option<RoleRow>,
 }
 
-impl<'r, R> sqlx::FromRow<'r, R> for SessionSnapshotRow
-where
-    R: sqlx::Row,
-    &'r str: sqlx::ColumnIndex<R>,
-    Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Ts: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
-        let role_id: Option<String> = row.try_get("role_id")?;
+impl FromDbRow for SessionSnapshotRow {
+    fn from_row<R: RowRead>(row: &R) -> Result<Self, DbError> {
+        let role_id: Option<String> = row.col("role_id")?;
         Ok(Self {
             session: SessionRow {
-                token_hash: row.try_get("s_token_hash")?,
-                id: row.try_get("s_id")?,
-                user_id: row.try_get("s_user_id")?,
-                kind: row.try_get("s_kind")?,
-                name: row.try_get("s_name")?,
-                expires_at: row.try_get("s_expires_at")?,
-                created_at: row.try_get("s_created_at")?,
-                last_seen_at: row.try_get("s_last_seen_at")?,
-                ended_at: row.try_get("s_ended_at")?,
+                token_hash: row.col("s_token_hash")?,
+                id: row.col("s_id")?,
+                user_id: row.col("s_user_id")?,
+                kind: row.col("s_kind")?,
+                name: row.col("s_name")?,
+                expires_at: row.col("s_expires_at")?,
+                created_at: row.col("s_created_at")?,
+                last_seen_at: row.col("s_last_seen_at")?,
+                ended_at: row.col("s_ended_at")?,
             },
             user: UserRow {
-                id: row.try_get("u_id")?,
-                organisation_id: row.try_get("u_organisation_id")?,
-                title: row.try_get("u_title")?,
-                first_name: row.try_get("u_first_name")?,
-                last_name: row.try_get("u_last_name")?,
-                email: row.try_get("u_email")?,
-                access_enabled: row.try_get("u_access_enabled")?,
-                expires_at: row.try_get("u_expires_at")?,
-                locked_until: row.try_get("u_locked_until")?,
-                lock_count: row.try_get("u_lock_count")?,
-                failed_sign_ins: row.try_get("u_failed_sign_ins")?,
-                locked: row.try_get("u_locked")?,
-                password_failures: row.try_get("u_password_failures")?,
-                password_hash: row.try_get("u_password_hash")?,
-                last_signed_in_at: row.try_get("u_last_signed_in_at")?,
-                created_at: row.try_get("u_created_at")?,
-                created_by: row.try_get("u_created_by")?,
+                id: row.col("u_id")?,
+                organisation_id: row.col("u_organisation_id")?,
+                title: row.col("u_title")?,
+                first_name: row.col("u_first_name")?,
+                last_name: row.col("u_last_name")?,
+                email: row.col("u_email")?,
+                access_enabled: row.col("u_access_enabled")?,
+                expires_at: row.col("u_expires_at")?,
+                locked_until: row.col("u_locked_until")?,
+                lock_count: row.col("u_lock_count")?,
+                failed_sign_ins: row.col("u_failed_sign_ins")?,
+                locked: row.col("u_locked")?,
+                password_failures: row.col("u_password_failures")?,
+                password_hash: row.col("u_password_hash")?,
+                last_signed_in_at: row.col("u_last_signed_in_at")?,
+                created_at: row.col("u_created_at")?,
+                created_by: row.col("u_created_by")?,
             },
             organisation: OrgRow {
-                id: row.try_get("o_id")?,
-                kind: row.try_get("o_kind")?,
-                name: row.try_get("o_name")?,
-                ukprn: row.try_get("o_ukprn")?,
-                accountable_officer_name: row.try_get("o_accountable_officer_name")?,
-                accountable_officer_email: row.try_get("o_accountable_officer_email")?,
-                created_at: row.try_get("o_created_at")?,
+                id: row.col("o_id")?,
+                kind: row.col("o_kind")?,
+                name: row.col("o_name")?,
+                ukprn: row.col("o_ukprn")?,
+                accountable_officer_name: row.col("o_accountable_officer_name")?,
+                accountable_officer_email: row.col("o_accountable_officer_email")?,
+                created_at: row.col("o_created_at")?,
             },
             role: match role_id {
                 Some(role_id) => Some(RoleRow {
                     role_id,
-                    area_name: row.try_get("area_name")?,
+                    area_name: row.col("area_name")?,
                 }),
                 None => None,
             },
@@ -193,7 +190,8 @@ pub static USER_BY_ID_SQL: LazyLock<String> =
 pub const USER_ROLES_SQL: &str = "SELECT r.role_id, a.name AS area_name FROM user_roles r \
              LEFT JOIN areas a ON a.slug = r.area_slug WHERE r.user_id = $1 ORDER BY r.role_id";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct UserRow {
     id: Uuid,
     organisation_id: Uuid,
@@ -213,6 +211,7 @@ pub struct UserRow {
     last_signed_in_at: Option<Ts>,
     created_at: Ts,
     created_by: Option<Uuid>,
+}
 }
 
 impl UserRow {
@@ -251,10 +250,12 @@ fn email(stored: &str) -> Result<EmailAddress, StoreError> {
     EmailAddress::parse(stored).map_err(|_| corrupt("email", stored))
 }
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct RoleRow {
     pub role_id: String,
     pub area_name: Option<String>,
+}
 }
 
 impl TryFrom<RoleRow> for RoleGrant {
@@ -267,20 +268,31 @@ impl TryFrom<RoleRow> for RoleGrant {
     }
 }
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct UserRoleRow {
     pub user_id: Uuid,
     pub role_id: String,
     pub area_name: Option<String>,
 }
+}
 
 /// Someone holding a role, with their organisation's name (`StoreTx::role_holders`).
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct RoleHolderRow {
-    #[sqlx(flatten)]
     user: UserRow,
     role_id: String,
     organisation_name: String,
+}
+
+impl FromDbRow for RoleHolderRow {
+    fn from_row<R: RowRead>(row: &R) -> Result<Self, DbError> {
+        Ok(Self {
+            user: UserRow::from_row(row)?,
+            role_id: row.col("role_id")?,
+            organisation_name: row.col("organisation_name")?,
+        })
+    }
 }
 
 impl TryFrom<RoleHolderRow> for store::RoleHolder {
@@ -294,14 +306,16 @@ impl TryFrom<RoleHolderRow> for store::RoleHolder {
     }
 }
 
+crate::db_row! {
 /// Read only through `Debug`, for snapshots.
 #[allow(dead_code)] // read through Debug
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct RoleGrantRow {
     pub user_id: Uuid,
     pub role_id: String,
     pub granted_by: Option<Uuid>,
     pub granted_at: Ts,
+}
 }
 
 // Organisations -------------------------------------------------------------
@@ -317,7 +331,8 @@ pub static ORG_BY_ID_SQL: LazyLock<String> =
 pub static ORG_BY_UKPRN_SQL: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {ORG_COLUMNS} FROM organisations WHERE ukprn = $1"));
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct OrgRow {
     id: Uuid,
     kind: String,
@@ -326,6 +341,7 @@ pub struct OrgRow {
     accountable_officer_name: Option<String>,
     accountable_officer_email: Option<String>,
     created_at: Ts,
+}
 }
 
 impl TryFrom<OrgRow> for OrganisationRecord {
@@ -356,12 +372,14 @@ impl TryFrom<OrgRow> for OrganisationRecord {
 /// Every area, by name (`Store::areas`, `StoreTx::areas`).
 pub const AREAS_SQL: &str = "SELECT slug, name, kind, sensitive FROM areas ORDER BY name";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct AreaRow {
     slug: String,
     name: String,
     kind: String,
     sensitive: bool,
+}
 }
 
 impl TryFrom<AreaRow> for domain::role::Area {
@@ -386,7 +404,8 @@ pub const ACCESS_KEY_COLUMNS: &str =
 pub static ACCESS_KEY_BY_ID_SQL: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE id = $1"));
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct AccessKeyRow {
     id: Uuid,
     organisation_id: Uuid,
@@ -397,6 +416,7 @@ pub struct AccessKeyRow {
     revoked_at: Option<Ts>,
     created_by: Option<Uuid>,
     created_at: Ts,
+}
 }
 
 impl TryFrom<AccessKeyRow> for store::AccessKeyRecord {
@@ -421,7 +441,8 @@ impl TryFrom<AccessKeyRow> for store::AccessKeyRecord {
 pub const REQUEST_COLUMNS: &str = "id, organisation_id, requested_by, title, first_name, last_name, email, roles, \
      status, user_id, reason, created_at";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct RequestRow {
     id: Uuid,
     organisation_id: Uuid,
@@ -435,6 +456,7 @@ pub struct RequestRow {
     user_id: Option<Uuid>,
     reason: Option<String>,
     created_at: Ts,
+}
 }
 
 impl TryFrom<RequestRow> for store::UserRequestRecord {
@@ -468,7 +490,8 @@ impl TryFrom<RequestRow> for store::UserRequestRecord {
 
 pub const OUTBOX_COLUMNS: &str = "id, to_address, subject, body, created_at, attempts, next_attempt_at, sent_at, dead_at, last_error";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct OutboxRow {
     id: Uuid,
     to_address: String,
@@ -480,6 +503,7 @@ pub struct OutboxRow {
     sent_at: Option<Ts>,
     dead_at: Option<Ts>,
     last_error: Option<String>,
+}
 }
 
 impl From<OutboxRow> for OutboxMessage {
@@ -504,7 +528,8 @@ impl From<OutboxRow> for OutboxMessage {
 pub const AUDIT_COLUMNS: &str = "seq, at, actor_id, organisation_id, action, target, outcome, detail, \
      request_id, ip, prev_hash, hash";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct AuditRow {
     seq: i64,
     at: Ts,
@@ -518,6 +543,7 @@ pub struct AuditRow {
     ip: Option<String>,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
+}
 }
 
 impl TryFrom<AuditRow> for AuditRecord {
@@ -569,7 +595,8 @@ pub fn window_awaiting_notice_sql(skip: usize) -> String {
     )
 }
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct WindowRow {
     id: Uuid,
     area_slug: String,
@@ -585,6 +612,7 @@ pub struct WindowRow {
     sign_off_required: bool,
     reminder_days: String,
     late_submissions: bool,
+}
 }
 
 impl TryFrom<WindowRow> for WindowRecord {
@@ -654,7 +682,8 @@ pub const SUBMISSION_COLUMNS: &str = "id, window_id, organisation_id, version, s
      created_at, submitted_by, submitted_at, status_comment, status_by, status_at, explanation, \
      late_reason, signed_off_by, signed_off_at";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct SubmissionRow {
     pub id: Uuid,
     window_id: Uuid,
@@ -673,6 +702,7 @@ pub struct SubmissionRow {
     late_reason: Option<String>,
     signed_off_by: Option<Uuid>,
     signed_off_at: Option<Ts>,
+}
 }
 
 impl SubmissionRow {
@@ -715,7 +745,8 @@ impl SubmissionRow {
 pub const FILE_COLUMNS: &str =
     "f.id, f.storage_key, f.filename, f.kind, f.size, f.sha256, f.uploaded_by, f.uploaded_at";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct FileRow {
     /// The submission or document the file belongs to.
     owner: Uuid,
@@ -727,6 +758,7 @@ pub struct FileRow {
     sha256: Vec<u8>,
     uploaded_by: Uuid,
     uploaded_at: Ts,
+}
 }
 
 impl TryFrom<FileRow> for FileRecord {
@@ -760,7 +792,8 @@ pub fn by_owner(rows: Vec<FileRow>) -> Result<HashMap<Uuid, Vec<FileRecord>>, St
 pub const CHECK_COLUMNS: &str =
     "c.file_id, c.rules, c.data_rows, c.errors, c.warnings, c.checked_at";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct CheckRow {
     pub file_id: Uuid,
     rules: String,
@@ -769,11 +802,13 @@ pub struct CheckRow {
     warnings: i64,
     checked_at: Ts,
 }
+}
 
 pub const CHECK_RULE_COLUMNS: &str =
     "r.file_id, r.seq, r.severity, r.rule, r.column_name, r.hits, r.first_row";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct CheckRuleRow {
     pub file_id: Uuid,
     seq: i64,
@@ -782,6 +817,7 @@ pub struct CheckRuleRow {
     column_name: String,
     hits: i64,
     first_row: Option<i64>,
+}
 }
 
 fn severity(s: &str) -> Result<domain::checks::Severity, StoreError> {
@@ -827,13 +863,15 @@ pub fn checks_by_file(
     Ok(out)
 }
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct FindingRow {
     severity: String,
     rule: String,
     row_no: Option<i64>,
     column_name: String,
     message: String,
+}
 }
 
 impl TryFrom<FindingRow> for domain::checks::Finding {
@@ -852,7 +890,8 @@ impl TryFrom<FindingRow> for domain::checks::Finding {
 pub const QUERY_COLUMNS: &str = "q.id, q.submission_id, q.window_id, q.organisation_id, q.subject, \
      q.raised_by, q.raised_at, q.closed_by, q.closed_at";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct QueryRow {
     pub id: Uuid,
     submission_id: Uuid,
@@ -864,14 +903,17 @@ pub struct QueryRow {
     closed_by: Option<Uuid>,
     closed_at: Option<Ts>,
 }
+}
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct QueryMessageRow {
     pub query_id: Uuid,
     id: Uuid,
     author: Uuid,
     body: String,
     created_at: Ts,
+}
 }
 
 /// Queries with their messages (given in thread order).
@@ -912,7 +954,8 @@ pub fn queries_with_messages(
 
 pub const DOCUMENT_COLUMNS: &str = "d.id, d.area_slug, d.title, d.published_by, d.published_at";
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct DocumentRow {
     pub id: Uuid,
     pub area_slug: String,
@@ -920,16 +963,20 @@ pub struct DocumentRow {
     pub published_by: Uuid,
     pub published_at: Ts,
 }
+}
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct RecipientRow {
     pub document_id: Uuid,
     pub organisation_id: Uuid,
 }
+}
 
 // Data returns: feedback ----------------------------------------------------
 
-#[derive(Debug, sqlx::FromRow)]
+crate::db_row! {
+#[derive(Debug)]
 pub struct FeedbackRow {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -937,17 +984,30 @@ pub struct FeedbackRow {
     pub body: String,
     pub created_at: Ts,
 }
+}
 
 /// Feedback with its sender (`Store::received_feedback`).
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct ReceivedFeedbackRow {
-    #[sqlx(flatten)]
     pub feedback: FeedbackRow,
     pub title: String,
     pub first_name: String,
     pub last_name: String,
     pub email: String,
     pub organisation_name: String,
+}
+
+impl FromDbRow for ReceivedFeedbackRow {
+    fn from_row<R: RowRead>(row: &R) -> Result<Self, DbError> {
+        Ok(Self {
+            feedback: FeedbackRow::from_row(row)?,
+            title: row.col("title")?,
+            first_name: row.col("first_name")?,
+            last_name: row.col("last_name")?,
+            email: row.col("email")?,
+            organisation_name: row.col("organisation_name")?,
+        })
+    }
 }
 
 impl TryFrom<ReceivedFeedbackRow> for store::ReceivedFeedback {

@@ -17,6 +17,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::connect::{Backend, SqlStore};
+use crate::db;
 use crate::db_err;
 use crate::rows::*;
 use crate::ts::Ts;
@@ -91,14 +92,14 @@ impl SqlStore {
         // No row is appended while the stretch is decided, and replicas
         // starting together decide once.
         tx.lock_chain().await?;
-        let latest: Vec<(i64, String, Vec<u8>, Ts)> = tx!(tx, |c| sqlx::query_as(
+        let latest: Vec<(i64, String, Vec<u8>, Ts)> = tx!(tx, |c| db::query_as(
             "SELECT from_seq, key_id, mac, created_at FROM audit_chain_keys \
              ORDER BY from_seq DESC LIMIT 2"
         )
         .fetch_all(&mut *c)
         .await)
         .map_err(db_err)?;
-        let next: i64 = tx!(tx, |c| sqlx::query_scalar::<_, i64>(
+        let next: i64 = tx!(tx, |c| db::query_scalar::<i64>(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log"
         )
         .fetch_one(&mut *c)
@@ -141,7 +142,7 @@ impl SqlStore {
             // A stretch no row was written under yet is taken over rather than
             // left empty.
             (Some((from, ..)), None) if *from >= next => {
-                tx!(tx, |c| sqlx::query(
+                tx!(tx, |c| db::query(
                     "DELETE FROM audit_chain_keys WHERE from_seq = $1"
                 )
                 .bind(*from)
@@ -159,7 +160,7 @@ impl SqlStore {
             key_id,
             created_at: now,
         };
-        tx!(tx, |c| sqlx::query(
+        tx!(tx, |c| db::query(
             "INSERT INTO audit_chain_keys (from_seq, key_id, mac, created_at) \
              VALUES ($1, $2, $3, $4)"
         )
@@ -183,10 +184,7 @@ impl SqlStore {
         let (pool, inner) = match &self.backend {
             // IMMEDIATE takes the write lock up front, so a transaction that reads
             // and then writes can never fail half-way for another writer's sake.
-            Backend::Sqlite { write, .. } => (
-                "write",
-                TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?),
-            ),
+            Backend::Sqlite { writer, .. } => ("write", TxInner::Sqlite(writer.begin().await?)),
             Backend::Postgres(pool) => (
                 "main",
                 TxInner::Postgres(pool.begin().await.map_err(db_err)?),
@@ -211,7 +209,7 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        read!(self, |ex| sqlx::query("SELECT 1")
+        read!(self, |ex| db::query("SELECT 1")
             .execute(ex)
             .await
             .map(|r| r.rows_affected()))
@@ -238,7 +236,7 @@ impl Store for SqlStore {
                 prefixed("o", "o", ORG_COLUMNS),
             )
         });
-        let rows = read!(self, |ex| sqlx::query_as::<_, SessionSnapshotRow>(sql)
+        let rows = read!(self, |ex| db::query_as::<SessionSnapshotRow>(sql)
             .bind(token_hash)
             .fetch_all(ex)
             .await)
@@ -265,7 +263,9 @@ impl Store for SqlStore {
     }
 
     async fn touch_session(&self, token_hash: &[u8], now: OffsetDateTime) -> StoreResult<()> {
-        write!(self, |ex| sqlx::query(
+        // Waits for its sync: the idle timeout of the session's next request,
+        // read by a reader, must see it (it is written once a minute at most).
+        write!(self, |ex| db::query(
             "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND ended_at IS NULL AND last_seen_at < $2"
         )
         .bind(token_hash)
@@ -282,7 +282,7 @@ impl Store for SqlStore {
         now: OffsetDateTime,
         started_after: OffsetDateTime,
     ) -> StoreResult<Vec<store::SessionRecord>> {
-        let rows = read!(self, |ex| sqlx::query_as::<_, SessionRow>(&format!(
+        let rows = read!(self, |ex| db::query_as::<SessionRow>(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND ended_at IS NULL \
              AND (expires_at > $2 OR (expires_at IS NULL AND created_at > $3)) \
              ORDER BY created_at DESC, id"
@@ -301,7 +301,7 @@ impl Store for SqlStore {
     // Users and their roles -----------------------------------------------
 
     async fn user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        let row = read!(self, |ex| sqlx::query_as::<_, UserRow>(&USER_BY_ID_SQL)
+        let row = read!(self, |ex| db::query_as::<UserRow>(&USER_BY_ID_SQL)
             .bind(id.0)
             .fetch_optional(ex)
             .await)
@@ -311,7 +311,7 @@ impl Store for SqlStore {
 
     async fn user_by_email(&self, email_norm: &str) -> StoreResult<Option<UserRecord>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_norm = $1");
-        let row = read!(self, |ex| sqlx::query_as::<_, UserRow>(&sql)
+        let row = read!(self, |ex| db::query_as::<UserRow>(&sql)
             .bind(email_norm)
             .fetch_optional(ex)
             .await)
@@ -320,7 +320,7 @@ impl Store for SqlStore {
     }
 
     async fn user_roles(&self, user: UserId) -> StoreResult<Vec<RoleGrant>> {
-        let rows = read!(self, |ex| sqlx::query_as::<_, RoleRow>(USER_ROLES_SQL)
+        let rows = read!(self, |ex| db::query_as::<RoleRow>(USER_ROLES_SQL)
             .bind(user.0)
             .fetch_all(ex)
             .await)
@@ -383,7 +383,7 @@ impl Store for SqlStore {
             .join(", ");
         let page_sql = format!("SELECT {columns} {matching} {order}");
         let users = read!(self, |ex| {
-            let q = sqlx::query_as::<_, UserRow>(&page_sql)
+            let q = db::query_as::<UserRow>(&page_sql)
                 .bind(org.0)
                 .bind(low.as_deref())
                 .bind(high.as_deref())
@@ -408,7 +408,7 @@ impl Store for SqlStore {
                 ids.join(", ")
             );
             read!(self, |ex| {
-                let mut q = sqlx::query_as::<_, UserRoleRow>(&roles_sql);
+                let mut q = db::query_as::<UserRoleRow>(&roles_sql);
                 for u in &users {
                     q = q.bind(u.id());
                 }
@@ -422,7 +422,7 @@ impl Store for SqlStore {
             filter.offset + users.len() as i64
         } else {
             let count_sql = format!("SELECT COUNT(*) {matching}");
-            read!(self, |ex| sqlx::query_scalar::<_, i64>(&count_sql)
+            read!(self, |ex| db::query_scalar::<i64>(&count_sql)
                 .bind(org.0)
                 .bind(low.as_deref())
                 .bind(high.as_deref())
@@ -454,7 +454,7 @@ impl Store for SqlStore {
     // Organisations -------------------------------------------------------
 
     async fn organisation(&self, id: OrgId) -> StoreResult<Option<OrganisationRecord>> {
-        read!(self, |ex| sqlx::query_as::<_, OrgRow>(&ORG_BY_ID_SQL)
+        read!(self, |ex| db::query_as::<OrgRow>(&ORG_BY_ID_SQL)
             .bind(id.0)
             .fetch_optional(ex)
             .await)
@@ -467,7 +467,7 @@ impl Store for SqlStore {
         &self,
         ukprn: &Ukprn,
     ) -> StoreResult<Option<OrganisationRecord>> {
-        read!(self, |ex| sqlx::query_as::<_, OrgRow>(&ORG_BY_UKPRN_SQL)
+        read!(self, |ex| db::query_as::<OrgRow>(&ORG_BY_UKPRN_SQL)
             .bind(ukprn.as_str())
             .fetch_optional(ex)
             .await)
@@ -477,7 +477,7 @@ impl Store for SqlStore {
     }
 
     async fn organisation_count(&self) -> StoreResult<i64> {
-        read!(self, |ex| sqlx::query_scalar::<_, i64>(
+        read!(self, |ex| db::query_scalar::<i64>(
             "SELECT COUNT(*) FROM organisations"
         )
         .fetch_one(ex)
@@ -493,7 +493,7 @@ impl Store for SqlStore {
         let sql = format!(
             "SELECT {ORG_COLUMNS} FROM organisations ORDER BY lower(name), id LIMIT $1 OFFSET $2"
         );
-        let rows = read!(self, |ex| sqlx::query_as::<_, OrgRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<OrgRow>(&sql)
             .bind(limit)
             .bind(offset)
             .fetch_all(ex)
@@ -510,7 +510,7 @@ impl Store for SqlStore {
     // Areas ---------------------------------------------------------------
 
     async fn areas(&self) -> StoreResult<Vec<domain::role::Area>> {
-        let rows = read!(self, |ex| sqlx::query_as::<_, AreaRow>(AREAS_SQL)
+        let rows = read!(self, |ex| db::query_as::<AreaRow>(AREAS_SQL)
             .fetch_all(ex)
             .await)
         .map_err(db_err)?;
@@ -524,7 +524,7 @@ impl Store for SqlStore {
             "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys \
              WHERE ($1 IS NULL OR organisation_id = $1) ORDER BY created_at DESC, id"
         );
-        let rows = read!(self, |ex| sqlx::query_as::<_, AccessKeyRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<AccessKeyRow>(&sql)
             .bind(org.map(|o| o.0))
             .fetch_all(ex)
             .await)
@@ -535,7 +535,7 @@ impl Store for SqlStore {
     }
 
     async fn access_key(&self, id: uuid::Uuid) -> StoreResult<Option<store::AccessKeyRecord>> {
-        let row = read!(self, |ex| sqlx::query_as::<_, AccessKeyRow>(
+        let row = read!(self, |ex| db::query_as::<AccessKeyRow>(
             &ACCESS_KEY_BY_ID_SQL
         )
         .bind(id)
@@ -549,7 +549,7 @@ impl Store for SqlStore {
 
     async fn user_request(&self, id: uuid::Uuid) -> StoreResult<Option<store::UserRequestRecord>> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM user_requests WHERE id = $1");
-        read!(self, |ex| sqlx::query_as::<_, RequestRow>(&sql)
+        read!(self, |ex| db::query_as::<RequestRow>(&sql)
             .bind(id)
             .fetch_optional(ex)
             .await)
@@ -580,7 +580,12 @@ impl Store for SqlStore {
                  ORDER BY next_attempt_at, created_at LIMIT $3{skip_locked}) \
              RETURNING {OUTBOX_COLUMNS}"
         );
-        let rows = write!(self, |ex| sqlx::query_as::<_, OutboxRow>(&sql)
+        // On SQLite the claim does not wait for its sync: it is one process's
+        // database, so nobody else can claim before it is committed, and a
+        // claim lost in a crash only means the email is claimed again at
+        // start-up, as one whose lease ran out would be. Marking it sent
+        // waits (that is what keeps a crash from sending it twice).
+        let rows = write!(self, unsynced, |ex| db::query_as::<OutboxRow>(&sql)
             .bind(Ts(now))
             .bind(Ts(now + lease))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -604,7 +609,7 @@ impl Store for SqlStore {
             list.join(", ")
         );
         write!(self, |ex| {
-            let mut q = sqlx::query(&sql).bind(Ts(now));
+            let mut q = db::query(&sql).bind(Ts(now));
             for id in ids {
                 q = q.bind(id.0);
             }
@@ -632,7 +637,7 @@ impl Store for SqlStore {
             ),
         };
         let error: String = error.chars().take(500).collect();
-        write!(self, |ex| sqlx::query(sql)
+        write!(self, |ex| db::query(sql)
             .bind(id.0)
             .bind(&error)
             .bind(Ts(at))
@@ -645,7 +650,7 @@ impl Store for SqlStore {
 
     async fn outbox(&self) -> StoreResult<Vec<OutboxMessage>> {
         let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY created_at, id");
-        let rows = read!(self, |ex| sqlx::query_as::<_, OutboxRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<OutboxRow>(&sql)
             .fetch_all(ex)
             .await)
         .map_err(db_err)?;
@@ -656,14 +661,14 @@ impl Store for SqlStore {
         // Two statements: the queue through the partial index `outbox_due`,
         // and dead letters (few, but not indexed: a scan of the outbox).
         let (queued, oldest): (i64, Option<Ts>) = read!(self, |ex| {
-            sqlx::query_as(
+            db::query_as(
             "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL"
         )
         .fetch_one(ex)
         .await
         })
         .map_err(db_err)?;
-        let dead: i64 = read!(self, |ex| sqlx::query_scalar(
+        let dead: i64 = read!(self, |ex| db::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE dead_at IS NOT NULL"
         )
         .fetch_one(ex)
@@ -681,7 +686,7 @@ impl Store for SqlStore {
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>> {
         let sql =
             format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
-        let rows = read!(self, |ex| sqlx::query_as::<_, AuditRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<AuditRow>(&sql)
             .bind(after)
             .bind(limit)
             .fetch_all(ex)
@@ -780,7 +785,7 @@ impl Store for SqlStore {
                 q
             }};
         }
-        let rows = read!(self, |ex| bound!(sqlx::query_as::<_, AuditRow>(&page_sql))
+        let rows = read!(self, |ex| bound!(db::query_as::<AuditRow>(&page_sql))
             .bind(filter.limit)
             .bind(filter.offset)
             .fetch_all(ex)
@@ -795,7 +800,7 @@ impl Store for SqlStore {
         let total = if told {
             filter.offset + rows.len() as i64
         } else {
-            read!(self, |ex| bound!(sqlx::query_scalar::<_, i64>(&count_sql))
+            read!(self, |ex| bound!(db::query_scalar::<i64>(&count_sql))
                 .bind(store::AUDIT_COUNT_LIMIT + 1)
                 .fetch_one(ex)
                 .await)
@@ -805,7 +810,7 @@ impl Store for SqlStore {
     }
 
     async fn audit_chain_epochs(&self) -> StoreResult<Vec<ChainEpoch>> {
-        let rows = read!(self, |ex| sqlx::query_as::<_, (i64, String, Vec<u8>, Ts)>(
+        let rows = read!(self, |ex| db::query_as::<(i64, String, Vec<u8>, Ts)>(
             "SELECT from_seq, key_id, mac, created_at FROM audit_chain_keys ORDER BY from_seq"
         )
         .fetch_all(ex)
@@ -848,7 +853,7 @@ impl Store for SqlStore {
                 params.join(", ")
             );
             let rows = read!(self, |ex| {
-                let mut q = sqlx::query_as::<_, UserRow>(&sql);
+                let mut q = db::query_as::<UserRow>(&sql);
                 for id in chunk {
                     q = q.bind(id.0);
                 }
@@ -872,38 +877,45 @@ impl Store for SqlStore {
         // One statement: the row is locked while the WHERE decides, so
         // concurrent hits (from any process) are counted one after another and
         // none past the limit. A window that has ended starts again at 1.
-        let counted = write!(self, |ex| sqlx::query_scalar::<_, i64>(
-            "INSERT INTO rate_limits (bucket, window_ends, hits) VALUES ($1, $2, 1) \
-             ON CONFLICT (bucket) DO UPDATE SET \
-                 hits = CASE WHEN rate_limits.window_ends <= $3 THEN 1 ELSE rate_limits.hits + 1 END, \
-                 window_ends = CASE WHEN rate_limits.window_ends <= $3 THEN $2 ELSE rate_limits.window_ends END \
-             WHERE rate_limits.window_ends <= $3 OR rate_limits.hits < $4 \
-             RETURNING hits"
-        )
-        .bind(bucket)
-        .bind(Ts(now + window))
-        .bind(Ts(now))
-        .bind(i64::from(limit))
-        .fetch_optional(ex)
+        // Counted on the writer, and the window's end read there too when the
+        // hit is refused (a reader would not see a hit not yet committed).
+        let (counted, ends) = write!(self, unsynced, |ex| async {
+            let mut ex = db::Ex::from(ex);
+            let counted = db::query_scalar::<i64>(
+                "INSERT INTO rate_limits (bucket, window_ends, hits) VALUES ($1, $2, 1) \
+                 ON CONFLICT (bucket) DO UPDATE SET \
+                     hits = CASE WHEN rate_limits.window_ends <= $3 THEN 1 ELSE rate_limits.hits + 1 END, \
+                     window_ends = CASE WHEN rate_limits.window_ends <= $3 THEN $2 ELSE rate_limits.window_ends END \
+                 WHERE rate_limits.window_ends <= $3 OR rate_limits.hits < $4 \
+                 RETURNING hits",
+            )
+            .bind(bucket)
+            .bind(Ts(now + window))
+            .bind(Ts(now))
+            .bind(i64::from(limit))
+            .fetch_optional(ex.by_ref())
+            .await?;
+            let ends = match counted {
+                Some(_) => None,
+                None => db::query_scalar::<Ts>("SELECT window_ends FROM rate_limits WHERE bucket = $1")
+                    .bind(bucket)
+                    .fetch_optional(ex.by_ref())
+                    .await?,
+            };
+            Ok::<_, db::DbError>((counted, ends))
+        }
         .await)
         .map_err(db_err)?;
         if counted.is_some() {
             return Ok(Ok(()));
         }
-        let ends = read!(self, |ex| sqlx::query_scalar::<_, Ts>(
-            "SELECT window_ends FROM rate_limits WHERE bucket = $1"
-        )
-        .bind(bucket)
-        .fetch_optional(ex)
-        .await)
-        .map_err(db_err)?;
         // The row is there (it refused the hit); were it forgotten meanwhile,
         // the window has ended.
         Ok(Err(ends.map_or(now, |t| t.0)))
     }
 
     async fn give_back_hit(&self, bucket: &str, now: OffsetDateTime) -> StoreResult<()> {
-        write!(self, |ex| sqlx::query(
+        write!(self, unsynced, |ex| db::query(
             "UPDATE rate_limits SET hits = hits - 1 \
              WHERE bucket = $1 AND window_ends > $2 AND hits > 0"
         )
@@ -916,8 +928,17 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn user_requests_pending(&self) -> StoreResult<bool> {
+        read!(self, |ex| db::query_scalar::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM user_requests WHERE status = 'pending')"
+        )
+        .fetch_one(ex)
+        .await)
+        .map_err(db_err)
+    }
+
     async fn forget_hits(&self, before: OffsetDateTime) -> StoreResult<u64> {
-        let done = write!(self, |ex| sqlx::query(
+        let done = write!(self, unsynced, |ex| db::query(
             "DELETE FROM rate_limits WHERE window_ends < $1"
         )
         .bind(Ts(before))
@@ -933,7 +954,7 @@ impl Store for SqlStore {
     async fn windows(&self) -> StoreResult<Vec<store::WindowRecord>> {
         let sql =
             format!("SELECT {WINDOW_COLUMNS} FROM collection_windows ORDER BY opens_at DESC, name");
-        let rows = read!(self, |ex| sqlx::query_as::<_, WindowRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<WindowRow>(&sql)
             .fetch_all(ex)
             .await)
         .map_err(db_err)?;
@@ -942,7 +963,7 @@ impl Store for SqlStore {
 
     async fn window(&self, id: uuid::Uuid) -> StoreResult<Option<store::WindowRecord>> {
         let sql = format!("SELECT {WINDOW_COLUMNS} FROM collection_windows WHERE id = $1");
-        let row = read!(self, |ex| sqlx::query_as::<_, WindowRow>(&sql)
+        let row = read!(self, |ex| db::query_as::<WindowRow>(&sql)
             .bind(id)
             .fetch_optional(ex)
             .await)
@@ -963,7 +984,7 @@ impl Store for SqlStore {
              AND ($2 IS NULL OR organisation_id = $2) AND ($3 OR status <> 'draft') \
              ORDER BY organisation_id, version DESC"
         );
-        let rows = read!(self, |ex| sqlx::query_as::<_, SubmissionRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<SubmissionRow>(&sql)
             .bind(window)
             .bind(org.map(|o| o.0))
             .bind(with_drafts)
@@ -987,7 +1008,7 @@ impl Store for SqlStore {
 
     async fn submission(&self, id: uuid::Uuid) -> StoreResult<Option<store::SubmissionRecord>> {
         let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE id = $1");
-        let row = read!(self, |ex| sqlx::query_as::<_, SubmissionRow>(&sql)
+        let row = read!(self, |ex| db::query_as::<SubmissionRow>(&sql)
             .bind(id)
             .fetch_optional(ex)
             .await)
@@ -1004,7 +1025,7 @@ impl Store for SqlStore {
     }
 
     async fn file_findings(&self, file: Uuid) -> StoreResult<Vec<domain::checks::Finding>> {
-        let rows = read!(self, |ex| sqlx::query_as::<_, FindingRow>(
+        let rows = read!(self, |ex| db::query_as::<FindingRow>(
             "SELECT severity, rule, row_no, column_name, message FROM file_findings \
              WHERE file_id = $1 ORDER BY seq"
         )
@@ -1021,7 +1042,7 @@ impl Store for SqlStore {
         let sql = format!(
             "SELECT {QUERY_COLUMNS} FROM submission_queries q WHERE {clause} ORDER BY q.raised_at, q.id"
         );
-        let rows = read!(self, |ex| sqlx::query_as::<_, QueryRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<QueryRow>(&sql)
             .bind(f.submission)
             .bind(f.window)
             .bind(f.organisation.map(|o| o.0))
@@ -1033,28 +1054,26 @@ impl Store for SqlStore {
             "SELECT m.query_id, m.id, m.author, m.body, m.created_at FROM query_messages m \
              JOIN submission_queries q ON q.id = m.query_id WHERE {clause} ORDER BY m.created_at, m.id"
         );
-        let messages = read!(self, |ex| sqlx::query_as::<_, QueryMessageRow>(
-            &message_sql
-        )
-        .bind(f.submission)
-        .bind(f.window)
-        .bind(f.organisation.map(|o| o.0))
-        .bind(f.open_only)
-        .fetch_all(ex)
-        .await)
+        let messages = read!(self, |ex| db::query_as::<QueryMessageRow>(&message_sql)
+            .bind(f.submission)
+            .bind(f.window)
+            .bind(f.organisation.map(|o| o.0))
+            .bind(f.open_only)
+            .fetch_all(ex)
+            .await)
         .map_err(db_err)?;
         Ok(queries_with_messages(rows, messages))
     }
 
     async fn query(&self, id: Uuid) -> StoreResult<Option<store::QueryRecord>> {
         let sql = format!("SELECT {QUERY_COLUMNS} FROM submission_queries q WHERE q.id = $1");
-        let row = read!(self, |ex| sqlx::query_as::<_, QueryRow>(&sql)
+        let row = read!(self, |ex| db::query_as::<QueryRow>(&sql)
             .bind(id)
             .fetch_optional(ex)
             .await)
         .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
-        let messages = read!(self, |ex| sqlx::query_as::<_, QueryMessageRow>(
+        let messages = read!(self, |ex| db::query_as::<QueryMessageRow>(
             "SELECT query_id, id, author, body, created_at FROM query_messages \
              WHERE query_id = $1 ORDER BY created_at, id"
         )
@@ -1087,7 +1106,7 @@ impl Store for SqlStore {
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<store::FeedbackRecord>, i64)> {
-        let rows = read!(self, |ex| sqlx::query_as::<_, FeedbackRow>(
+        let rows = read!(self, |ex| db::query_as::<FeedbackRow>(
             "SELECT id, user_id, organisation_id, body, created_at FROM feedback \
              ORDER BY created_at DESC, id LIMIT $1 OFFSET $2"
         )
@@ -1096,7 +1115,7 @@ impl Store for SqlStore {
         .fetch_all(ex)
         .await)
         .map_err(db_err)?;
-        let total = read!(self, |ex| sqlx::query_scalar::<_, i64>(
+        let total = read!(self, |ex| db::query_scalar::<i64>(
             "SELECT COUNT(*) FROM feedback"
         )
         .fetch_one(ex)
@@ -1121,7 +1140,7 @@ impl Store for SqlStore {
         offset: i64,
         limit: i64,
     ) -> StoreResult<(Vec<store::ReceivedFeedback>, i64)> {
-        let rows = read!(self, |ex| sqlx::query_as::<_, ReceivedFeedbackRow>(
+        let rows = read!(self, |ex| db::query_as::<ReceivedFeedbackRow>(
             "SELECT f.id, f.user_id, f.organisation_id, f.body, f.created_at, u.title, \
              u.first_name, u.last_name, u.email, o.name AS organisation_name FROM feedback f \
              JOIN users u ON u.id = f.user_id JOIN organisations o ON o.id = f.organisation_id \
@@ -1132,7 +1151,7 @@ impl Store for SqlStore {
         .fetch_all(ex)
         .await)
         .map_err(db_err)?;
-        let total = read!(self, |ex| sqlx::query_scalar::<_, i64>(
+        let total = read!(self, |ex| db::query_scalar::<i64>(
             "SELECT COUNT(*) FROM feedback"
         )
         .fetch_one(ex)
@@ -1147,7 +1166,7 @@ impl Store for SqlStore {
 
     async fn window_awaiting_notice(&self, now: OffsetDateTime) -> StoreResult<bool> {
         let sql = window_awaiting_notice_sql(0);
-        let found = read!(self, |ex| sqlx::query_scalar::<_, Uuid>(&sql)
+        let found = read!(self, |ex| db::query_scalar::<Uuid>(&sql)
             .bind(Ts(now))
             .fetch_optional(ex)
             .await)
@@ -1160,7 +1179,7 @@ impl Store for SqlStore {
         window: Uuid,
         closes_at: OffsetDateTime,
     ) -> StoreResult<Vec<u32>> {
-        let days = read!(self, |ex| sqlx::query_scalar::<_, i64>(
+        let days = read!(self, |ex| db::query_scalar::<i64>(
             "SELECT days_before FROM window_reminders WHERE window_id = $1 AND closes_at = $2 \
              ORDER BY days_before"
         )
@@ -1178,7 +1197,7 @@ impl Store for SqlStore {
 
     async fn snapshot(&self) -> StoreResult<Snapshot> {
         let mut snap = Snapshot::new();
-        let orgs = read!(self, |ex| sqlx::query_as::<_, OrgRow>(&format!(
+        let orgs = read!(self, |ex| db::query_as::<OrgRow>(&format!(
             "SELECT {ORG_COLUMNS} FROM organisations ORDER BY id"
         ))
         .fetch_all(ex)
@@ -1188,14 +1207,14 @@ impl Store for SqlStore {
             "organisations",
             orgs.iter().map(|r| format!("{r:?}")).collect(),
         );
-        let users = read!(self, |ex| sqlx::query_as::<_, UserRow>(&format!(
+        let users = read!(self, |ex| db::query_as::<UserRow>(&format!(
             "SELECT {USER_COLUMNS} FROM users ORDER BY id"
         ))
         .fetch_all(ex)
         .await)
         .map_err(db_err)?;
         snap.insert("users", users.iter().map(|r| format!("{r:?}")).collect());
-        let keys = read!(self, |ex| sqlx::query_as::<_, AccessKeyRow>(&format!(
+        let keys = read!(self, |ex| db::query_as::<AccessKeyRow>(&format!(
             "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys ORDER BY id"
         ))
         .fetch_all(ex)
@@ -1205,14 +1224,14 @@ impl Store for SqlStore {
             "access_keys",
             keys.iter().map(|r| format!("{r:?}")).collect(),
         );
-        let areas = read!(self, |ex| sqlx::query_as::<_, AreaRow>(
+        let areas = read!(self, |ex| db::query_as::<AreaRow>(
             "SELECT slug, name, kind, sensitive FROM areas ORDER BY slug"
         )
         .fetch_all(ex)
         .await)
         .map_err(db_err)?;
         snap.insert("areas", areas.iter().map(|r| format!("{r:?}")).collect());
-        let roles = read!(self, |ex| sqlx::query_as::<_, RoleGrantRow>(
+        let roles = read!(self, |ex| db::query_as::<RoleGrantRow>(
             "SELECT user_id, role_id, granted_by, granted_at FROM user_roles ORDER BY user_id, role_id"
         )
         .fetch_all(ex)
@@ -1222,7 +1241,7 @@ impl Store for SqlStore {
             "user_roles",
             roles.iter().map(|r| format!("{r:?}")).collect(),
         );
-        let attempts = read!(self, |ex| sqlx::query_as::<_, AttemptSnapshotRow>(
+        let attempts = read!(self, |ex| db::query_as::<AttemptSnapshotRow>(
             "SELECT id, email_norm, user_id, code_hash, created_at, expires_at, guesses, consumed_at \
              FROM sign_in_attempts ORDER BY id"
         )
@@ -1233,7 +1252,7 @@ impl Store for SqlStore {
             "sign_in_attempts",
             attempts.iter().map(|r| format!("{r:?}")).collect(),
         );
-        let sessions = read!(self, |ex| sqlx::query_as::<_, SessionRow>(&format!(
+        let sessions = read!(self, |ex| db::query_as::<SessionRow>(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions ORDER BY token_hash"
         ))
         .fetch_all(ex)
@@ -1250,14 +1269,14 @@ impl Store for SqlStore {
             "collection_windows",
             "SELECT id, area_slug, name, opens_at, closes_at, guidance, file_types, closed_at, created_by, created_at, column_rules, sign_off_required, reminder_days, late_submissions FROM collection_windows ORDER BY id",
         )] {
-            let rows = read!(self, |ex| sqlx::query_as::<_, WindowRow>(sql)
+            let rows = read!(self, |ex| db::query_as::<WindowRow>(sql)
                 .fetch_all(ex)
                 .await)
             .map_err(db_err)?;
             snap.insert(name, rows.iter().map(|r| format!("{r:?}")).collect());
         }
         let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submissions ORDER BY id");
-        let rows = read!(self, |ex| sqlx::query_as::<_, SubmissionRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<SubmissionRow>(&sql)
             .fetch_all(ex)
             .await)
         .map_err(db_err)?;
@@ -1270,21 +1289,19 @@ impl Store for SqlStore {
              LEFT JOIN submission_files sf ON sf.file_id = f.id \
              LEFT JOIN documents d ON d.file_id = f.id ORDER BY f.id"
         );
-        let rows = read!(self, |ex| sqlx::query_as::<_, FileRow>(&sql)
-            .fetch_all(ex)
-            .await)
-        .map_err(db_err)?;
+        let rows =
+            read!(self, |ex| db::query_as::<FileRow>(&sql).fetch_all(ex).await).map_err(db_err)?;
         snap.insert(
             "stored_files",
             rows.iter().map(|r| format!("{r:?}")).collect(),
         );
         let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents d ORDER BY d.id");
-        let rows = read!(self, |ex| sqlx::query_as::<_, DocumentRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<DocumentRow>(&sql)
             .fetch_all(ex)
             .await)
         .map_err(db_err)?;
         snap.insert("documents", rows.iter().map(|r| format!("{r:?}")).collect());
-        let rows = read!(self, |ex| sqlx::query_as::<_, RecipientRow>(
+        let rows = read!(self, |ex| db::query_as::<RecipientRow>(
             "SELECT document_id, organisation_id FROM document_recipients ORDER BY document_id, organisation_id"
         )
         .fetch_all(ex)
@@ -1294,7 +1311,7 @@ impl Store for SqlStore {
             "document_recipients",
             rows.iter().map(|r| format!("{r:?}")).collect(),
         );
-        let rows = read!(self, |ex| sqlx::query_as::<_, FeedbackRow>(
+        let rows = read!(self, |ex| db::query_as::<FeedbackRow>(
             "SELECT id, user_id, organisation_id, body, created_at FROM feedback ORDER BY id"
         )
         .fetch_all(ex)
@@ -1303,7 +1320,7 @@ impl Store for SqlStore {
         snap.insert("feedback", rows.iter().map(|r| format!("{r:?}")).collect());
         // Issue 16's tables, each row as text in a fixed order.
         let sql = format!("SELECT {CHECK_COLUMNS} FROM file_checks c ORDER BY c.file_id");
-        let rows = read!(self, |ex| sqlx::query_as::<_, CheckRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<CheckRow>(&sql)
             .fetch_all(ex)
             .await)
         .map_err(db_err)?;
@@ -1314,7 +1331,7 @@ impl Store for SqlStore {
         let sql = format!(
             "SELECT {CHECK_RULE_COLUMNS} FROM file_check_rules r ORDER BY r.file_id, r.seq"
         );
-        let rows = read!(self, |ex| sqlx::query_as::<_, CheckRuleRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<CheckRuleRow>(&sql)
             .fetch_all(ex)
             .await)
         .map_err(db_err)?;
@@ -1322,7 +1339,7 @@ impl Store for SqlStore {
             "file_check_rules",
             rows.iter().map(|r| format!("{r:?}")).collect(),
         );
-        let rows = read!(self, |ex| sqlx::query_as::<_, FindingRow>(
+        let rows = read!(self, |ex| db::query_as::<FindingRow>(
             "SELECT severity, rule, row_no, column_name, message FROM file_findings ORDER BY file_id, seq"
         )
         .fetch_all(ex)
@@ -1333,7 +1350,7 @@ impl Store for SqlStore {
             rows.iter().map(|r| format!("{r:?}")).collect(),
         );
         let sql = format!("SELECT {QUERY_COLUMNS} FROM submission_queries q ORDER BY q.id");
-        let rows = read!(self, |ex| sqlx::query_as::<_, QueryRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<QueryRow>(&sql)
             .fetch_all(ex)
             .await)
         .map_err(db_err)?;
@@ -1341,7 +1358,7 @@ impl Store for SqlStore {
             "submission_queries",
             rows.iter().map(|r| format!("{r:?}")).collect(),
         );
-        let rows = read!(self, |ex| sqlx::query_as::<_, QueryMessageRow>(
+        let rows = read!(self, |ex| db::query_as::<QueryMessageRow>(
             "SELECT query_id, id, author, body, created_at FROM query_messages ORDER BY id"
         )
         .fetch_all(ex)
@@ -1351,7 +1368,7 @@ impl Store for SqlStore {
             "query_messages",
             rows.iter().map(|r| format!("{r:?}")).collect(),
         );
-        let rows: Vec<(Uuid, i64, Ts, Ts)> = read!(self, |ex| sqlx::query_as(
+        let rows: Vec<(Uuid, i64, Ts, Ts)> = read!(self, |ex| db::query_as(
             "SELECT window_id, days_before, closes_at, sent_at FROM window_reminders \
              ORDER BY window_id, days_before, closes_at"
         )
@@ -1379,7 +1396,7 @@ impl SqlStore {
              JOIN submission_files sf ON sf.file_id = c.file_id \
              JOIN submissions s ON s.id = sf.submission_id WHERE {clause}"
         );
-        let checks = read!(self, |ex| sqlx::query_as::<_, CheckRow>(&sql)
+        let checks = read!(self, |ex| db::query_as::<CheckRow>(&sql)
             .bind(bind)
             .fetch_all(ex)
             .await)
@@ -1389,7 +1406,7 @@ impl SqlStore {
              JOIN submission_files sf ON sf.file_id = r.file_id \
              JOIN submissions s ON s.id = sf.submission_id WHERE {clause}"
         );
-        let rules = read!(self, |ex| sqlx::query_as::<_, CheckRuleRow>(&sql)
+        let rules = read!(self, |ex| db::query_as::<CheckRuleRow>(&sql)
             .bind(bind)
             .fetch_all(ex)
             .await)
@@ -1404,7 +1421,7 @@ impl SqlStore {
              JOIN submissions s ON s.id = sf.submission_id \
              WHERE {clause} ORDER BY f.uploaded_at, f.id"
         );
-        read!(self, |ex| sqlx::query_as::<_, FileRow>(&sql)
+        read!(self, |ex| db::query_as::<FileRow>(&sql)
             .bind(bind)
             .fetch_all(ex)
             .await)
@@ -1419,7 +1436,7 @@ impl SqlStore {
         let sql = format!(
             "SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE {clause} ORDER BY d.published_at DESC, d.id"
         );
-        let rows = read!(self, |ex| sqlx::query_as::<_, DocumentRow>(&sql)
+        let rows = read!(self, |ex| db::query_as::<DocumentRow>(&sql)
             .bind(bind)
             .fetch_all(ex)
             .await)
@@ -1429,7 +1446,7 @@ impl SqlStore {
              JOIN stored_files f ON f.id = d.file_id WHERE {clause}"
         );
         let mut files = by_owner(
-            read!(self, |ex| sqlx::query_as::<_, FileRow>(&file_sql)
+            read!(self, |ex| db::query_as::<FileRow>(&file_sql)
                 .bind(bind)
                 .fetch_all(ex)
                 .await)
@@ -1439,7 +1456,7 @@ impl SqlStore {
             "SELECT r.document_id, r.organisation_id FROM document_recipients r \
              JOIN documents d ON d.id = r.document_id WHERE {clause} ORDER BY r.organisation_id"
         );
-        let recipients = read!(self, |ex| sqlx::query_as::<_, RecipientRow>(&recipient_sql)
+        let recipients = read!(self, |ex| db::query_as::<RecipientRow>(&recipient_sql)
             .bind(bind)
             .fetch_all(ex)
             .await)

@@ -14,8 +14,15 @@ use time::OffsetDateTime;
 pub struct Ts(pub OffsetDateTime);
 
 impl Ts {
-    fn micros(self) -> i64 {
+    pub(crate) fn micros(self) -> i64 {
         (self.0.unix_timestamp_nanos() / 1_000) as i64
+    }
+
+    /// The time SQLite keeps as Unix microseconds.
+    pub(crate) fn from_micros(micros: i64) -> Result<Self, String> {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+            .map(Self)
+            .map_err(|e| e.to_string())
     }
 }
 

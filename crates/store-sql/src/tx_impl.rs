@@ -18,12 +18,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::bulk::ROWS_PER_STATEMENT;
+use crate::db;
 use crate::db_err;
 use crate::rows::*;
 use crate::ts::Ts;
 
 pub(crate) enum TxInner {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Sqlite(crate::lite::LiteTx),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
@@ -40,7 +41,7 @@ impl SqlTx {
             "SELECT sf.submission_id AS owner, {FILE_COLUMNS} FROM submission_files sf \
              JOIN stored_files f ON f.id = sf.file_id WHERE sf.submission_id = $1 ORDER BY f.uploaded_at, f.id"
         );
-        let files: Vec<FileRecord> = tx!(self, |c| sqlx::query_as::<_, FileRow>(&file_sql)
+        let files: Vec<FileRecord> = tx!(self, |c| db::query_as::<FileRow>(&file_sql)
             .bind(row.id)
             .fetch_all(&mut *c)
             .await)
@@ -52,7 +53,7 @@ impl SqlTx {
             "SELECT {CHECK_COLUMNS} FROM file_checks c \
              JOIN submission_files sf ON sf.file_id = c.file_id WHERE sf.submission_id = $1"
         );
-        let checks = tx!(self, |c| sqlx::query_as::<_, CheckRow>(&check_sql)
+        let checks = tx!(self, |c| db::query_as::<CheckRow>(&check_sql)
             .bind(row.id)
             .fetch_all(&mut *c)
             .await)
@@ -61,7 +62,7 @@ impl SqlTx {
             "SELECT {CHECK_RULE_COLUMNS} FROM file_check_rules r \
              JOIN submission_files sf ON sf.file_id = r.file_id WHERE sf.submission_id = $1"
         );
-        let rules = tx!(self, |c| sqlx::query_as::<_, CheckRuleRow>(&rule_sql)
+        let rules = tx!(self, |c| db::query_as::<CheckRuleRow>(&rule_sql)
             .bind(row.id)
             .fetch_all(&mut *c)
             .await)
@@ -88,11 +89,11 @@ impl SqlTx {
             self.for_update()
         );
         let row = match bind {
-            UserKey::Id(id) => tx!(self, |c| sqlx::query_as::<_, UserRow>(&sql)
+            UserKey::Id(id) => tx!(self, |c| db::query_as::<UserRow>(&sql)
                 .bind(id.0)
                 .fetch_optional(&mut *c)
                 .await),
-            UserKey::Email(e) => tx!(self, |c| sqlx::query_as::<_, UserRow>(&sql)
+            UserKey::Email(e) => tx!(self, |c| db::query_as::<UserRow>(&sql)
                 .bind(e)
                 .fetch_optional(&mut *c)
                 .await),
@@ -119,7 +120,7 @@ impl SqlTx {
     /// advisory lock (released at commit); SQLite's write transaction already is one.
     pub(crate) async fn lock_chain(&mut self) -> StoreResult<()> {
         if let TxInner::Postgres(t) = &mut self.inner {
-            sqlx::query("SELECT pg_advisory_xact_lock(7262001)")
+            db::query("SELECT pg_advisory_xact_lock(7262001)")
                 .execute(&mut **t)
                 .await
                 .map_err(db_err)?;
@@ -129,7 +130,7 @@ impl SqlTx {
 
     /// The last audit row's `(seq, hash)`, read through this transaction.
     async fn chain_end(&mut self) -> StoreResult<Option<(i64, Vec<u8>)>> {
-        tx!(self, |c| sqlx::query_as::<_, (i64, Vec<u8>)>(
+        tx!(self, |c| db::query_as::<(i64, Vec<u8>)>(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
         )
         .fetch_optional(&mut *c)
@@ -154,9 +155,8 @@ impl StoreTx for SqlTx {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await,
-            TxInner::Postgres(t) => t.commit().await,
+            TxInner::Postgres(t) => t.commit().await.map_err(db_err),
         }
-        .map_err(db_err)
     }
 
     // Sign-in attempts ----------------------------------------------------
@@ -166,7 +166,7 @@ impl StoreTx for SqlTx {
         email_norm: &str,
         since: OffsetDateTime,
     ) -> StoreResult<i64> {
-        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+        tx!(self, |c| db::query_scalar::<i64>(
             "SELECT COUNT(*) FROM sign_in_attempts \
              WHERE email_norm = $1 AND created_at > $2 AND code_hash IS NOT NULL"
         )
@@ -178,7 +178,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_attempt(&mut self, a: &NewAttempt) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO sign_in_attempts (id, email_norm, user_id, code_hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)"
         )
@@ -202,7 +202,7 @@ impl StoreTx for SqlTx {
     ) -> StoreResult<Option<AttemptRecord>> {
         // One statement: on PostgreSQL concurrent guesses queue on the row lock and
         // re-check the condition, so no more than `max_guesses` ever get through.
-        let row = tx!(self, |c| sqlx::query_as::<_, AttemptRow>(
+        let row = tx!(self, |c| db::query_as::<AttemptRow>(
             "UPDATE sign_in_attempts SET guesses = guesses + 1 \
              WHERE id = $1 AND consumed_at IS NULL AND guesses < $2 AND expires_at > $3 \
              RETURNING id, user_id, code_hash, guesses, expires_at"
@@ -217,7 +217,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn consume_attempt(&mut self, id: AttemptId, now: OffsetDateTime) -> StoreResult<bool> {
-        let done = tx!(self, |c| sqlx::query(
+        let done = tx!(self, |c| db::query(
             "UPDATE sign_in_attempts SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL"
         )
         .bind(id.0)
@@ -232,7 +232,7 @@ impl StoreTx for SqlTx {
     // Sign-in failures, locks and passwords -------------------------------
 
     async fn add_sign_in_failure(&mut self, user: UserId) -> StoreResult<i64> {
-        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+        tx!(self, |c| db::query_scalar::<i64>(
             "UPDATE users SET failed_sign_ins = failed_sign_ins + 1 WHERE id = $1 RETURNING failed_sign_ins"
         )
         .bind(user.0)
@@ -242,7 +242,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn lock_sign_in(&mut self, user: UserId, until: OffsetDateTime) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE users SET locked_until = $2, lock_count = lock_count + 1, failed_sign_ins = 0 WHERE id = $1"
         )
         .bind(user.0)
@@ -254,7 +254,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn record_sign_in(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE users SET failed_sign_ins = 0, lock_count = 0, locked_until = NULL, \
              password_failures = 0, last_signed_in_at = $2 WHERE id = $1"
         )
@@ -268,7 +268,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn set_password(&mut self, user: UserId, hash: &str) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE users SET password_hash = $2, password_failures = 0 WHERE id = $1"
         )
         .bind(user.0)
@@ -281,7 +281,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn password_hash(&mut self, user: UserId) -> StoreResult<Option<String>> {
-        tx!(self, |c| sqlx::query_scalar::<_, Option<String>>(
+        tx!(self, |c| db::query_scalar::<Option<String>>(
             "SELECT password_hash FROM users WHERE id = $1"
         )
         .bind(user.0)
@@ -292,7 +292,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn add_password_failure(&mut self, user: UserId) -> StoreResult<i64> {
-        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+        tx!(self, |c| db::query_scalar::<i64>(
             "UPDATE users SET password_failures = password_failures + 1 WHERE id = $1 \
              RETURNING password_failures"
         )
@@ -303,7 +303,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn lock_account(&mut self, user: UserId) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE users SET locked = TRUE, password_failures = 0 WHERE id = $1"
         )
         .bind(user.0)
@@ -317,7 +317,7 @@ impl StoreTx for SqlTx {
     // Sessions ------------------------------------------------------------
 
     async fn insert_session(&mut self, s: &NewSession) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO sessions (token_hash, id, user_id, kind, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $5)"
         )
         .bind(&s.token_hash)
@@ -332,7 +332,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn end_session(&mut self, token_hash: &[u8], now: OffsetDateTime) -> StoreResult<bool> {
-        let done = tx!(self, |c| sqlx::query(
+        let done = tx!(self, |c| db::query(
             "UPDATE sessions SET ended_at = $2 WHERE token_hash = $1 AND ended_at IS NULL"
         )
         .bind(token_hash)
@@ -345,7 +345,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn end_sessions_of(&mut self, user: UserId, now: OffsetDateTime) -> StoreResult<u64> {
-        let done = tx!(self, |c| sqlx::query(
+        let done = tx!(self, |c| db::query(
             "UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL"
         )
         .bind(user.0)
@@ -358,7 +358,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn session_by_id(&mut self, id: uuid::Uuid) -> StoreResult<Option<store::SessionRecord>> {
-        let row = tx!(self, |c| sqlx::query_as::<_, SessionRow>(&format!(
+        let row = tx!(self, |c| db::query_as::<SessionRow>(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
         ))
         .bind(id)
@@ -369,7 +369,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_api_token(&mut self, t: &store::NewApiToken) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO sessions (token_hash, id, user_id, kind, name, expires_at, created_at, last_seen_at) \
              VALUES ($1, $2, $3, 'token', $4, $5, $6, $6)"
         )
@@ -392,7 +392,7 @@ impl StoreTx for SqlTx {
         keep: &[u8],
         now: OffsetDateTime,
     ) -> StoreResult<u64> {
-        let done = tx!(self, |c| sqlx::query(
+        let done = tx!(self, |c| db::query(
             "UPDATE sessions SET ended_at = $3 WHERE user_id = $1 AND token_hash <> $2 \
              AND kind <> 'token' AND ended_at IS NULL"
         )
@@ -412,7 +412,7 @@ impl StoreTx for SqlTx {
         since: OffsetDateTime,
         now: OffsetDateTime,
     ) -> StoreResult<Vec<store::SessionRecord>> {
-        let rows = tx!(self, |c| sqlx::query_as::<_, SessionRow>(&format!(
+        let rows = tx!(self, |c| db::query_as::<SessionRow>(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND kind = 'token' \
              AND (created_at > $2 OR (ended_at IS NULL AND expires_at > $3)) ORDER BY created_at"
         ))
@@ -430,7 +430,7 @@ impl StoreTx for SqlTx {
     // Users and their roles -----------------------------------------------
 
     async fn insert_user(&mut self, user: &NewUser) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO users (id, organisation_id, title, first_name, last_name, email, email_norm, \
              created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         )
@@ -462,7 +462,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn user(&mut self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        let row = tx!(self, |c| sqlx::query_as::<_, UserRow>(&USER_BY_ID_SQL)
+        let row = tx!(self, |c| db::query_as::<UserRow>(&USER_BY_ID_SQL)
             .bind(id.0)
             .fetch_optional(&mut *c)
             .await)
@@ -471,7 +471,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn update_user_details(&mut self, user: UserId, d: &UserDetails) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE users SET title = $2, first_name = $3, last_name = $4, email = $5, email_norm = $6 WHERE id = $1"
         )
         .bind(user.0)
@@ -488,7 +488,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn set_access(&mut self, user: UserId, enabled: bool) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE users SET access_enabled = $2 WHERE id = $1"
         )
         .bind(user.0)
@@ -505,7 +505,7 @@ impl StoreTx for SqlTx {
         user: UserId,
         expires_at: Option<OffsetDateTime>,
     ) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE users SET expires_at = $2 WHERE id = $1"
         )
         .bind(user.0)
@@ -518,7 +518,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn unlock(&mut self, user: UserId) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE users SET locked_until = NULL, failed_sign_ins = 0, lock_count = 0, \
              locked = FALSE, password_failures = 0 WHERE id = $1"
         )
@@ -531,7 +531,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn grant_role(&mut self, grant: &NewRoleGrant) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO user_roles (user_id, role_id, area_slug, granted_by, granted_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, role_id) DO NOTHING"
         )
@@ -548,7 +548,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn revoke_role(&mut self, user: UserId, role: &Role) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "DELETE FROM user_roles WHERE user_id = $1 AND role_id = $2"
         )
         .bind(user.0)
@@ -561,7 +561,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn user_roles(&mut self, user: UserId) -> StoreResult<Vec<RoleGrant>> {
-        let rows = tx!(self, |c| sqlx::query_as::<_, RoleRow>(USER_ROLES_SQL)
+        let rows = tx!(self, |c| db::query_as::<RoleRow>(USER_ROLES_SQL)
             .bind(user.0)
             .fetch_all(&mut *c)
             .await)
@@ -575,7 +575,7 @@ impl StoreTx for SqlTx {
         now: OffsetDateTime,
         except: UserId,
     ) -> StoreResult<i64> {
-        tx!(self, |c| sqlx::query_scalar::<_, i64>(
+        tx!(self, |c| db::query_scalar::<i64>(
             "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id AND r.role_id = 'portal-admin' \
              WHERE u.organisation_id = $1 AND u.id <> $3 AND u.access_enabled \
                AND (u.expires_at IS NULL OR u.expires_at > $2)"
@@ -604,7 +604,7 @@ impl StoreTx for SqlTx {
              WHERE u.organisation_id = $1 AND u.access_enabled \
                AND (u.expires_at IS NULL OR u.expires_at > $2) ORDER BY u.id"
         );
-        let rows = tx!(self, |c| sqlx::query_as::<_, UserRow>(&sql)
+        let rows = tx!(self, |c| db::query_as::<UserRow>(&sql)
             .bind(org.0)
             .bind(Ts(now))
             .fetch_all(&mut *c)
@@ -634,7 +634,7 @@ impl StoreTx for SqlTx {
         );
         let ids: Vec<String> = roles.iter().map(Role::id).collect();
         let rows = tx!(self, |c| {
-            let mut q = sqlx::query_as::<_, RoleHolderRow>(&sql);
+            let mut q = db::query_as::<RoleHolderRow>(&sql);
             for id in &ids {
                 q = q.bind(id);
             }
@@ -647,7 +647,7 @@ impl StoreTx for SqlTx {
     // Organisations -------------------------------------------------------
 
     async fn insert_organisation(&mut self, org: &NewOrganisation) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO organisations (id, kind, name, ukprn, accountable_officer_name, \
              accountable_officer_email, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
@@ -666,7 +666,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn organisation(&mut self, id: OrgId) -> StoreResult<Option<OrganisationRecord>> {
-        tx!(self, |c| sqlx::query_as::<_, OrgRow>(&ORG_BY_ID_SQL)
+        tx!(self, |c| db::query_as::<OrgRow>(&ORG_BY_ID_SQL)
             .bind(id.0)
             .fetch_optional(&mut *c)
             .await)
@@ -679,7 +679,7 @@ impl StoreTx for SqlTx {
         &mut self,
         ukprn: &Ukprn,
     ) -> StoreResult<Option<OrganisationRecord>> {
-        tx!(self, |c| sqlx::query_as::<_, OrgRow>(&ORG_BY_UKPRN_SQL)
+        tx!(self, |c| db::query_as::<OrgRow>(&ORG_BY_UKPRN_SQL)
             .bind(ukprn.as_str())
             .fetch_optional(&mut *c)
             .await)
@@ -689,7 +689,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn update_organisation(&mut self, org: &OrganisationRecord) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE organisations SET name = $2, ukprn = $3, accountable_officer_name = $4, \
              accountable_officer_email = $5 WHERE id = $1"
         )
@@ -707,7 +707,7 @@ impl StoreTx for SqlTx {
 
     async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()> {
         if let TxInner::Postgres(t) = &mut self.inner {
-            sqlx::query("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
+            db::query_scalar::<Uuid>("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
                 .bind(org.0)
                 .fetch_optional(&mut **t)
                 .await
@@ -719,7 +719,7 @@ impl StoreTx for SqlTx {
     // Areas ---------------------------------------------------------------
 
     async fn areas(&mut self) -> StoreResult<Vec<domain::role::Area>> {
-        let rows = tx!(self, |c| sqlx::query_as::<_, AreaRow>(AREAS_SQL)
+        let rows = tx!(self, |c| db::query_as::<AreaRow>(AREAS_SQL)
             .fetch_all(&mut *c)
             .await)
         .map_err(db_err)?;
@@ -727,7 +727,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_area(&mut self, area: &domain::role::Area) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO areas (slug, name, kind, sensitive) VALUES ($1, $2, $3, $4)"
         )
         .bind(area.slug.as_str())
@@ -744,7 +744,7 @@ impl StoreTx for SqlTx {
     // Access keys ---------------------------------------------------------
 
     async fn access_key(&mut self, id: uuid::Uuid) -> StoreResult<Option<store::AccessKeyRecord>> {
-        let row = tx!(self, |c| sqlx::query_as::<_, AccessKeyRow>(
+        let row = tx!(self, |c| db::query_as::<AccessKeyRow>(
             &ACCESS_KEY_BY_ID_SQL
         )
         .bind(id)
@@ -755,7 +755,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_access_key(&mut self, key: &store::NewAccessKey) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO access_keys (id, key_hash, organisation_id, role_id, max_uses, expires_at, \
              created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         )
@@ -782,7 +782,7 @@ impl StoreTx for SqlTx {
             "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE key_hash = $1{}",
             self.for_update()
         );
-        let row = tx!(self, |c| sqlx::query_as::<_, AccessKeyRow>(&sql)
+        let row = tx!(self, |c| db::query_as::<AccessKeyRow>(&sql)
             .bind(key_hash)
             .fetch_optional(&mut *c)
             .await)
@@ -791,7 +791,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn use_access_key(&mut self, id: uuid::Uuid) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE access_keys SET uses = uses + 1 WHERE id = $1"
         )
         .bind(id)
@@ -807,7 +807,7 @@ impl StoreTx for SqlTx {
         id: uuid::Uuid,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let n = tx!(self, |c| sqlx::query(
+        let n = tx!(self, |c| db::query(
             "UPDATE access_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
         )
         .bind(id)
@@ -823,7 +823,7 @@ impl StoreTx for SqlTx {
 
     async fn insert_user_request(&mut self, r: &NewUserRequest) -> StoreResult<()> {
         let roles = r.roles.iter().map(Role::id).collect::<Vec<_>>().join(",");
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO user_requests (id, organisation_id, requested_by, title, first_name, last_name, email, \
              email_norm, roles, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)"
         )
@@ -849,7 +849,7 @@ impl StoreTx for SqlTx {
         org: OrgId,
         email_norm: &str,
     ) -> StoreResult<Option<uuid::Uuid>> {
-        tx!(self, |c| sqlx::query_scalar::<_, uuid::Uuid>(
+        tx!(self, |c| db::query_scalar::<uuid::Uuid>(
             "SELECT id FROM user_requests WHERE organisation_id = $1 AND email_norm = $2 AND status = 'pending' \
              ORDER BY created_at LIMIT 1"
         )
@@ -868,7 +868,7 @@ impl StoreTx for SqlTx {
         let sql = format!(
             "SELECT {REQUEST_COLUMNS} FROM user_requests WHERE status = 'pending' ORDER BY created_at, id LIMIT 1{skip_locked}"
         );
-        tx!(self, |c| sqlx::query_as::<_, RequestRow>(&sql)
+        tx!(self, |c| db::query_as::<RequestRow>(&sql)
             .fetch_optional(&mut *c)
             .await)
         .map_err(db_err)?
@@ -886,7 +886,7 @@ impl StoreTx for SqlTx {
             Ok(u) => ("completed", Some(u.0), None),
             Err(why) => ("rejected", None, Some(why)),
         };
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE user_requests SET status = $2, user_id = $3, reason = $4, processed_at = $5 WHERE id = $1"
         )
         .bind(id)
@@ -904,7 +904,7 @@ impl StoreTx for SqlTx {
     // Outbox --------------------------------------------------------------
 
     async fn enqueue_email(&mut self, e: &NewEmail) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO outbox (id, to_address, subject, body, created_at, next_attempt_at) \
              VALUES ($1, $2, $3, $4, $5, $5)"
         )
@@ -944,7 +944,7 @@ impl StoreTx for SqlTx {
                  AND EXISTS (SELECT 1 FROM audit_log WHERE seq = $13 AND hash = $11)"
             );
             let written = tx!(self, |c| bind_audit(
-                sqlx::query(&sql),
+                db::query(&sql),
                 &entry,
                 &prev_hash,
                 &hash
@@ -965,7 +965,7 @@ impl StoreTx for SqlTx {
         let hash = entry.chain_hash(link, &prev_hash);
         let sql = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ({AUDIT_VALUES})");
         tx!(self, |c| bind_audit(
-            sqlx::query(&sql),
+            db::query(&sql),
             &entry,
             &prev_hash,
             &hash
@@ -981,7 +981,7 @@ impl StoreTx for SqlTx {
     // Data returns: windows -----------------------------------------------
 
     async fn insert_window(&mut self, w: &WindowRecord) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO collection_windows (id, area_slug, name, opens_at, closes_at, guidance, \
              file_types, created_by, created_at, column_rules, sign_off_required, reminder_days, \
              late_submissions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -1009,7 +1009,7 @@ impl StoreTx for SqlTx {
     async fn update_window(&mut self, w: &WindowRecord, now: OffsetDateTime) -> StoreResult<()> {
         // Moved to open later: announced again when it opens.
         let unannounce = w.opens_at > now;
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE collection_windows SET name = $2, opens_at = $3, closes_at = $4, guidance = $5, \
              file_types = $6, \
              opened_notice_sent_at = CASE WHEN $7 THEN NULL ELSE opened_notice_sent_at END, \
@@ -1035,7 +1035,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn close_window(&mut self, id: Uuid, now: OffsetDateTime) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE collection_windows SET closed_at = $2 WHERE id = $1 AND closed_at IS NULL"
         )
         .bind(id)
@@ -1067,7 +1067,7 @@ impl StoreTx for SqlTx {
              AND opened_notice_sent_at IS NULL RETURNING {WINDOW_COLUMNS}"
         );
         tx!(self, |c| {
-            let mut q = sqlx::query_as::<_, WindowRow>(&sql).bind(Ts(now));
+            let mut q = db::query_as::<WindowRow>(&sql).bind(Ts(now));
             for id in skip {
                 q = q.bind(*id);
             }
@@ -1090,7 +1090,7 @@ impl StoreTx for SqlTx {
             "SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE window_id = $1 AND organisation_id = $2 \
              ORDER BY version DESC LIMIT 1{lock}"
         );
-        let row = tx!(self, |c| sqlx::query_as::<_, SubmissionRow>(&sql)
+        let row = tx!(self, |c| db::query_as::<SubmissionRow>(&sql)
             .bind(window)
             .bind(org.0)
             .fetch_optional(&mut *c)
@@ -1102,7 +1102,7 @@ impl StoreTx for SqlTx {
 
     async fn insert_submission(&mut self, s: &NewSubmission) -> StoreResult<()> {
         let submitted = s.status != SubmissionStatus::Draft;
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO submissions (id, window_id, organisation_id, version, status, note, created_by, \
              created_at, submitted_by, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         )
@@ -1124,7 +1124,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_file(&mut self, f: &FileRecord) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO stored_files (id, storage_key, filename, kind, size, sha256, uploaded_by, \
              uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         )
@@ -1144,7 +1144,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn attach_file(&mut self, submission: Uuid, file: Uuid) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO submission_files (submission_id, file_id) VALUES ($1, $2)"
         )
         .bind(submission)
@@ -1157,7 +1157,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn submit(&mut self, id: Uuid, how: &store::Submit<'_>) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE submissions SET status = 'submitted', note = $2, submitted_by = $3, submitted_at = $4, \
              explanation = $5, late_reason = $6 WHERE id = $1 AND status = 'draft'"
         )
@@ -1180,7 +1180,7 @@ impl StoreTx for SqlTx {
         findings: &[domain::checks::Finding],
     ) -> StoreResult<()> {
         let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO file_checks (file_id, rules, data_rows, errors, warnings, checked_at) \
              VALUES ($1, $2, $3, $4, $5, $6)"
         )
@@ -1195,7 +1195,7 @@ impl StoreTx for SqlTx {
         .map(|r| r.rows_affected()))
         .map_err(db_err)?;
         for (seq, r) in check.rule_counts.iter().enumerate() {
-            tx!(self, |c| sqlx::query(
+            tx!(self, |c| db::query(
                 "INSERT INTO file_check_rules (file_id, seq, severity, rule, column_name, hits, first_row) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)"
             )
@@ -1235,7 +1235,7 @@ impl StoreTx for SqlTx {
                 values.join(", ")
             );
             tx!(self, |c| {
-                let mut q = sqlx::query(&sql);
+                let mut q = db::query(&sql);
                 for (i, f) in chunk.iter().enumerate() {
                     q = q
                         .bind(check.file_id)
@@ -1254,7 +1254,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn sign_off(&mut self, id: Uuid, by: UserId, now: OffsetDateTime) -> StoreResult<bool> {
-        let n = tx!(self, |c| sqlx::query(
+        let n = tx!(self, |c| db::query(
             "UPDATE submissions SET signed_off_by = $2, signed_off_at = $3 \
              WHERE id = $1 AND status = 'submitted' AND signed_off_at IS NULL"
         )
@@ -1271,7 +1271,7 @@ impl StoreTx for SqlTx {
     async fn submission(&mut self, id: Uuid) -> StoreResult<Option<SubmissionRecord>> {
         let lock = self.for_update();
         let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE id = $1{lock}");
-        let row = tx!(self, |c| sqlx::query_as::<_, SubmissionRow>(&sql)
+        let row = tx!(self, |c| db::query_as::<SubmissionRow>(&sql)
             .bind(id)
             .fetch_optional(&mut *c)
             .await)
@@ -1284,7 +1284,7 @@ impl StoreTx for SqlTx {
         &mut self,
         window: Uuid,
     ) -> StoreResult<Vec<(OrgId, SubmissionStatus)>> {
-        let rows: Vec<(Uuid, String)> = tx!(self, |c| sqlx::query_as(
+        let rows: Vec<(Uuid, String)> = tx!(self, |c| db::query_as(
             "SELECT s.organisation_id, s.status FROM submissions s WHERE s.window_id = $1 \
              AND s.version = (SELECT MAX(x.version) FROM submissions x \
              WHERE x.window_id = s.window_id AND x.organisation_id = s.organisation_id)"
@@ -1303,7 +1303,7 @@ impl StoreTx for SqlTx {
     }
 
     async fn insert_query(&mut self, q: &store::QueryRecord) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO submission_queries (id, submission_id, window_id, organisation_id, subject, \
              raised_by, raised_at, closed_by, closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         )
@@ -1329,13 +1329,13 @@ impl StoreTx for SqlTx {
     async fn query_for_update(&mut self, id: Uuid) -> StoreResult<Option<store::QueryRecord>> {
         let lock = self.for_update();
         let sql = format!("SELECT {QUERY_COLUMNS} FROM submission_queries q WHERE q.id = $1{lock}");
-        let row = tx!(self, |c| sqlx::query_as::<_, QueryRow>(&sql)
+        let row = tx!(self, |c| db::query_as::<QueryRow>(&sql)
             .bind(id)
             .fetch_optional(&mut *c)
             .await)
         .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
-        let messages = tx!(self, |c| sqlx::query_as::<_, QueryMessageRow>(
+        let messages = tx!(self, |c| db::query_as::<QueryMessageRow>(
             "SELECT query_id, id, author, body, created_at FROM query_messages \
              WHERE query_id = $1 ORDER BY created_at, id"
         )
@@ -1351,7 +1351,7 @@ impl StoreTx for SqlTx {
         query: Uuid,
         m: &store::QueryMessageRecord,
     ) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO query_messages (id, query_id, author, body, created_at) \
              VALUES ($1, $2, $3, $4, $5)"
         )
@@ -1373,7 +1373,7 @@ impl StoreTx for SqlTx {
         by: UserId,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let n = tx!(self, |c| sqlx::query(
+        let n = tx!(self, |c| db::query(
             "UPDATE submission_queries SET closed_by = $2, closed_at = $3 \
              WHERE id = $1 AND closed_at IS NULL"
         )
@@ -1390,7 +1390,7 @@ impl StoreTx for SqlTx {
     async fn window_for_update(&mut self, id: Uuid) -> StoreResult<Option<WindowRecord>> {
         let lock = self.for_update();
         let sql = format!("SELECT {WINDOW_COLUMNS} FROM collection_windows WHERE id = $1{lock}");
-        let row = tx!(self, |c| sqlx::query_as::<_, WindowRow>(&sql)
+        let row = tx!(self, |c| db::query_as::<WindowRow>(&sql)
             .bind(id)
             .fetch_optional(&mut *c)
             .await)
@@ -1407,7 +1407,7 @@ impl StoreTx for SqlTx {
     ) -> StoreResult<bool> {
         // On PostgreSQL a second transaction inserting the same key waits for
         // the first and then does nothing; SQLite has one writer.
-        let n = tx!(self, |c| sqlx::query(
+        let n = tx!(self, |c| db::query(
             "INSERT INTO window_reminders (window_id, days_before, closes_at, sent_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (window_id, days_before, closes_at) DO NOTHING"
         )
@@ -1430,7 +1430,7 @@ impl StoreTx for SqlTx {
         by: UserId,
         now: OffsetDateTime,
     ) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "UPDATE submissions SET status = $2, status_comment = $3, status_by = $4, status_at = $5 \
              WHERE id = $1"
         )
@@ -1449,7 +1449,7 @@ impl StoreTx for SqlTx {
     // Data returns: documents ---------------------------------------------
 
     async fn insert_document(&mut self, d: &DocumentRecord) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO documents (id, area_slug, title, file_id, published_by, published_at) \
              VALUES ($1, $2, $3, $4, $5, $6)"
         )
@@ -1464,7 +1464,7 @@ impl StoreTx for SqlTx {
         .map(|r| r.rows_affected()))
         .map_err(db_err)?;
         for org in &d.recipients {
-            tx!(self, |c| sqlx::query(
+            tx!(self, |c| db::query(
                 "INSERT INTO document_recipients (document_id, organisation_id) VALUES ($1, $2)"
             )
             .bind(d.id)
@@ -1480,7 +1480,7 @@ impl StoreTx for SqlTx {
     // Data returns: feedback ----------------------------------------------
 
     async fn insert_feedback(&mut self, f: &FeedbackRecord) -> StoreResult<()> {
-        tx!(self, |c| sqlx::query(
+        tx!(self, |c| db::query(
             "INSERT INTO feedback (id, user_id, organisation_id, body, created_at) VALUES ($1, $2, $3, $4, $5)"
         )
         .bind(f.id)
@@ -1505,7 +1505,7 @@ impl StoreTx for SqlTx {
 
     async fn refresh_statistics(&mut self) -> StoreResult<()> {
         if let TxInner::Postgres(t) = &mut self.inner {
-            sqlx::query("ANALYZE users, user_roles, organisations")
+            db::query("ANALYZE users, user_roles, organisations")
                 .execute(&mut **t)
                 .await
                 .map_err(db_err)?;
@@ -1524,7 +1524,7 @@ impl StoreTx for SqlTx {
                 self.values(chunk.len(), 1)
             );
             let rows = tx!(self, |c| {
-                let mut q = sqlx::query_as::<_, OrgRow>(&sql);
+                let mut q = db::query_as::<OrgRow>(&sql);
                 for u in chunk {
                     q = q.bind(u.as_str());
                 }
@@ -1546,7 +1546,7 @@ impl StoreTx for SqlTx {
                 self.values(7, chunk.len())
             );
             tx!(self, |c| {
-                let mut q = sqlx::query(&sql);
+                let mut q = db::query(&sql);
                 for o in chunk {
                     q = q
                         .bind(o.id.0)
@@ -1579,7 +1579,7 @@ impl StoreTx for SqlTx {
                 self.values(chunk.len(), 1)
             );
             let users = tx!(self, |c| {
-                let mut q = sqlx::query_as::<_, AccountRow>(&users_sql);
+                let mut q = db::query_as::<AccountRow>(&users_sql);
                 for e in chunk {
                     q = q.bind(e.as_str());
                 }
@@ -1596,7 +1596,7 @@ impl StoreTx for SqlTx {
                 self.values(users.len(), 1)
             );
             let roles = tx!(self, |c| {
-                let mut q = sqlx::query_as::<_, (Uuid, String)>(&roles_sql);
+                let mut q = db::query_as::<(Uuid, String)>(&roles_sql);
                 for u in &users {
                     q = q.bind(u.0);
                 }
@@ -1634,7 +1634,7 @@ impl StoreTx for SqlTx {
                 self.values(10, chunk.len())
             );
             tx!(self, |c| {
-                let mut q = sqlx::query(&sql);
+                let mut q = db::query(&sql);
                 for u in chunk {
                     q = q
                         .bind(u.id.0)
@@ -1665,7 +1665,7 @@ impl StoreTx for SqlTx {
                 self.values(6, chunk.len())
             );
             tx!(self, |c| {
-                let mut q = sqlx::query(&sql);
+                let mut q = db::query(&sql);
                 for u in chunk {
                     q = q
                         .bind(u.id.0)
@@ -1691,7 +1691,7 @@ impl StoreTx for SqlTx {
                 self.values(5, chunk.len())
             );
             granted += tx!(self, |c| {
-                let mut q = sqlx::query(&sql);
+                let mut q = db::query(&sql);
                 for g in chunk {
                     q = q
                         .bind(g.user_id.0)
@@ -1715,7 +1715,7 @@ impl StoreTx for SqlTx {
                 self.values(6, chunk.len())
             );
             tx!(self, |c| {
-                let mut q = sqlx::query(&sql);
+                let mut q = db::query(&sql);
                 for e in chunk {
                     q = q
                         .bind(e.id.0)
@@ -1755,7 +1755,7 @@ impl StoreTx for SqlTx {
                 self.values(12, rows.len())
             );
             tx!(self, |c| {
-                let mut q = sqlx::query(&sql);
+                let mut q = db::query(&sql);
                 for (entry, before, hash) in &rows {
                     q = bind_audit(q, entry, before, hash);
                 }
@@ -1793,21 +1793,12 @@ fn audit_entry(ev: &NewAuditEvent, seq: i64) -> AuditEntry {
 }
 
 /// Binds `$1`..`$12` of [`AUDIT_VALUES`].
-fn bind_audit<'q, DB>(
-    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+fn bind_audit<'q, O>(
+    q: db::Q<'q, O>,
     entry: &'q AuditEntry,
     prev_hash: &'q [u8],
     hash: &'q [u8],
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
-where
-    DB: sqlx::Database,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Ts: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<uuid::Uuid>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+) -> db::Q<'q, O> {
     q.bind(entry.seq)
         .bind(Ts(entry.at))
         .bind(entry.actor_id)

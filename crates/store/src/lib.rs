@@ -175,6 +175,10 @@ pub trait Store: Send + Sync + 'static {
     /// in advance turned out not to count).
     async fn give_back_hit(&self, bucket: &str, now: OffsetDateTime) -> StoreResult<()>;
 
+    /// Whether any add-user request waits to be handled (read outside a unit,
+    /// so that an idle worker does not take the writer to find none).
+    async fn user_requests_pending(&self) -> StoreResult<bool>;
+
     /// Forgets the windows that ended before `before`; says how many.
     async fn forget_hits(&self, before: OffsetDateTime) -> StoreResult<u64>;
 

@@ -154,6 +154,9 @@ impl App {
     /// Processes the oldest waiting request; `false` when none waits. The new
     /// user gets a welcome email; whoever asked gets the outcome.
     pub async fn process_next_user_request(&self) -> AppResult<bool> {
+        if !self.store.user_requests_pending().await? {
+            return Ok(false);
+        }
         let meta = RequestMeta::operator("add-user");
         self.change(&meta, None, async |u| {
             let Some(req) = u.tx().next_pending_request().await? else {

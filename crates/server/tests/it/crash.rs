@@ -57,6 +57,34 @@ while True:
     time.sleep(3600)
 "#;
 
+/// `portal_db_group_commits` as a server's metrics told it (SQLite only).
+#[derive(Debug, Default)]
+struct GroupCommits {
+    commits: u64,
+    units: u64,
+}
+
+impl GroupCommits {
+    async fn add(&mut self, http: &reqwest::Client, port: u16) {
+        let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+        else {
+            return;
+        };
+        let text = r.text().await.unwrap_or_default();
+        let value = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map_or(0, |v| v as u64)
+        };
+        self.commits += value("portal_db_group_commit_units_count");
+        self.units += value("portal_db_group_commit_units_sum");
+    }
+}
+
 /// A running [`SMTP_SERVER`]: its port and where it writes what it accepted.
 pub(crate) struct Smtp {
     _child: tokio::process::Child,
@@ -173,6 +201,8 @@ struct Env {
     files: PathBuf,
     mail: PathBuf,
     port: u16,
+    /// Where the server publishes its metrics (`PORTAL_METRICS_LISTEN`).
+    metrics_port: u16,
 }
 
 impl Env {
@@ -197,6 +227,10 @@ impl Env {
             .env("PORTAL_SIGN_IN_PER_IP_PER_MINUTE", "100000")
             .env("PORTAL_OUTBOX_LEASE_SECS", "2")
             .env("PORTAL_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env(
+                "PORTAL_METRICS_LISTEN",
+                format!("127.0.0.1:{}", self.metrics_port),
+            )
             .env("PORTAL_BASE_URL", "http://portal.test");
         c
     }
@@ -478,6 +512,7 @@ async fn acknowledged_writes_and_queued_email_survive_repeated_sigkill(backend: 
         files: dir.path().join("files"),
         mail: dir.path().join("mail"),
         port: free_port(),
+        metrics_port: free_port(),
     };
     // The people: a regulator administrator (opens the window), a provider's
     // administrator (adds users, changes roles), a contributor (uploads), and
@@ -612,8 +647,12 @@ async fn acknowledged_writes_and_queued_email_survive_repeated_sigkill(backend: 
         let mut rng = rand::thread_rng();
         (0..KILLS).map(|_| rng.gen_range(300..1200)).collect()
     };
+    // SQLite commits units in groups (issue 17): what the writer had
+    // committed, read from each server's metrics just before it is killed.
+    let mut groups = GroupCommits::default();
     for life in lives {
         tokio::time::sleep(Duration::from_millis(life)).await;
+        groups.add(&http, env.metrics_port).await;
         server.start_kill().unwrap();
         kills_ns.push(now_ns());
         server.wait().await.unwrap();
@@ -625,6 +664,14 @@ async fn acknowledged_writes_and_queued_email_survive_repeated_sigkill(backend: 
         t.await.unwrap();
     }
     let load_time = started.elapsed() - setup;
+    if backend == Backend::Sqlite {
+        // The kills above happened with group commit at work: some commit
+        // covered more than one unit of work.
+        assert!(
+            groups.units > groups.commits && groups.commits > 0,
+            "no commit covered more than one unit while the servers were killed: {groups:?}"
+        );
+    }
 
     // The last server drains what is queued: add-user requests, then email
     // (what a killed process had claimed waits out its 2 s lease).
@@ -1151,6 +1198,7 @@ async fn when_postgresql_goes_away_the_portal_answers_503_and_recovers_by_itself
         files: dir.path().join("files"),
         mail: dir.path().join("mail"),
         port: free_port(),
+        metrics_port: free_port(),
     };
     env.cli(&[
         "org",
