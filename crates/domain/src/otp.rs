@@ -66,9 +66,10 @@ impl Passcode {
     }
 }
 
-/// The server's secret key for keyed hashes (codes, form tokens).
+/// The server's secret key for keyed hashes (codes, form tokens). Shared, not
+/// copied, by every clone (the application state is cloned per request).
 #[derive(Clone)]
-pub struct SecretKey(Vec<u8>);
+pub struct SecretKey(std::sync::Arc<[u8]>);
 
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,7 +87,7 @@ impl SecretKey {
         if bytes.len() < 32 {
             return Err(SecretKeyTooShort);
         }
-        Ok(Self(bytes))
+        Ok(Self(bytes.into()))
     }
 
     /// HMAC-SHA256 of the parts, each length-prefixed so parts cannot run together.

@@ -12,10 +12,14 @@
 //! transaction if none is open (`BEGIN IMMEDIATE`), and runs inside a
 //! `SAVEPOINT` of its own, every statement on the calling thread. When the
 //! unit commits, its savepoint is released into the group's transaction; if
-//! other units are waiting for the writer, it hands the writer on and waits
-//! for the group's `COMMIT`; otherwise (or when the group is full) it commits
-//! the group — one `fsync` of the WAL for every unit in it — and tells the
-//! others. Each unit is answered only after the `COMMIT` that covers it has
+//! units that arrived before the group's first unit finished are still
+//! waiting for the writer, it hands the writer on and waits for the group's
+//! `COMMIT`; otherwise (it is the last of them, or the group is full) it
+//! commits the group — one `fsync` of the WAL for every unit in it — and tells
+//! the others. So a group is what queued while the previous one was being
+//! committed and while its own first unit ran: units arriving later wait for
+//! the next group, and a busy writer commits as often as its disk can sync,
+//! never holding finished units back to gather more. Each unit is answered only after the `COMMIT` that covers it has
 //! returned, so an acknowledged write is on disk (`synchronous=FULL`).
 //!
 //! A unit that fails or is dropped rolls back to its savepoint: the other
@@ -206,6 +210,9 @@ type Outcome = Option<Result<(), Arc<str>>>;
 struct Group {
     /// When its first unit finished and began to wait for the commit.
     first_done: Option<std::time::Instant>,
+    /// The last arrival at the writer (see `Writer::arrivals`) when its first
+    /// unit finished: the units it waits for; later ones join the next group.
+    last_arrival: Option<u64>,
     /// Units whose savepoints were released into the group's transaction.
     units: usize,
     /// Whether any of them changed a row (else its commit syncs nothing).
@@ -214,6 +221,16 @@ struct Group {
 }
 
 impl Group {
+    /// Counts a finished unit in; the first one fixes who else the group
+    /// waits for. Returns the last arrival the group waits for.
+    fn join(&mut self, writer: &Writer) -> u64 {
+        self.units += 1;
+        self.first_done.get_or_insert_with(std::time::Instant::now);
+        *self
+            .last_arrival
+            .get_or_insert_with(|| writer.arrivals.load(Ordering::SeqCst))
+    }
+
     fn fail(self, why: &str) {
         let _ = self.done.send(Some(Err(Arc::from(why))));
     }
@@ -296,9 +313,13 @@ impl WriterState {
 pub(crate) struct Writer {
     state: Arc<Mutex<WriterState>>,
     stats: Arc<Counters>,
-    /// Units waiting for the writer: while there are any, a unit that
-    /// finishes leaves the group's commit to those after it.
+    /// Units waiting for the writer: while any that belong to the open
+    /// group wait, a unit that finishes leaves the group's commit to them.
     queued: AtomicUsize,
+    /// Units that have asked for the writer since the process started: each
+    /// unit's number in that count is its place in the (first come, first
+    /// served) queue.
+    arrivals: std::sync::atomic::AtomicU64,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -330,12 +351,15 @@ impl Writer {
             })),
             stats,
             queued: AtomicUsize::new(0),
+            arrivals: Default::default(),
             closed: Default::default(),
         })
     }
 
-    async fn lock(self: &Arc<Self>) -> StoreResult<OwnedMutexGuard<WriterState>> {
+    /// The writer, and the caller's place in the queue for it.
+    async fn lock(self: &Arc<Self>) -> StoreResult<(OwnedMutexGuard<WriterState>, u64)> {
         self.queued.fetch_add(1, Ordering::SeqCst);
+        let arrival = self.arrivals.fetch_add(1, Ordering::SeqCst) + 1;
         let mut queued = Queued(self, false);
         // As the write pool's acquire timeout did: a writer held this long is
         // stuck, and the request is answered 503 rather than left hanging.
@@ -346,24 +370,26 @@ impl Writer {
             })?;
         queued.1 = true;
         drop(queued);
-        Ok(guard)
+        Ok((guard, arrival))
     }
 
     /// Starts a unit of work: the writer, inside the group's transaction, in
     /// a savepoint of the unit's own.
     pub(crate) async fn begin(self: &Arc<Self>) -> StoreResult<LiteTx> {
-        let mut guard = self.lock().await?;
+        let (mut guard, arrival) = self.lock().await?;
         if self.closed.load(Ordering::SeqCst) {
             hand_on(guard, self);
             return Err(closed_error());
         }
         guard.check_group();
-        if guard
-            .group
-            .as_ref()
-            .and_then(|g| g.first_done)
-            .is_some_and(|t| t.elapsed() > MAX_GROUP_AGE)
-        {
+        // A group with finished units is committed before a unit joins it
+        // that arrived after it began (its last unit did not commit it: it
+        // only read, or did not wait), or when its first finished unit has
+        // waited too long.
+        if guard.group.as_ref().is_some_and(|g| {
+            g.first_done.is_some_and(|t| t.elapsed() > MAX_GROUP_AGE)
+                || g.last_arrival.is_some_and(|last| arrival > last)
+        }) {
             guard = tokio::task::spawn_blocking(move || {
                 let _ = guard.commit_group();
                 guard
@@ -386,6 +412,7 @@ impl Writer {
                 .map_err(db_err)?;
             guard.group = Some(Group {
                 first_done: None,
+                last_arrival: None,
                 units: 0,
                 changed: false,
                 done: watch::channel(None).0,
@@ -401,13 +428,14 @@ impl Writer {
             guard: Some(guard),
             writer: self.clone(),
             changes_before,
+            arrival,
         })
     }
 
     /// Commits the open group, if any (a unit gave up waiting, or an
     /// operator's statement is about to run outside any unit).
     pub(crate) async fn flush(self: &Arc<Self>) {
-        let Ok(mut guard) = self.lock().await else {
+        let Ok((mut guard, _)) = self.lock().await else {
             return;
         };
         if guard.group.is_some() {
@@ -426,7 +454,7 @@ impl Writer {
         self: &Arc<Self>,
         f: impl FnOnce(&mut Connection) -> T + Send + 'static,
     ) -> StoreResult<T> {
-        let mut guard = self.lock().await?;
+        let (mut guard, _) = self.lock().await?;
         if self.closed.load(Ordering::SeqCst) {
             hand_on(guard, self);
             return Err(closed_error());
@@ -448,6 +476,8 @@ pub(crate) struct LiteTx {
     writer: Arc<Writer>,
     /// The connection's count of changed rows when the unit began.
     changes_before: u64,
+    /// The unit's place in the queue for the writer.
+    arrival: u64,
 }
 
 impl LiteTx {
@@ -494,13 +524,13 @@ impl LiteTx {
             return Ok(());
         }
         group.changed |= changed;
-        group.units += 1;
-        group.first_done.get_or_insert_with(std::time::Instant::now);
+        let last_arrival = group.join(&self.writer);
         let mut done = group.done.subscribe();
         let full = group.units >= MAX_GROUP;
-        let outcome = if self.writer.queued.load(Ordering::SeqCst) > 0 && !full {
-            // Someone is waiting for the writer: they (or the last of them)
-            // commit this unit with theirs.
+        let others_of_group = self.arrival < last_arrival;
+        let outcome = if others_of_group && self.writer.queued.load(Ordering::SeqCst) > 0 && !full {
+            // Units that queued before the group began are waiting for the
+            // writer: the last of them commits this unit with theirs.
             drop(guard);
             match done.wait_for(Option::is_some).await {
                 Ok(outcome) => outcome.clone().unwrap_or(Ok(())),
@@ -526,8 +556,7 @@ impl LiteTx {
         };
         if changed {
             group.changed = true;
-            group.units += 1;
-            group.first_done.get_or_insert_with(std::time::Instant::now);
+            group.join(&self.writer);
         }
         let nobody_waits = self.writer.queued.load(Ordering::SeqCst) == 0;
         drop(guard);

@@ -1,5 +1,6 @@
-//! SQLite's group commit (issue 17): units that arrive while one holds the
-//! writer are committed together by one `COMMIT`; a unit that fails inside a
+//! SQLite's group commit (issue 17): units that queued for the writer before
+//! a group's first unit finished are committed together by one `COMMIT`, later
+//! ones by the next (no finished unit waits for them); a unit that fails inside a
 //! group rolls back alone; nobody is answered before the commit that covers
 //! them; a unit that gives up waiting leaves nothing stuck.
 //!
@@ -204,4 +205,63 @@ async fn many_concurrent_units_share_commits_and_all_arrive() {
     let after = store.group_commit_stats().unwrap();
     assert_eq!(after.units - before.units, 200);
     assert!(after.commits - before.commits <= 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_group_waits_only_for_units_queued_when_its_first_unit_finished() {
+    let db = testkit::TestDb::sqlite().await;
+    let store: Arc<SqlStore> = db.store.clone();
+    let before = store.group_commit_stats().unwrap();
+
+    // The first unit holds the writer while a second queues behind it.
+    let first = org("10000031");
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_organisation(&first).await.unwrap();
+    let second = org("10000032");
+    let (has_writer, second_has_writer) = tokio::sync::oneshot::channel();
+    let (go, second_may_commit) = tokio::sync::oneshot::channel::<()>();
+    let b = {
+        let store = store.clone();
+        let second = second.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin().await?;
+            tx.insert_organisation(&second).await?;
+            let _ = has_writer.send(());
+            let _ = second_may_commit.await;
+            tx.commit().await
+        })
+    };
+    until_waiting(&store, 1).await;
+    // The first finishes with the second queued: the group waits for it.
+    let a = tokio::spawn(async move { tx.commit().await });
+    second_has_writer.await.unwrap();
+
+    // A third arrives after the group's first unit finished: it belongs to
+    // the next group, and the second must not leave the commit to it.
+    let third = org("10000033");
+    let c = {
+        let store = store.clone();
+        let third = third.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin().await?;
+            tx.insert_organisation(&third).await?;
+            tx.commit().await
+        })
+    };
+    until_waiting(&store, 1).await;
+    go.send(()).unwrap();
+    for unit in [a, b, c] {
+        tokio::time::timeout(Duration::from_secs(10), unit)
+            .await
+            .expect("every unit is answered")
+            .unwrap()
+            .unwrap();
+    }
+    for o in [&first, &second, &third] {
+        assert!(exists(&store, o.id).await);
+    }
+    // Two COMMITs: the first two units together, then the third.
+    let after = store.group_commit_stats().unwrap();
+    assert_eq!(after.commits - before.commits, 2, "{before:?} → {after:?}");
+    assert_eq!(after.units - before.units, 3, "{before:?} → {after:?}");
 }

@@ -13,18 +13,29 @@ pub struct WebConfig {
     pub dev_mail_dir: Option<PathBuf>,
 }
 
+/// What every handler and middleware is given: cloned for each of them on
+/// every request, so one shared allocation (one reference count to bump),
+/// not a copy of every field.
 #[derive(Clone)]
-pub struct WebState {
+pub struct WebState(std::sync::Arc<Shared>);
+
+/// The fields of [`WebState`], reached through it (`state.app`).
+pub struct Shared {
     pub app: App,
-    pub config: std::sync::Arc<WebConfig>,
+    pub config: WebConfig,
+}
+
+impl std::ops::Deref for WebState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl WebState {
     pub fn new(app: App, config: WebConfig) -> Self {
-        Self {
-            app,
-            config: std::sync::Arc::new(config),
-        }
+        Self(std::sync::Arc::new(Shared { app, config }))
     }
 
     /// Cookie names: `__Host-` outside development, which the browser only
