@@ -562,13 +562,13 @@ impl<'q, O> Q<'q, O> {
             Ex::Lite(c) => in_unit(c).and_then(|()| lite_execute(c, self.sql, &self.args)),
             Ex::Readers(r) => r.with(|c| lite_execute(c, self.sql, &self.args)),
             Ex::Pg(c) => Ok(Done(
-                pg_query(self.sql, self.args)
+                pg_query(self.sql, self.args)?
                     .execute(c)
                     .await?
                     .rows_affected(),
             )),
             Ex::PgPool(p) => Ok(Done(
-                pg_query(self.sql, self.args)
+                pg_query(self.sql, self.args)?
                     .execute(p)
                     .await?
                     .rows_affected(),
@@ -582,8 +582,8 @@ impl<'q, T: FromDbRow> Q<'q, T> {
         match ex.into() {
             Ex::Lite(c) => in_unit(c).and_then(|()| lite_rows(c, self.sql, &self.args, usize::MAX)),
             Ex::Readers(r) => r.with(|c| lite_rows(c, self.sql, &self.args, usize::MAX)),
-            Ex::Pg(c) => pg_rows(pg_query(self.sql, self.args).fetch_all(c).await?),
-            Ex::PgPool(p) => pg_rows(pg_query(self.sql, self.args).fetch_all(p).await?),
+            Ex::Pg(c) => pg_rows(pg_query(self.sql, self.args)?.fetch_all(c).await?),
+            Ex::PgPool(p) => pg_rows(pg_query(self.sql, self.args)?.fetch_all(p).await?),
         }
     }
 
@@ -595,14 +595,14 @@ impl<'q, T: FromDbRow> Q<'q, T> {
             Ex::Lite(c) => in_unit(c).and_then(|()| lite_rows(c, self.sql, &self.args, 1))?,
             Ex::Readers(r) => r.with(|c| lite_rows(c, self.sql, &self.args, 1))?,
             Ex::Pg(c) => pg_rows(
-                pg_query(self.sql, self.args)
+                pg_query(self.sql, self.args)?
                     .fetch_optional(c)
                     .await?
                     .into_iter()
                     .collect(),
             )?,
             Ex::PgPool(p) => pg_rows(
-                pg_query(self.sql, self.args)
+                pg_query(self.sql, self.args)?
                     .fetch_optional(p)
                     .await?
                     .into_iter()
@@ -649,36 +649,40 @@ impl<'q, T: Col> QScalar<'q, T> {
     }
 }
 
+/// The statement for sqlx, its values added to one argument buffer (binding
+/// them one by one to sqlx's `Query` moved the whole query for each value).
 fn pg_query<'q>(
     sql: &'q str,
     args: Vec<Value<'q>>,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    let mut q = sqlx::query(sql);
-    for a in args {
-        q = match a {
+) -> Result<sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>, DbError> {
+    use sqlx::Arguments as _;
+    let mut a = sqlx::postgres::PgArguments::default();
+    for v in args {
+        match v {
             Value::Null(kind) => match kind {
-                Kind::I64 => q.bind(None::<i64>),
-                Kind::I32 => q.bind(None::<i32>),
-                Kind::F64 => q.bind(None::<f64>),
-                Kind::Bool => q.bind(None::<bool>),
-                Kind::Text => q.bind(None::<String>),
-                Kind::Blob => q.bind(None::<Vec<u8>>),
-                Kind::Uuid => q.bind(None::<Uuid>),
-                Kind::Ts => q.bind(None::<Ts>),
+                Kind::I64 => a.add(None::<i64>),
+                Kind::I32 => a.add(None::<i32>),
+                Kind::F64 => a.add(None::<f64>),
+                Kind::Bool => a.add(None::<bool>),
+                Kind::Text => a.add(None::<String>),
+                Kind::Blob => a.add(None::<Vec<u8>>),
+                Kind::Uuid => a.add(None::<Uuid>),
+                Kind::Ts => a.add(None::<Ts>),
             },
-            Value::I64(v) => q.bind(v),
-            Value::I32(v) => q.bind(v),
-            Value::F64(v) => q.bind(v),
-            Value::Bool(v) => q.bind(v),
-            Value::Text(Cow::Borrowed(v)) => q.bind(v),
-            Value::Text(Cow::Owned(v)) => q.bind(v),
-            Value::Blob(Cow::Borrowed(v)) => q.bind(v),
-            Value::Blob(Cow::Owned(v)) => q.bind(v),
-            Value::Uuid(v) => q.bind(v),
-            Value::Ts(v) => q.bind(v),
-        };
+            Value::I64(v) => a.add(v),
+            Value::I32(v) => a.add(v),
+            Value::F64(v) => a.add(v),
+            Value::Bool(v) => a.add(v),
+            Value::Text(Cow::Borrowed(v)) => a.add(v),
+            Value::Text(Cow::Owned(v)) => a.add(v),
+            Value::Blob(Cow::Borrowed(v)) => a.add(v),
+            Value::Blob(Cow::Owned(v)) => a.add(v),
+            Value::Uuid(v) => a.add(v),
+            Value::Ts(v) => a.add(v),
+        }
+        .map_err(|e| DbError::Sqlx(sqlx::Error::Encode(e)))?;
     }
-    q
+    Ok(sqlx::query_with(sql, a))
 }
 
 fn pg_rows<T: FromDbRow>(rows: Vec<PgRow>) -> Result<Vec<T>, DbError> {
