@@ -12,14 +12,15 @@
 //! transaction if none is open (`BEGIN IMMEDIATE`), and runs inside a
 //! `SAVEPOINT` of its own, every statement on the calling thread. When the
 //! unit commits, its savepoint is released into the group's transaction; if
-//! units that arrived before the group's first unit finished are still
-//! waiting for the writer, it hands the writer on and waits for the group's
-//! `COMMIT`; otherwise (it is the last of them, or the group is full) it
-//! commits the group — one `fsync` of the WAL for every unit in it — and tells
-//! the others. So a group is what queued while the previous one was being
-//! committed and while its own first unit ran: units arriving later wait for
-//! the next group, and a busy writer commits as often as its disk can sync,
-//! never holding finished units back to gather more. Each unit is answered only after the `COMMIT` that covers it has
+//! units that arrived before the group's first waiting unit finished are
+//! still waiting for the writer, it hands the writer on and waits for the
+//! group's `COMMIT`; otherwise (it is the last of them, or the group is full)
+//! it commits the group — one `fsync` of the WAL for every unit in it — and
+//! tells the others. So a group is what queued while the previous one was
+//! being committed and while its own first unit ran: units arriving later
+//! wait for the next group, and a busy writer commits as often as its disk
+//! can sync, never holding finished units back to gather more. Each unit is
+//! answered only after the `COMMIT` that covers it has
 //! returned, so an acknowledged write is on disk (`synchronous=FULL`).
 //!
 //! A unit that fails or is dropped rolls back to its savepoint: the other
@@ -211,7 +212,8 @@ struct Group {
     /// When its first unit finished and began to wait for the commit.
     first_done: Option<std::time::Instant>,
     /// The last arrival at the writer (see `Writer::arrivals`) when its first
-    /// unit finished: the units it waits for; later ones join the next group.
+    /// waiting unit finished: the units it waits for; later ones join the next
+    /// group.
     last_arrival: Option<u64>,
     /// Units whose savepoints were released into the group's transaction.
     units: usize,
@@ -221,14 +223,18 @@ struct Group {
 }
 
 impl Group {
-    /// Counts a finished unit in; the first one fixes who else the group
-    /// waits for. Returns the last arrival the group waits for.
-    fn join(&mut self, writer: &Writer) -> u64 {
+    /// Counts a finished unit in. The first one that waits for the commit
+    /// fixes who else the group waits for: the last arrival then (returned).
+    /// A unit that does not wait (`commit_unsynced`) fixes nothing, so that
+    /// the same request's next unit still joins it and one sync covers both.
+    fn join(&mut self, writer: &Writer, waits: bool) -> Option<u64> {
         self.units += 1;
         self.first_done.get_or_insert_with(std::time::Instant::now);
-        *self
-            .last_arrival
-            .get_or_insert_with(|| writer.arrivals.load(Ordering::SeqCst))
+        if waits {
+            self.last_arrival
+                .get_or_insert_with(|| writer.arrivals.load(Ordering::SeqCst));
+        }
+        self.last_arrival
     }
 
     fn fail(self, why: &str) {
@@ -358,8 +364,10 @@ impl Writer {
 
     /// The writer, and the caller's place in the queue for it.
     async fn lock(self: &Arc<Self>) -> StoreResult<(OwnedMutexGuard<WriterState>, u64)> {
-        self.queued.fetch_add(1, Ordering::SeqCst);
+        // Numbered before counted as queued: whoever sees a unit queued
+        // (a group deciding whom it waits for) sees its number too.
         let arrival = self.arrivals.fetch_add(1, Ordering::SeqCst) + 1;
+        self.queued.fetch_add(1, Ordering::SeqCst);
         let mut queued = Queued(self, false);
         // As the write pool's acquire timeout did: a writer held this long is
         // stuck, and the request is answered 503 rather than left hanging.
@@ -382,10 +390,10 @@ impl Writer {
             return Err(closed_error());
         }
         guard.check_group();
-        // A group with finished units is committed before a unit joins it
-        // that arrived after it began (its last unit did not commit it: it
-        // only read, or did not wait), or when its first finished unit has
-        // waited too long.
+        // A group is committed before a unit joins it that arrived after
+        // those the group waits for (they finished without committing it:
+        // they did not wait for the sync, rolled back, or gave up waiting for
+        // the writer), or when its first finished unit has waited too long.
         if guard.group.as_ref().is_some_and(|g| {
             g.first_done.is_some_and(|t| t.elapsed() > MAX_GROUP_AGE)
                 || g.last_arrival.is_some_and(|last| arrival > last)
@@ -524,7 +532,7 @@ impl LiteTx {
             return Ok(());
         }
         group.changed |= changed;
-        let last_arrival = group.join(&self.writer);
+        let last_arrival = group.join(&self.writer, true).unwrap_or(self.arrival);
         let mut done = group.done.subscribe();
         let full = group.units >= MAX_GROUP;
         let others_of_group = self.arrival < last_arrival;
@@ -556,7 +564,7 @@ impl LiteTx {
         };
         if changed {
             group.changed = true;
-            group.join(&self.writer);
+            group.join(&self.writer, false);
         }
         let nobody_waits = self.writer.queued.load(Ordering::SeqCst) == 0;
         drop(guard);
