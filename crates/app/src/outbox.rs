@@ -5,7 +5,8 @@
 //! A message is leased before sending and marked sent right after the transport
 //! accepted it, one commit per message. If the worker dies in between, the lease
 //! runs out and that message is sent again (with the same Message-ID): at most
-//! one duplicate per worker crash. Failures are retried with
+//! [`SEND_LANES`] duplicates per worker crash, one per lane whose mark had not
+//! committed (in practice none or one). Failures are retried with
 //! exponential back-off; after [`MAX_ATTEMPTS`] the message is dead-lettered.
 //! A failing message never blocks the others: it waits, they go on.
 
@@ -51,11 +52,11 @@ pub async fn try_execute_task(
         .unwrap_or(ExecutionOutcome::EmptyQueue))
 }
 
-/// Claims up to `limit` due messages and tries to send each, in order. Each
-/// one the transport accepted is marked sent at once, before the next is sent:
-/// a worker that dies between the transport's acceptance and that commit sends
-/// that one message again after the lease (SMTP cannot be exactly-once), and
-/// no more. The batch stops when half the lease has gone (a slow transport),
+/// Claims up to `limit` due messages and tries to send each, a recipient's
+/// in order. Each one the transport accepted is marked sent at once, while the
+/// next lane hands over its next: a worker that dies between the transport's
+/// acceptance and that commit sends the message again after the lease (SMTP
+/// cannot be exactly-once) — at most one a lane. The batch stops when half the lease has gone (a slow transport),
 /// so that no other worker claims a message this one is still sending; the
 /// rest wait for the lease to run out. Returns what happened to each message
 /// tried (nothing: the queue was empty).
@@ -122,8 +123,9 @@ pub async fn send_due(
     Ok(outcomes.into_iter().map(|(_, o)| o).collect())
 }
 
-/// Emails being handled at once by one worker (different recipients).
-const SEND_LANES: usize = 8;
+/// Emails being handled at once by one worker (different recipients): also
+/// the most a crash can send twice.
+pub const SEND_LANES: usize = 8;
 
 /// What the lanes share: one email is handed to the transport at a time (so
 /// the lease is checked just before each hand-over, as one after another

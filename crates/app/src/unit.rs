@@ -18,6 +18,10 @@
 //! * A [`Refusal`] returned from inside (with `?`) rolls the unit back; its
 //!   audit row is then written on its own, so a refused action leaves every
 //!   table as it was but the audit log.
+//! * Audit rows are kept by the unit and appended just before it commits:
+//!   the audit chain is one sequence, so on PostgreSQL its lock is held from
+//!   the first row appended to the commit, and every other writer waits that
+//!   long (decisions.md, "Audit rows at the end of the unit").
 //! * Everything is read through [`Unit::tx`]. Asking the pool for another
 //!   connection while this one holds locks is how concurrent writers on
 //!   PostgreSQL used to wait on each other until the pool timed out.
@@ -26,7 +30,7 @@
 
 use domain::UserId;
 use domain::audit::Outcome;
-use store::{NewEmail, StoreTx, UserRecord};
+use store::{NewAuditEvent, NewEmail, StoreTx, UserRecord};
 use time::OffsetDateTime;
 
 use crate::permit::{Permit, Refusal};
@@ -41,6 +45,8 @@ pub struct Unit<'a> {
     /// The time of the whole change.
     pub now: OffsetDateTime,
     wake: bool,
+    /// Audit rows recorded, in order, appended when the unit commits.
+    audits: Vec<NewAuditEvent>,
 }
 
 /// One audit row, as [`Unit::record`] writes it.
@@ -89,18 +95,18 @@ impl<'a> Unit<'a> {
         self.tx.as_mut()
     }
 
-    /// Appends a successful audit row for the permitted action.
+    /// Records a successful audit row for the permitted action.
     pub async fn audit<P>(
         &mut self,
         permit: &Permit<P>,
         target: Option<String>,
         detail: &str,
-    ) -> AppResult<i64> {
+    ) -> AppResult<()> {
         self.record(permit, Entry::new(Outcome::Success, target, detail))
             .await
     }
 
-    /// Appends an audit row of the permitted action with another outcome, on
+    /// Records an audit row of the permitted action with another outcome, on
     /// behalf of someone (a background step done for the person who asked).
     pub async fn audit_as<P>(
         &mut self,
@@ -109,16 +115,17 @@ impl<'a> Unit<'a> {
         target: Option<String>,
         outcome: Outcome,
         detail: &str,
-    ) -> AppResult<i64> {
+    ) -> AppResult<()> {
         let mut entry = Entry::new(outcome, target, detail);
         entry.actor = on_behalf_of;
         self.record(permit, entry).await
     }
 
-    /// Appends one audit row under `permit`: its action (unless the entry
+    /// Records one audit row under `permit`: its action (unless the entry
     /// names a consequence of it, such as `sign_in.locked`), the permit's
-    /// organisation, or the account the entry is about.
-    pub async fn record<P>(&mut self, permit: &Permit<P>, entry: Entry<'_>) -> AppResult<i64> {
+    /// organisation, or the account the entry is about. The row is appended
+    /// to the chain when the unit commits, with the unit's other rows.
+    pub async fn record<P>(&mut self, permit: &Permit<P>, entry: Entry<'_>) -> AppResult<()> {
         let action = entry.action.unwrap_or(permit.action());
         let mut event = self.meta.event(
             self.now,
@@ -138,7 +145,8 @@ impl<'a> Unit<'a> {
         if entry.actor.is_some() {
             event.actor_id = entry.actor;
         }
-        Ok(self.tx.append_audit(&event).await?)
+        self.audits.push(event);
+        Ok(())
     }
 
     /// Queues an email, sealed at rest, sent once the unit commits.
@@ -178,10 +186,19 @@ impl App {
             actor,
             now: self.clock.now(),
             wake: false,
+            audits: Vec::new(),
         };
         match change(&mut unit).await {
             Ok(Done(value)) => {
-                let Unit { tx, wake, .. } = unit;
+                let Unit {
+                    mut tx,
+                    wake,
+                    audits,
+                    ..
+                } = unit;
+                for event in &audits {
+                    tx.append_audit(event).await?;
+                }
                 tx.commit().await?;
                 if wake {
                     self.outbox_ready.notify_one();

@@ -50,8 +50,10 @@ const MAX_GROUP: usize = 64;
 const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A group whose first unit finished longer ago than this is committed
-/// before another unit joins it, so that units already finished never wait
-/// behind a long one (an import).
+/// before another unit joins it, so that a stream of joining units cannot
+/// keep finished ones waiting. It is checked only when a unit begins: a unit
+/// that joins in time and then runs long (an import) still delays the sync of
+/// those before it by its own length.
 const MAX_GROUP_AGE: Duration = Duration::from_millis(10);
 
 /// Statements each connection keeps prepared.

@@ -151,8 +151,10 @@ impl UserPatch {
 }
 
 /// Reads user `id` for a change, in the change's transaction: the user
-/// (locked on PostgreSQL, with their organisation), their organisation's kind
-/// and their roles. A user who does not exist is refused as not found.
+/// (locked on PostgreSQL), their organisation's kind and their roles. A user
+/// who does not exist is refused as not found. The organisation is locked
+/// later, and only by a change that may leave it without a Portal
+/// Administrator (rule 4 counts them then).
 async fn target_for_change(
     u: &mut Unit<'_>,
     actor: &Principal,
@@ -163,7 +165,6 @@ async fn target_for_change(
     let Some(user) = tx.user_for_update(id).await? else {
         return Err(Refusal::denied(action, Some(id.to_string()), Denial::NotFound).into());
     };
-    tx.lock_organisation(user.organisation_id).await?;
     // An organisation's kind never changes: the actor's own, read with their
     // session this request, serves for a colleague.
     let kind = if user.organisation_id == actor.organisation.id {
@@ -489,6 +490,10 @@ impl App {
         let admin_after =
             admin_before && !removed.contains(&Role::PortalAdmin) && after.may_keep_session(now);
         if admin_before && !admin_after {
+            // Changes that may take away an administrator happen one after the
+            // other within a provider: each counts the others only once the
+            // one before it has committed. Other changes do not wait.
+            u.tx().lock_organisation(user.organisation_id).await?;
             let others = u
                 .tx()
                 .portal_admins_with_access(user.organisation_id, now, user.id)
@@ -537,13 +542,17 @@ impl App {
             u.audit(&permit, Some(id.to_string()), &details.join("; "))
                 .await?;
         }
-        // The answer is what this unit committed: the user as now stored, the
-        // roles held less those removed with those added, by role id.
-        let user = u
-            .tx()
-            .user(id)
-            .await?
-            .ok_or_else(|| AppError::internal("changed user vanished"))?;
+        // The answer is what this unit committed: the user as now stored (as
+        // read, locked, when only roles changed), the roles held less those
+        // removed with those added, by role id.
+        let user = if patch.is_empty() {
+            user
+        } else {
+            u.tx()
+                .user(id)
+                .await?
+                .ok_or_else(|| AppError::internal("changed user vanished"))?
+        };
         if !changes.is_empty() {
             // One email for the whole change, to the address and by the name
             // the account has now (the old address is told separately). Access

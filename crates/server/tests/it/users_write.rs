@@ -11,6 +11,7 @@ testkit::both_backends!(
     nobody_changes_their_own_roles_or_access,
     patch_refuses_organisation_fields_and_roles_it_may_not_give,
     the_last_portal_admin_cannot_be_removed_or_disabled,
+    two_portal_admins_removing_each_other_at_once_leave_one,
     a_demoted_admin_is_refused_on_the_very_next_request,
     disabling_a_user_ends_their_sessions_at_once,
     another_providers_user_cannot_be_changed,
@@ -364,6 +365,81 @@ async fn the_last_portal_admin_cannot_be_removed_or_disabled(app: TestApp) {
         409,
     )
     .await;
+}
+
+/// Rule 4 under a race: a provider's only two Portal Administrators each take
+/// the other's role away at the same moment. One change commits, the other is
+/// refused (audited) and the provider keeps an administrator — the
+/// changes that may take one away take turns (on PostgreSQL, on the
+/// provider's row). Several providers, one race each.
+async fn two_portal_admins_removing_each_other_at_once_leave_one(app: TestApp) {
+    const ROUNDS: usize = 6;
+    for n in 0..ROUNDS {
+        let ukprn = format!("1000098{n}");
+        let a = app
+            .user(
+                &ukprn,
+                &format!("a{n}@race.example.ac.uk"),
+                &["portal-admin"],
+            )
+            .await;
+        let b = app
+            .user(
+                &ukprn,
+                &format!("b{n}@race.example.ac.uk"),
+                &["portal-admin"],
+            )
+            .await;
+        let (a_id, b_id) = (app.user_record(&a).await.id, app.user_record(&b).await.id);
+        let (a_token, b_token) = (app.api_sign_in(&a).await, app.api_sign_in(&b).await);
+        let a_removes_b = format!("/api/v1/users/{b_id}/roles");
+        let b_removes_a = format!("/api/v1/users/{a_id}/roles");
+        let ((first, _), (second, _)) = tokio::join!(
+            call(&app, "PUT", &a_token, &a_removes_b, json!({ "roles": [] })),
+            call(&app, "PUT", &b_token, &b_removes_a, json!({ "roles": [] })),
+        );
+        // The second is refused as breaking rule 4 (409), or, when the first
+        // had committed before it was read, as from someone no longer an
+        // administrator (403).
+        let mut statuses = [first, second];
+        statuses.sort();
+        assert!(
+            statuses == [200, 403] || statuses == [200, 409],
+            "round {n}: one change commits, one is refused: {statuses:?}"
+        );
+        let mut kept = Vec::new();
+        for (email, id) in [(&a, a_id), (&b, b_id)] {
+            let roles = app.store().user_roles(id).await.unwrap();
+            if roles
+                .iter()
+                .any(|g| g.role == domain::role::Role::PortalAdmin)
+            {
+                kept.push(email);
+            }
+        }
+        assert_eq!(
+            kept.len(),
+            1,
+            "round {n}: the provider keeps one Portal Administrator"
+        );
+        // The one who lost the role is told.
+        let lost = if kept[0] == &a { &b } else { &a };
+        app.deliver_mail().await;
+        assert!(
+            app.mailer
+                .sent_to(lost)
+                .iter()
+                .any(|m| m.subject == "Your Provider Portal account has changed"),
+            "round {n}: {lost} is told"
+        );
+    }
+    let refused = app
+        .audit()
+        .await
+        .into_iter()
+        .filter(|r| r.entry.action == "users.set_roles" && r.entry.outcome == Outcome::Refused)
+        .count();
+    assert_eq!(refused, ROUNDS, "each refusal is audited");
 }
 
 async fn a_demoted_admin_is_refused_on_the_very_next_request(app: TestApp) {
