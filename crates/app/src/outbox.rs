@@ -52,11 +52,12 @@ pub async fn try_execute_task(
         .unwrap_or(ExecutionOutcome::EmptyQueue))
 }
 
-/// Claims up to `limit` due messages and tries to send each, a recipient's
-/// in order. Each one the transport accepted is marked sent at once, while the
-/// next lane hands over its next: a worker that dies between the transport's
-/// acceptance and that commit sends the message again after the lease (SMTP
-/// cannot be exactly-once) — at most one a lane. The batch stops when half the lease has gone (a slow transport),
+/// Claims up to `limit` due messages and tries to send each; one recipient's
+/// messages go in the order they were queued. Each one the transport accepted
+/// is marked sent at once, while the next lane hands over its next: a worker
+/// that dies between the transport's acceptance and that commit sends the
+/// message again after the lease (SMTP cannot be exactly-once) — at most one
+/// message a lane. The batch stops when half the lease has gone (a slow transport),
 /// so that no other worker claims a message this one is still sending; the
 /// rest wait for the lease to run out. Returns what happened to each message
 /// tried (nothing: the queue was empty).

@@ -20,8 +20,9 @@
 //!   table as it was but the audit log.
 //! * Audit rows are kept by the unit and appended just before it commits:
 //!   the audit chain is one sequence, so on PostgreSQL its lock is held from
-//!   the first row appended to the commit, and every other writer waits that
-//!   long (decisions.md, "Audit rows at the end of the unit").
+//!   the first row appended to the commit, and every other unit that appends
+//!   audit rows waits that long (decisions.md, "PostgreSQL's serial sections,
+//!   made shorter", under "The audit chain").
 //! * Everything is read through [`Unit::tx`]. Asking the pool for another
 //!   connection while this one holds locks is how concurrent writers on
 //!   PostgreSQL used to wait on each other until the pool timed out.

@@ -16,7 +16,7 @@
 //! `rusqlite` connection on the calling thread (`lite.rs`: readers, and one
 //! writer that commits units in groups), on PostgreSQL sqlx. What genuinely differs stays here, in one place each: how time is
 //! encoded (`ts`), the SQLite pragmas and single writer, and row locking on
-//! PostgreSQL (`FOR UPDATE`, `SKIP LOCKED`, the audit chain's advisory lock).
+//! PostgreSQL (`FOR NO KEY UPDATE`, `SKIP LOCKED`, the audit chain's advisory lock).
 
 /// Runs `$body` with `$ex` bound to the read pool of whichever backend is configured.
 macro_rules! read {

@@ -71,11 +71,16 @@ impl SqlTx {
     }
 
     /// Row locks exist only on PostgreSQL; SQLite's write transaction already
-    /// holds the whole database.
+    /// holds the whole database. `FOR NO KEY UPDATE` is the lock PostgreSQL's
+    /// own UPDATE of these rows takes (no key changes, no row is deleted):
+    /// it keeps writers of the same row in turn but lets other transactions
+    /// insert rows that refer to it (a foreign key's check takes `FOR KEY
+    /// SHARE`), which `FOR UPDATE` would make wait — and two such waits
+    /// crossing are a deadlock.
     fn for_update(&self) -> &'static str {
         match self.inner {
             TxInner::Sqlite(_) => "",
-            TxInner::Postgres(_) => " FOR UPDATE",
+            TxInner::Postgres(_) => " FOR NO KEY UPDATE",
         }
     }
 
@@ -577,7 +582,7 @@ impl StoreTx for SqlTx {
     ) -> StoreResult<i64> {
         tx!(self, |c| db::query_scalar::<i64>(
             "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id AND r.role_id = 'portal-admin' \
-             WHERE u.organisation_id = $1 AND u.id <> $3 AND u.access_enabled \
+             WHERE u.organisation_id = $1 AND u.id <> $3 AND u.access_enabled AND NOT u.locked \
                AND (u.expires_at IS NULL OR u.expires_at > $2)"
         )
         .bind(org.0)
@@ -707,11 +712,13 @@ impl StoreTx for SqlTx {
 
     async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()> {
         if let TxInner::Postgres(t) = &mut self.inner {
-            db::query_scalar::<Uuid>("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
-                .bind(org.0)
-                .fetch_optional(&mut **t)
-                .await
-                .map_err(db_err)?;
+            db::query_scalar::<Uuid>(
+                "SELECT id FROM organisations WHERE id = $1 FOR NO KEY UPDATE",
+            )
+            .bind(org.0)
+            .fetch_optional(&mut **t)
+            .await
+            .map_err(db_err)?;
         }
         Ok(())
     }

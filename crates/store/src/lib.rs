@@ -291,12 +291,15 @@ pub trait StoreTx: Send {
 
     async fn access_key(&mut self, id: uuid::Uuid) -> StoreResult<Option<AccessKeyRecord>>;
 
-    /// On PostgreSQL, locks the organisation's row until commit, so that changes
-    /// to its administrators happen one after the other (rule 4 counts them).
+    /// On PostgreSQL, locks the organisation's row until commit, so that the
+    /// changes that may take away one of its administrators happen one after
+    /// the other (rule 4 counts the others; other changes do not take it).
     async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()>;
 
-    /// Portal Administrators of `org` with access (enabled, unexpired at `now`),
-    /// not counting `except`.
+    /// Portal Administrators of `org` with access, not counting `except`:
+    /// those whose sessions may go on (enabled, unexpired at `now`, not locked
+    /// by an administrator — `AccountState::may_keep_session`, the test rule 4
+    /// applies to the one changed).
     async fn portal_admins_with_access(
         &mut self,
         org: OrgId,

@@ -11,6 +11,7 @@ testkit::both_backends!(
     nobody_changes_their_own_roles_or_access,
     patch_refuses_organisation_fields_and_roles_it_may_not_give,
     the_last_portal_admin_cannot_be_removed_or_disabled,
+    a_locked_portal_admin_does_not_count_as_the_one_kept,
     two_portal_admins_removing_each_other_at_once_leave_one,
     a_demoted_admin_is_refused_on_the_very_next_request,
     disabling_a_user_ends_their_sessions_at_once,
@@ -365,6 +366,78 @@ async fn the_last_portal_admin_cannot_be_removed_or_disabled(app: TestApp) {
         409,
     )
     .await;
+}
+
+/// Rule 4 counts only administrators who could act: one locked by an
+/// administrator (five wrong passwords, PRODUCT §3) cannot sign in, and a
+/// change that takes their role away is not checked (they are no
+/// administrator with access before it), so they must not count as the one
+/// kept either. Once unlocked, they count again.
+async fn a_locked_portal_admin_does_not_count_as_the_one_kept(app: TestApp) {
+    let a = app
+        .user("10000096", "a@locked.example.ac.uk", &["portal-admin"])
+        .await;
+    let b = app
+        .user("10000096", "b@locked.example.ac.uk", &["portal-admin"])
+        .await;
+    let admin = app
+        .regulator_user("admin@ofs.example.org", &["regulator-admin"])
+        .await;
+    let a_id = app.user_record(&a).await.id;
+    let b_id = app.user_record(&b).await.id;
+    app.sql("UPDATE users SET locked = TRUE WHERE email_norm = 'b@locked.example.ac.uk'")
+        .await;
+    let reg = app.api_sign_in(&admin).await;
+    for (method, path, body) in [
+        (
+            "PUT",
+            format!("/api/v1/users/{a_id}/roles"),
+            json!({ "roles": [] }),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/users/{a_id}"),
+            json!({ "access_enabled": false }),
+        ),
+    ] {
+        let answer = refused(&app, method, &reg, &path, body, 409).await;
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("at least one Portal Administrator"),
+            "{answer}"
+        );
+    }
+    // Unlocked, the second administrator counts again and the first may go.
+    let (status, answer) = call(
+        &app,
+        "PATCH",
+        &reg,
+        &format!("/api/v1/users/{b_id}"),
+        json!({ "locked": false }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = call(
+        &app,
+        "PUT",
+        &reg,
+        &format!("/api/v1/users/{a_id}/roles"),
+        json!({ "roles": [] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    // The unlocked one and the one who lost the role are told; the one left
+    // as administrator is alerted to the change of administrators.
+    app.deliver_mail().await;
+    let changed = "Your Provider Portal account has changed";
+    assert!(app.mailer.sent_to(&a).iter().any(|m| m.subject == changed));
+    assert!(app.mailer.sent_to(&b).iter().any(|m| m.subject == changed));
+    assert!(app.mailer.sent_to(&b).iter().any(|m| {
+        m.subject
+            .starts_with("Security alert: administrator role changed")
+    }));
 }
 
 /// Rule 4 under a race: a provider's only two Portal Administrators each take
