@@ -68,6 +68,14 @@ impl AccountState {
         self.access_enabled && !self.is_expired(now) && !self.is_locked(now)
     }
 
+    /// Does this account count as a Portal Administrator for rule 4 (PRODUCT
+    /// §2: "at least one enabled, unexpired Portal Administrator")? A locked
+    /// account still counts: its lock is lifted by an administrator or the
+    /// regulator, while a provider with no administrator could not lift it.
+    pub fn counts_for_rule_4(&self, now: OffsetDateTime) -> bool {
+        self.access_enabled && !self.is_expired(now)
+    }
+
     /// May an existing session go on? A temporary sign-in lock (someone guessing
     /// codes) stops new sign-ins only: ending live sessions too would let anyone
     /// sign anyone out. Disabled access, expiry and the administrator lock
@@ -131,10 +139,18 @@ mod tests {
             !s.may_keep_session(now),
             "the administrator lock ends sessions"
         );
+        assert!(
+            s.counts_for_rule_4(now),
+            "a locked administrator still counts"
+        );
         s.expires_at = Some(now);
         assert_eq!(s.status(now), UserStatus::Expired);
         assert!(!s.may_keep_session(now));
+        assert!(!s.counts_for_rule_4(now));
+        s.expires_at = None;
         s.access_enabled = false;
+        assert!(!s.counts_for_rule_4(now));
+        s.expires_at = Some(now);
         assert_eq!(s.status(now), UserStatus::Disabled);
     }
 

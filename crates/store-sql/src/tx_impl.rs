@@ -72,11 +72,14 @@ impl SqlTx {
 
     /// Row locks exist only on PostgreSQL; SQLite's write transaction already
     /// holds the whole database. `FOR NO KEY UPDATE` is the lock PostgreSQL's
-    /// own UPDATE of these rows takes (no key changes, no row is deleted):
-    /// it keeps writers of the same row in turn but lets other transactions
-    /// insert rows that refer to it (a foreign key's check takes `FOR KEY
-    /// SHARE`), which `FOR UPDATE` would make wait — and two such waits
-    /// crossing are a deadlock.
+    /// own UPDATE takes when no key column changes (no row so locked is ever
+    /// deleted): it keeps writers of the same row in turn but lets other
+    /// transactions insert rows that refer to it (a foreign key's check takes
+    /// `FOR KEY SHARE`), which `FOR UPDATE` would make wait, and two such
+    /// waits crossing are a deadlock. A change of a key column (a user's
+    /// address, a provider's UKPRN: each has a unique index) takes the
+    /// stronger lock itself when its UPDATE runs, waiting then for such
+    /// inserts to commit.
     fn for_update(&self) -> &'static str {
         match self.inner {
             TxInner::Sqlite(_) => "",
@@ -582,7 +585,7 @@ impl StoreTx for SqlTx {
     ) -> StoreResult<i64> {
         tx!(self, |c| db::query_scalar::<i64>(
             "SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id AND r.role_id = 'portal-admin' \
-             WHERE u.organisation_id = $1 AND u.id <> $3 AND u.access_enabled AND NOT u.locked \
+             WHERE u.organisation_id = $1 AND u.id <> $3 AND u.access_enabled \
                AND (u.expires_at IS NULL OR u.expires_at > $2)"
         )
         .bind(org.0)

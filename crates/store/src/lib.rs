@@ -293,13 +293,13 @@ pub trait StoreTx: Send {
 
     /// On PostgreSQL, locks the organisation's row until commit, so that the
     /// changes that may take away one of its administrators happen one after
-    /// the other (rule 4 counts the others; other changes do not take it).
+    /// the other (rule 4 counts the others). Other changes of its users do not
+    /// take it; a change of the organisation itself does.
     async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()>;
 
     /// Portal Administrators of `org` with access, not counting `except`:
-    /// those whose sessions may go on (enabled, unexpired at `now`, not locked
-    /// by an administrator — `AccountState::may_keep_session`, the test rule 4
-    /// applies to the one changed).
+    /// enabled and unexpired at `now`, locked or not — those rule 4 counts
+    /// (`AccountState::counts_for_rule_4`, the test applied to the one changed).
     async fn portal_admins_with_access(
         &mut self,
         org: OrgId,

@@ -486,9 +486,9 @@ impl App {
             ..before
         };
         // Rule 4, for the state after everything this request changes.
-        let admin_before = current.contains(&Role::PortalAdmin) && before.may_keep_session(now);
+        let admin_before = current.contains(&Role::PortalAdmin) && before.counts_for_rule_4(now);
         let admin_after =
-            admin_before && !removed.contains(&Role::PortalAdmin) && after.may_keep_session(now);
+            admin_before && !removed.contains(&Role::PortalAdmin) && after.counts_for_rule_4(now);
         if admin_before && !admin_after {
             // Changes that may take away an administrator happen one after the
             // other within a provider: each counts the others only once the

@@ -11,7 +11,7 @@ testkit::both_backends!(
     nobody_changes_their_own_roles_or_access,
     patch_refuses_organisation_fields_and_roles_it_may_not_give,
     the_last_portal_admin_cannot_be_removed_or_disabled,
-    a_locked_portal_admin_does_not_count_as_the_one_kept,
+    a_locked_portal_admin_counts_and_is_kept_as_the_last,
     two_portal_admins_removing_each_other_at_once_leave_one,
     a_demoted_admin_is_refused_on_the_very_next_request,
     disabling_a_user_ends_their_sessions_at_once,
@@ -368,12 +368,13 @@ async fn the_last_portal_admin_cannot_be_removed_or_disabled(app: TestApp) {
     .await;
 }
 
-/// Rule 4 counts only administrators who could act: one locked by an
-/// administrator (five wrong passwords, PRODUCT §3) cannot sign in, and a
-/// change that takes their role away is not checked (they are no
-/// administrator with access before it), so they must not count as the one
-/// kept either. Once unlocked, they count again.
-async fn a_locked_portal_admin_does_not_count_as_the_one_kept(app: TestApp) {
+/// Rule 4 (PRODUCT §2: "at least one enabled, unexpired Portal
+/// Administrator") counts a locked administrator — locked after five wrong
+/// passwords, which an administrator or the regulator lifts — on both sides:
+/// the active one may go while the locked one remains, and then the locked
+/// one, the last, is kept. (Counting them only on one side let a provider
+/// end with no administrator.)
+async fn a_locked_portal_admin_counts_and_is_kept_as_the_last(app: TestApp) {
     let a = app
         .user("10000096", "a@locked.example.ac.uk", &["portal-admin"])
         .await;
@@ -388,16 +389,32 @@ async fn a_locked_portal_admin_does_not_count_as_the_one_kept(app: TestApp) {
     app.sql("UPDATE users SET locked = TRUE WHERE email_norm = 'b@locked.example.ac.uk'")
         .await;
     let reg = app.api_sign_in(&admin).await;
+    // The locked administrator counts: the active one may go.
+    let (status, answer) = call(
+        &app,
+        "PUT",
+        &reg,
+        &format!("/api/v1/users/{a_id}/roles"),
+        json!({ "roles": [] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    // And, the last one left, is kept: role, access and expiry.
     for (method, path, body) in [
         (
             "PUT",
-            format!("/api/v1/users/{a_id}/roles"),
+            format!("/api/v1/users/{b_id}/roles"),
             json!({ "roles": [] }),
         ),
         (
             "PATCH",
-            format!("/api/v1/users/{a_id}"),
+            format!("/api/v1/users/{b_id}"),
             json!({ "access_enabled": false }),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/users/{b_id}"),
+            json!({ "expires_at": "2020-01-01T00:00:00Z" }),
         ),
     ] {
         let answer = refused(&app, method, &reg, &path, body, 409).await;
@@ -409,7 +426,7 @@ async fn a_locked_portal_admin_does_not_count_as_the_one_kept(app: TestApp) {
             "{answer}"
         );
     }
-    // Unlocked, the second administrator counts again and the first may go.
+    // Unlocking is no such change.
     let (status, answer) = call(
         &app,
         "PATCH",
@@ -419,16 +436,7 @@ async fn a_locked_portal_admin_does_not_count_as_the_one_kept(app: TestApp) {
     )
     .await;
     assert_eq!(status, 200, "{answer}");
-    let (status, answer) = call(
-        &app,
-        "PUT",
-        &reg,
-        &format!("/api/v1/users/{a_id}/roles"),
-        json!({ "roles": [] }),
-    )
-    .await;
-    assert_eq!(status, 200, "{answer}");
-    // The unlocked one and the one who lost the role are told; the one left
+    // The one who lost the role and the unlocked one are told; the one left
     // as administrator is alerted to the change of administrators.
     app.deliver_mail().await;
     let changed = "Your Provider Portal account has changed";
