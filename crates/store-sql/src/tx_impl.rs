@@ -34,6 +34,10 @@ pub(crate) struct SqlTx {
     pub(crate) audit_key: crate::connect::AuditKey,
 }
 
+/// The row lock every read-then-write takes on PostgreSQL ([`SqlTx::for_update`],
+/// [`StoreTx::lock_organisation`]).
+const PG_ROW_LOCK: &str = " FOR NO KEY UPDATE";
+
 impl SqlTx {
     /// A submission row with its files and their checks, read in this transaction.
     async fn complete_submission(&mut self, row: SubmissionRow) -> StoreResult<SubmissionRecord> {
@@ -83,7 +87,7 @@ impl SqlTx {
     fn for_update(&self) -> &'static str {
         match self.inner {
             TxInner::Sqlite(_) => "",
-            TxInner::Postgres(_) => " FOR NO KEY UPDATE",
+            TxInner::Postgres(_) => PG_ROW_LOCK,
         }
     }
 
@@ -715,13 +719,12 @@ impl StoreTx for SqlTx {
 
     async fn lock_organisation(&mut self, org: OrgId) -> StoreResult<()> {
         if let TxInner::Postgres(t) = &mut self.inner {
-            db::query_scalar::<Uuid>(
-                "SELECT id FROM organisations WHERE id = $1 FOR NO KEY UPDATE",
-            )
-            .bind(org.0)
-            .fetch_optional(&mut **t)
-            .await
-            .map_err(db_err)?;
+            let sql = format!("SELECT id FROM organisations WHERE id = $1{PG_ROW_LOCK}");
+            db::query_scalar::<Uuid>(&sql)
+                .bind(org.0)
+                .fetch_optional(&mut **t)
+                .await
+                .map_err(db_err)?;
         }
         Ok(())
     }
