@@ -268,13 +268,25 @@ impl TryFrom<RoleRow> for RoleGrant {
     }
 }
 
-crate::db_row! {
+/// A user of a listed page with one of their roles (none: a user without
+/// roles) and the count of every match (`Store::list_users`).
 #[derive(Debug)]
-pub struct UserRoleRow {
-    pub user_id: Uuid,
-    pub role_id: String,
+pub struct UserListRow {
+    pub user: UserRow,
+    pub role_id: Option<String>,
     pub area_name: Option<String>,
+    pub total: i64,
 }
+
+impl FromDbRow for UserListRow {
+    fn from_row<R: RowRead>(row: &R) -> Result<Self, DbError> {
+        Ok(Self {
+            user: UserRow::from_row(row)?,
+            role_id: row.col("role_id")?,
+            area_name: row.col("area_name")?,
+            total: row.col("total")?,
+        })
+    }
 }
 
 /// Someone holding a role, with their organisation's name (`StoreTx::role_holders`).

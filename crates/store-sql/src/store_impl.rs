@@ -333,7 +333,7 @@ impl Store for SqlStore {
         org: OrgId,
         filter: &UserFilter,
     ) -> StoreResult<(Vec<UserWithRoles>, i64)> {
-        // One filter for the page and, only when the page cannot tell, the count.
+        // One filter for the page and the count.
         // Searching is by prefix: the address, the last name or "first last"
         // (which covers the first name) starts with the text, ignoring case.
         // Each is a range on its own index (migration 20261202000004), so a
@@ -381,9 +381,20 @@ impl Store for SqlStore {
             .map(|c| format!("u.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let page_sql = format!("SELECT {columns} {matching} {order}");
-        let users = read!(self, |ex| {
-            let q = db::query_as::<UserRow>(&page_sql)
+        // One statement: the page (the filter, sorted, limited), one row per
+        // role of each of its users, and the count of every match, as the
+        // session snapshot reads a user with their roles. The page keeps the
+        // name `u`, so the same order sorts its rows again (a page's worth).
+        let page_sql = format!(
+            "SELECT u.*, r.role_id, a.name AS area_name, (SELECT COUNT(*) {matching}) AS total \
+             FROM (SELECT {columns} {matching} {order}) u \
+             LEFT JOIN user_roles r ON r.user_id = u.id \
+             LEFT JOIN areas a ON a.slug = r.area_slug \
+             ORDER BY {}, r.role_id",
+            user_order(filter.sort)
+        );
+        let rows = read!(self, |ex| {
+            let q = db::query_as::<UserListRow>(&page_sql)
                 .bind(org.0)
                 .bind(low.as_deref())
                 .bind(high.as_deref())
@@ -396,59 +407,40 @@ impl Store for SqlStore {
             }
         })
         .map_err(db_err)?;
-        // The page's roles, by the page's ids (the filter is not run again).
-        let roles = if users.is_empty() {
-            Vec::new()
-        } else {
-            let ids: Vec<String> = (1..=users.len()).map(|i| format!("${i}")).collect();
-            let roles_sql = format!(
-                "SELECT r.user_id, r.role_id, a.name AS area_name FROM user_roles r \
-                 LEFT JOIN areas a ON a.slug = r.area_slug \
-                 WHERE r.user_id IN ({}) ORDER BY r.role_id",
-                ids.join(", ")
-            );
-            read!(self, |ex| {
-                let mut q = db::query_as::<UserRoleRow>(&roles_sql);
-                for u in &users {
-                    q = q.bind(u.id());
-                }
-                q.fetch_all(ex).await
-            })
-            .map_err(db_err)?
-        };
-        // A page that is not full is the last one: it tells the total itself.
-        let short_page = (users.len() as i64) < filter.limit;
-        let total = if short_page && (!users.is_empty() || filter.offset == 0) {
-            filter.offset + users.len() as i64
-        } else {
+        let mut total = rows.first().map(|r| r.total);
+        let mut items: Vec<UserWithRoles> = Vec::new();
+        for row in rows {
+            let UserListRow {
+                user,
+                role_id,
+                area_name,
+                ..
+            } = row;
+            if items.last().is_none_or(|last| last.user.id.0 != user.id()) {
+                items.push(UserWithRoles {
+                    user: UserRecord::try_from(user)?,
+                    roles: Vec::new(),
+                });
+            }
+            if let (Some(role_id), Some(last)) = (role_id, items.last_mut()) {
+                last.roles
+                    .push(RoleGrant::try_from(RoleRow { role_id, area_name })?);
+            }
+        }
+        // A page past the last one has no rows to carry the count.
+        if total.is_none() && filter.offset > 0 {
             let count_sql = format!("SELECT COUNT(*) {matching}");
-            read!(self, |ex| db::query_scalar::<i64>(&count_sql)
+            let counted = read!(self, |ex| db::query_scalar::<i64>(&count_sql)
                 .bind(org.0)
                 .bind(low.as_deref())
                 .bind(high.as_deref())
                 .bind(role)
                 .fetch_one(ex)
                 .await)
-            .map_err(db_err)?
-        };
-        let mut by_user: std::collections::HashMap<uuid::Uuid, Vec<RoleGrant>> =
-            std::collections::HashMap::new();
-        for r in roles {
-            let grant = RoleGrant::try_from(RoleRow {
-                role_id: r.role_id,
-                area_name: r.area_name,
-            })?;
-            by_user.entry(r.user_id).or_default().push(grant);
+            .map_err(db_err)?;
+            total = Some(counted);
         }
-        let items = users
-            .into_iter()
-            .map(|row| {
-                let user = UserRecord::try_from(row)?;
-                let roles = by_user.remove(&user.id.0).unwrap_or_default();
-                Ok(UserWithRoles { user, roles })
-            })
-            .collect::<StoreResult<_>>()?;
-        Ok((items, total))
+        Ok((items, total.unwrap_or(0)))
     }
 
     // Organisations -------------------------------------------------------
