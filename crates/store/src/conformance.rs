@@ -537,22 +537,31 @@ pub async fn users_are_listed_per_organisation_searched_filtered_and_paged(store
     let theirs = org(&store, "10000007").await;
     let mut tx = store.begin().await.unwrap();
     for (first, last, email, role) in [
-        ("Ada", "Lovelace", "ada@example.ac.uk", Some("portal-admin")),
+        (
+            "Ada",
+            "Lovelace",
+            "ada@example.ac.uk",
+            &["portal-admin"][..],
+        ),
         (
             "Charles",
             "Babbage",
             "charles@example.ac.uk",
-            Some("data-collection-contributor:heses"),
+            // Two roles: the page's rows for one user are one user.
+            &[
+                "data-collection-contributor:prevent",
+                "data-collection-contributor:heses",
+            ],
         ),
-        ("Grace", "Hopper", "grace@example.ac.uk", None),
-        ("Per%cent", "Under_score", "odd@example.ac.uk", None),
+        ("Grace", "Hopper", "grace@example.ac.uk", &[]),
+        ("Per%cent", "Under_score", "odd@example.ac.uk", &[]),
     ] {
         let id = UserId::random();
         let mut u = new_user(id, mine, email);
         u.first_name = first.into();
         u.last_name = last.into();
         tx.insert_user(&u).await.unwrap();
-        if let Some(r) = role {
+        for r in role {
             tx.grant_role(&role_grant(id, Role::parse(r).unwrap(), None, t0()))
                 .await
                 .unwrap();
@@ -595,11 +604,17 @@ pub async fn users_are_listed_per_organisation_searched_filtered_and_paged(store
     );
     assert_eq!(total, 4);
     let babbage = &items[0];
-    assert_eq!(babbage.roles.len(), 1);
+    let names: Vec<String> = babbage.roles.iter().map(|r| r.name()).collect();
     assert_eq!(
-        babbage.roles[0].name(),
-        "Data collection contributor - HESES"
+        names,
+        [
+            "Data collection contributor - HESES",
+            "Data collection contributor - Prevent"
+        ],
+        "each of a user's roles, by role id"
     );
+    assert!(items[1].roles.is_empty(), "Hopper has none");
+    assert_eq!(items[2].roles.len(), 1);
     assert_eq!(
         list(Some("ADA"), None, 0, 10).await.0,
         ["Lovelace"],
